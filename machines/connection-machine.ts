@@ -1,0 +1,431 @@
+import { and, assign, not, or, raise, setup, stateIn } from 'xstate';
+import { reasonForError, type CloseReason } from './close-reasons.js';
+import type { ConnectionEvent, Side } from './connection-events.js';
+import { DEFAULT_SETTINGS, type ConnectionSettings } from './connection-settings.js';
+
+/** Per-side record kept in the machine's context. */
+export interface SidePair<T> {
+  client: T;
+  server: T;
+}
+
+/** The connection machine's context: settings plus what replay must reproduce exactly. */
+export interface ConnectionContext {
+  settings: ConnectionSettings;
+  /** Why each side ended; the first cause wins, except forced closes (grace, abort). */
+  reasons: SidePair<CloseReason | null>;
+  /** The socket error code seen on each side, if any. */
+  errors: SidePair<string | null>;
+  /** Whether each side's peer has sent FIN. */
+  readEnded: SidePair<boolean>;
+  /** The upstream was ended before it finished connecting; flush once connected. */
+  serverEndPending: boolean;
+  /** Cumulative bytes as of the last ACTIVITY checkpoint. */
+  bytes: { clientToServer: number; serverToClient: number };
+}
+
+/** What the machine reports when both regions are final. */
+export interface ConnectionOutput {
+  reasons: SidePair<CloseReason | null>;
+  errors: SidePair<string | null>;
+  bytes: { clientToServer: number; serverToClient: number };
+}
+
+type SideParams = { side: Side };
+type ReasonParams = { side: Side; reason: CloseReason };
+
+const other = (side: Side): Side => (side === 'client' ? 'server' : 'client');
+const eventSide = (event: ConnectionEvent): Side | undefined =>
+  'side' in event ? event.side : undefined;
+
+/** Sets `key[side]` on a context pair without mutating the old snapshot. */
+function withSide<T>(pair: SidePair<T>, side: Side, value: T): SidePair<T> {
+  return side === 'client' ? { client: value, server: pair.server } : { client: pair.client, server: value };
+}
+
+/**
+ * The implementations the machine refers to by name. Effect actions (`endSocket`,
+ * `destroySocket`, `refreshTimeout`) are deliberately empty here: the machine is data, and
+ * the socket binding executes them by name.
+ */
+export const connectionSetup = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as Partial<ConnectionSettings> | undefined,
+    output: {} as ConnectionOutput,
+  },
+  guards: {
+    isSelf: ({ event }, params: SideParams) => eventSide(event) === params.side,
+    isPeer: ({ event }, params: SideParams) => eventSide(event) === other(params.side),
+    readEnded: ({ context }, params: SideParams) => context.readEnded[params.side],
+    halfOpenDisallowed: ({ context }) => !context.settings.allowHalfOpen,
+    timeoutCloses: ({ context }) => context.settings.timeoutBehavior === 'close',
+    timeoutResets: ({ context }) => context.settings.timeoutBehavior === 'reset',
+    serverEndPending: ({ context }) => context.serverEndPending,
+    socketTimeoutEnabled: ({ context }) => context.settings.socketTimeout > 0,
+    idleTimeoutEnabled: ({ context }) => context.settings.idleTimeout > 0,
+    maxLifetimeEnabled: ({ context }) => context.settings.maxLifetime > 0,
+    clientClosed: stateIn({ client: 'closed' }),
+    serverClosed: stateIn({ server: 'closed' }),
+    bothSidesClosed: and([stateIn({ client: 'closed' }), stateIn({ server: 'closed' })]),
+    halfClosed: not(
+      and([stateIn({ client: 'open' }), or([stateIn({ server: 'open' }), stateIn({ server: 'connecting' })])]),
+    ),
+    inactive: stateIn({ watch: { activity: 'quiet' } }),
+  },
+  actions: {
+    endSocket: (_, _params: SideParams) => {},
+    destroySocket: (_, _params: SideParams) => {},
+    refreshTimeout: (_, _params: SideParams) => {},
+    setReason: assign(({ context }, params: ReasonParams) =>
+      context.reasons[params.side] === null ? { reasons: withSide(context.reasons, params.side, params.reason) } : {},
+    ),
+    forceReason: assign(({ context }, params: ReasonParams) => ({
+      reasons: withSide(context.reasons, params.side, params.reason),
+    })),
+    setErrorReason: assign(({ context, event }, params: SideParams & { connecting: boolean }) => {
+      const code = event.type === 'ERROR' ? event.code : undefined;
+      return {
+        errors: withSide(context.errors, params.side, code ?? 'UNKNOWN'),
+        reasons:
+          context.reasons[params.side] === null
+            ? withSide(context.reasons, params.side, reasonForError(code, params.connecting))
+            : context.reasons,
+      };
+    }),
+    setReasonFromEvent: assign(({ context, event }, params: SideParams) => {
+      const reason: CloseReason = event.type === 'EXPIRE' ? event.reason : 'shutdown';
+      return context.reasons[params.side] === null ? { reasons: withSide(context.reasons, params.side, reason) } : {};
+    }),
+    markReadEnded: assign(({ context }, params: SideParams) => ({
+      readEnded: withSide(context.readEnded, params.side, true),
+    })),
+    markServerEndPending: assign({ serverEndPending: true }),
+    recordBytes: assign(({ context, event }) =>
+      event.type === 'ACTIVITY'
+        ? { bytes: { clientToServer: event.clientToServer, serverToClient: event.serverToClient } }
+        : { bytes: context.bytes },
+    ),
+    raiseClientTimeout: raise({ type: 'TIMEOUT', side: 'client' }),
+    raiseServerTimeout: raise({ type: 'TIMEOUT', side: 'server' }),
+    expireIdle: raise({ type: 'EXPIRE', reason: 'idle_timeout' }),
+    expireLifetime: raise({ type: 'EXPIRE', reason: 'max_lifetime' }),
+    expireParity: raise({ type: 'EXPIRE', reason: 'parity_timeout' }),
+  },
+  delays: {
+    connectTimeout: ({ context }) => context.settings.connectTimeout,
+    gracePeriod: ({ context }) => context.settings.gracePeriod,
+    socketTimeout: ({ context }) => context.settings.socketTimeout,
+    idleTimeout: ({ context }) => context.settings.idleTimeout,
+    maxLifetime: ({ context }) => context.settings.maxLifetime,
+    parityTimeout: ({ context }) => context.settings.parityTimeout,
+    parityInactivity: ({ context }) => context.settings.parityInactivity,
+  },
+});
+
+// Config builders below return plain data; they only save writing each side's region twice.
+const self = (side: Side) => ({ type: 'isSelf', params: { side } }) as const;
+const peer = (side: Side) => ({ type: 'isPeer', params: { side } }) as const;
+const endSocket = (side: Side) => ({ type: 'endSocket', params: { side } }) as const;
+const destroySocket = (side: Side) => ({ type: 'destroySocket', params: { side } }) as const;
+const refreshTimeout = (side: Side) => ({ type: 'refreshTimeout', params: { side } }) as const;
+const setReason = (side: Side, reason: CloseReason) => ({ type: 'setReason', params: { side, reason } }) as const;
+const forceReason = (side: Side, reason: CloseReason) => ({ type: 'forceReason', params: { side, reason } }) as const;
+const setErrorReason = (side: Side, connecting: boolean) =>
+  ({ type: 'setErrorReason', params: { side, connecting } }) as const;
+const setReasonFromEvent = (side: Side) => ({ type: 'setReasonFromEvent', params: { side } }) as const;
+const markReadEnded = (side: Side) => ({ type: 'markReadEnded', params: { side } }) as const;
+
+function closedTarget(side: Side) {
+  return `#connection.${side}.closed`;
+}
+function flushingTarget(side: Side) {
+  return `#connection.${side}.draining.flushing`;
+}
+
+/** Transitions every live (not yet flushing) state of a side shares. */
+function liveTransitions(side: Side) {
+  return {
+    ERROR: [
+      {
+        guard: self(side),
+        target: closedTarget(side),
+        actions: [destroySocket(side), setErrorReason(side, false)],
+      },
+      {
+        guard: peer(side),
+        target: flushingTarget(side),
+        actions: [endSocket(side), setReason(side, 'peer_closed')],
+      },
+    ],
+    CLOSE: [
+      { guard: self(side), target: closedTarget(side), actions: [setReason(side, 'closed')] },
+      {
+        guard: peer(side),
+        target: flushingTarget(side),
+        actions: [endSocket(side), setReason(side, 'peer_closed')],
+      },
+    ],
+    TIMEOUT: [
+      {
+        guard: and([self(side), 'timeoutCloses']),
+        target: flushingTarget(side),
+        actions: [endSocket(side), setReason(side, 'timeout')],
+      },
+      { guard: and([self(side), 'timeoutResets']), actions: [refreshTimeout(side)] },
+    ],
+    SHUTDOWN: { target: flushingTarget(side), actions: [endSocket(side), setReasonFromEvent(side)] },
+    EXPIRE: { target: flushingTarget(side), actions: [endSocket(side), setReasonFromEvent(side)] },
+    ABORT: {
+      target: closedTarget(side),
+      actions: [destroySocket(side), forceReason(side, 'aborted')],
+    },
+  };
+}
+
+/** The `open → draining → closed` states of one side. */
+function sideStates(side: Side) {
+  const live = liveTransitions(side);
+  return {
+    open: {
+      on: {
+        ...live,
+        END: [
+          {
+            guard: and([self(side), 'halfOpenDisallowed']),
+            target: flushingTarget(side),
+            actions: [
+              markReadEnded(side),
+              setReason(side, 'fin'),
+              endSocket(side),
+            ],
+          },
+          {
+            guard: self(side),
+            target: 'draining.readEnded',
+            actions: [markReadEnded(side), setReason(side, 'fin')],
+          },
+          {
+            guard: peer(side),
+            target: 'draining.flushing',
+            actions: [endSocket(side), setReason(side, 'peer_fin')],
+          },
+        ],
+      },
+    },
+    draining: {
+      initial: 'flushing',
+      states: {
+        /** The peer of this side sent FIN; we keep writing to it what the other side sends. */
+        readEnded: {
+          on: {
+            ...live,
+            END: { guard: peer(side), target: 'flushing', actions: [endSocket(side)] },
+          },
+        },
+        /** We ended this side and our FIN went out; its peer may still send (half-open). */
+        writeEnded: {
+          on: {
+            ...live,
+            END: { guard: self(side), target: 'flushing', actions: [markReadEnded(side)] },
+          },
+        },
+        /** Waiting for our writes to flush and the socket to close, bounded by the grace period. */
+        flushing: {
+          after: {
+            gracePeriod: {
+              target: closedTarget(side),
+              actions: [destroySocket(side), forceReason(side, 'grace_expired')],
+            },
+          },
+          on: {
+            FINISHED: [
+              { guard: and([self(side), { type: 'readEnded', params: { side } }]), actions: [] },
+              { guard: and([self(side), side === 'client' ? 'serverClosed' : 'clientClosed']), actions: [] },
+              { guard: self(side), target: 'writeEnded' },
+            ],
+            END: { guard: self(side), actions: [markReadEnded(side)] },
+            CLOSE: {
+              guard: self(side),
+              target: closedTarget(side),
+              actions: [setReason(side, 'closed')],
+            },
+            ERROR: {
+              guard: self(side),
+              target: closedTarget(side),
+              actions: [destroySocket(side), setErrorReason(side, false)],
+            },
+            ABORT: live.ABORT,
+          },
+        },
+      },
+    },
+    closed: { type: 'final' },
+  } as const;
+}
+
+/** The upstream's extra first state: the connect attempt, bounded by `connectTimeout`. */
+const connecting = {
+  after: {
+    connectTimeout: {
+      target: closedTarget('server'),
+      actions: [destroySocket('server'), setReason('server', 'connect_timeout')],
+    },
+  },
+  on: {
+    CONNECTED: [{ guard: 'serverEndPending', target: 'draining.flushing' }, { target: 'open' }],
+    ERROR: [
+      {
+        guard: self('server'),
+        target: 'closed',
+        actions: [destroySocket('server'), setErrorReason('server', true)],
+      },
+      {
+        guard: peer('server'),
+        actions: [
+          endSocket('server'),
+          'markServerEndPending',
+          setReason('server', 'peer_closed'),
+        ],
+      },
+    ],
+    CLOSE: [
+      { guard: self('server'), target: 'closed', actions: [setReason('server', 'connect_error')] },
+      {
+        guard: peer('server'),
+        actions: [
+          endSocket('server'),
+          'markServerEndPending',
+          setReason('server', 'peer_closed'),
+        ],
+      },
+    ],
+    END: {
+      guard: peer('server'),
+      actions: [
+        endSocket('server'),
+        'markServerEndPending',
+        setReason('server', 'peer_fin'),
+      ],
+    },
+    SHUTDOWN: {
+      actions: [endSocket('server'), 'markServerEndPending', setReasonFromEvent('server')],
+    },
+    EXPIRE: {
+      actions: [endSocket('server'), 'markServerEndPending', setReasonFromEvent('server')],
+    },
+    ABORT: liveTransitions('server').ABORT,
+  },
+} as const;
+
+const toDone = { guard: 'bothSidesClosed', target: 'done' } as const;
+const done = { type: 'final' } as const;
+
+/**
+ * The lifecycle of one proxied connection. Parallel regions:
+ * - `client` and `server`: each `open → draining → closed` (`server` starts in `connecting`);
+ * - `watch`: connection-wide timers (socket timeout, idle timeout, max lifetime, parity),
+ *   each of which finishes by itself once both sides are closed.
+ *
+ * The machine is done exactly when `client` and `server` are both `closed`.
+ *
+ * @example
+ * ```ts
+ * import { createActor } from 'xstate';
+ * const actor = createActor(connectionMachine, { input: { gracePeriod: 1000 } }).start();
+ * actor.send({ type: 'CONNECTED' });
+ * actor.send({ type: 'END', side: 'client' });
+ * ```
+ */
+export const connectionMachine = connectionSetup.createMachine({
+  id: 'connection',
+  type: 'parallel',
+  context: ({ input }) => ({
+    settings: { ...DEFAULT_SETTINGS, ...input },
+    reasons: { client: null, server: null },
+    errors: { client: null, server: null },
+    readEnded: { client: false, server: false },
+    serverEndPending: false,
+    bytes: { clientToServer: 0, serverToClient: 0 },
+  }),
+  on: { ACTIVITY: { actions: 'recordBytes' } },
+  output: ({ context }) => ({ reasons: context.reasons, errors: context.errors, bytes: context.bytes }),
+  states: {
+    client: { initial: 'open', states: sideStates('client') },
+    server: { initial: 'connecting', states: { connecting, ...sideStates('server') } },
+    watch: {
+      type: 'parallel',
+      states: {
+        /** Socket idle timeout, the same for both sides: a proxy moves the same bytes on each. */
+        timeout: {
+          initial: 'check',
+          states: {
+            check: { always: [{ guard: 'socketTimeoutEnabled', target: 'armed' }, { target: 'done' }] },
+            armed: {
+              always: toDone,
+              after: {
+                socketTimeout: [
+                  { guard: 'timeoutResets', target: 'armed', reenter: true, actions: ['raiseClientTimeout', 'raiseServerTimeout'] },
+                  { target: 'fired', actions: ['raiseClientTimeout', 'raiseServerTimeout'] },
+                ],
+              },
+              on: { ACTIVITY: { target: 'armed', reenter: true } },
+            },
+            fired: { always: toDone, on: { ACTIVITY: 'armed' } },
+            done,
+          },
+        },
+        /** Both directions silent for `idleTimeout`. */
+        idle: {
+          initial: 'check',
+          states: {
+            check: { always: [{ guard: 'idleTimeoutEnabled', target: 'watching' }, { target: 'done' }] },
+            watching: {
+              always: toDone,
+              after: { idleTimeout: { target: 'done', actions: 'expireIdle' } },
+              on: { ACTIVITY: { target: 'watching', reenter: true } },
+            },
+            done,
+          },
+        },
+        /** Hard cap on the connection's age. */
+        lifetime: {
+          initial: 'check',
+          states: {
+            check: { always: [{ guard: 'maxLifetimeEnabled', target: 'running' }, { target: 'done' }] },
+            running: { always: toDone, after: { maxLifetime: { target: 'done', actions: 'expireLifetime' } } },
+            done,
+          },
+        },
+        /** Inactivity, tracked only once a side has half-closed (parity needs it then). */
+        activity: {
+          initial: 'off',
+          states: {
+            off: { always: [toDone, { guard: 'halfClosed', target: 'active' }] },
+            active: {
+              always: toDone,
+              after: { parityInactivity: 'quiet' },
+              on: { ACTIVITY: { target: 'active', reenter: true } },
+            },
+            quiet: { always: toDone, on: { ACTIVITY: 'active' } },
+            done,
+          },
+        },
+        /** One side half-closed or closed while the other stays open: close when also inactive. */
+        parity: {
+          initial: 'waiting',
+          states: {
+            waiting: { always: [toDone, { guard: 'halfClosed', target: 'armed' }] },
+            armed: { always: toDone, after: { parityTimeout: 'expired' } },
+            expired: { always: [toDone, { guard: 'inactive', target: 'done', actions: 'expireParity' }] },
+            done,
+          },
+        },
+      },
+    },
+  },
+});
+
+/** The connection machine's type, for typed snapshots and runtimes. */
+export type ConnectionMachine = typeof connectionMachine;

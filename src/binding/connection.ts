@@ -1,0 +1,309 @@
+import type { CloseReason } from '../../machines/close-reasons.js';
+import type { ConnectionContext, ConnectionOutput, SidePair } from '../../machines/connection-machine.js';
+import type { ConnectionInputEvent, Side } from '../../machines/connection-events.js';
+import type { Clock } from '../clock.js';
+import type { EventLog } from '../log/event-log.js';
+import type { Logger } from '../logger.js';
+import type { ResolvedLifecycleOptions } from '../options.js';
+import type { EffectType, MachineRuntime, RuntimeEvent, RuntimeFactory, RuntimeHost } from '../runtime/machine-runtime.js';
+import { bindSocket, resumeSource, unbindSocket, type BoundSocket, type SocketOwner } from './socket-handlers.js';
+import { isSocketLike, type SocketLike, type Upstream } from './socket-like.js';
+
+/** What a connection reports once it is disposed. */
+export interface CloseInfo {
+  id: number;
+  /** The client's address as `host:port`, when known. */
+  client?: string;
+  reasons: SidePair<CloseReason | null>;
+  /** Socket error codes per side, if any. */
+  errors: SidePair<string | null>;
+  /** Bytes read from each side (and forwarded, unless counted in `discarded`). */
+  bytes: { clientToServer: number; serverToClient: number };
+  /** Bytes read after the other side was gone, with nowhere to forward them. */
+  discarded: number;
+  /** Times a side was paused because the other could not keep up. */
+  pauses: number;
+  durationMs: number;
+}
+
+/** What a connection needs from whoever created it. */
+export interface ConnectionEnvironment {
+  clock: Clock;
+  log: EventLog | null;
+  runtime: RuntimeFactory;
+  logger?: Logger;
+  onDisposed?(connection: Connection, info: CloseInfo): void;
+}
+
+const CLIENT_CLOSED = 1;
+const SERVER_CLOSED = 2;
+
+function address(socket: SocketLike): string | undefined {
+  return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
+}
+
+/**
+ * One proxied connection: two sockets bound to one lifecycle machine. Created by
+ * {@link forward} or `Supervisor.forward`; it disposes of itself (every listener and timer
+ * removed) once both sides are closed.
+ */
+export class Connection implements SocketOwner, RuntimeHost {
+  /** Unique within its supervisor. */
+  readonly id: number;
+  /** The accepted socket. */
+  readonly client: SocketLike;
+  /** The upstream socket; `null` until an async upstream factory resolves. */
+  server: SocketLike | null = null;
+  /** When the connection started, on its clock. */
+  readonly startedAt: number;
+  clientToServer = 0;
+  serverToClient = 0;
+  discarded = 0;
+  paused = 0;
+  pauses = 0;
+
+  private readonly runtime: MachineRuntime;
+  private readonly env: ConnectionEnvironment;
+  private readonly options: ResolvedLifecycleOptions;
+  private checkpointC2S = 0;
+  private checkpointS2C = 0;
+  private closedSockets = 0;
+  private serverEndPending = false;
+  private finished = false;
+  private disposedInfo: CloseInfo | null = null;
+  private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
+
+  constructor(id: number, client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, env: ConnectionEnvironment) {
+    this.id = id;
+    this.client = client;
+    this.env = env;
+    this.options = options;
+    this.startedAt = env.clock.now();
+    bindSocket(client as BoundSocket, this, 'client', false);
+    this.configure(client);
+    this.runtime = env.runtime(options.settings, env.clock, this);
+    env.log?.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: address(client) });
+    this.runtime.start();
+    if (client.destroyed) {
+      // Nothing to proxy for: record the close and do not open the upstream at all.
+      this.socketClosed('client');
+      this.abort();
+    } else this.openUpstream(upstream);
+  }
+
+  /** The machine's current state value. */
+  get state(): unknown {
+    return this.runtime.value;
+  }
+
+  /** The machine's context: settings, reasons, errors, last byte checkpoint. */
+  get context(): ConnectionContext {
+    return this.runtime.context;
+  }
+
+  /** The close reason of each side so far (`null` while that side is open). */
+  get reasons(): SidePair<CloseReason | null> {
+    return this.runtime.context.reasons;
+  }
+
+  /** Both regions are final and the sockets are released. */
+  get disposed(): boolean {
+    return this.disposedInfo !== null;
+  }
+
+  /** Timers this connection has armed (zero once disposed). */
+  get pendingTimers(): number {
+    return this.runtime.pendingTimers;
+  }
+
+  /** Resolves with the close info once the connection is disposed. */
+  get closed(): Promise<CloseInfo> {
+    if (this.disposedInfo !== null) return Promise.resolve(this.disposedInfo);
+    return new Promise((resolve) => (this.closeWaiters ??= []).push(resolve));
+  }
+
+  /** Graceful close: both sides end after their pending writes, bounded by the grace period. */
+  shutdown(): void {
+    this.send({ type: 'SHUTDOWN' });
+  }
+
+  /** Immediate close: both sockets destroyed. */
+  abort(): void {
+    this.send({ type: 'ABORT' });
+  }
+
+  /**
+   * Sends a byte checkpoint if bytes moved since the last one. The supervisor calls this
+   * on its sampling tick; it also runs before timers and lifecycle events.
+   *
+   * @returns whether bytes had moved.
+   */
+  checkpoint(): boolean {
+    if (this.clientToServer === this.checkpointC2S && this.serverToClient === this.checkpointS2C) return false;
+    if (this.runtime.done) return false;
+    this.checkpointC2S = this.clientToServer;
+    this.checkpointS2C = this.serverToClient;
+    this.runtime.send({ type: 'ACTIVITY', clientToServer: this.clientToServer, serverToClient: this.serverToClient });
+    return true;
+  }
+
+  // --- SocketOwner: called by the shared socket handlers ---
+
+  /** @internal */
+  socketEvent(side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void {
+    switch (type) {
+      case 'END':
+        this.checkpoint();
+        this.send({ type, side });
+        return;
+      case 'ERROR':
+        // The other side can no longer send here: let it read on so its FIN or RST is seen.
+        resumeSource(this, side === 'client' ? 'server' : 'client');
+        this.checkpoint();
+        this.send({ type, side, code });
+        return;
+      case 'CONNECTED':
+        this.send({ type });
+        return;
+      default:
+        this.send({ type, side });
+    }
+  }
+
+  /** @internal */
+  socketClosed(side: Side): void {
+    this.closedSockets |= side === 'client' ? CLIENT_CLOSED : SERVER_CLOSED;
+    resumeSource(this, side === 'client' ? 'server' : 'client');
+    this.checkpoint();
+    this.send({ type: 'CLOSE', side });
+    this.tryDispose();
+  }
+
+  // --- RuntimeHost: called by the machine runtime ---
+
+  /** @internal */
+  effect(type: EffectType, side: Side): void {
+    const socket = side === 'client' ? this.client : this.server;
+    switch (type) {
+      case 'endSocket':
+        if (socket === null) this.serverEndPending = true;
+        else if (!socket.destroyed && !socket.writableEnded) socket.end();
+        return;
+      case 'destroySocket':
+        socket?.destroy();
+        return;
+      case 'refreshTimeout':
+        if (socket !== null && socket.timeout && socket.setTimeout) socket.setTimeout(socket.timeout);
+        return;
+    }
+  }
+
+  /** @internal */
+  beforeTimer(): void {
+    void this.checkpoint();
+  }
+
+  /** @internal */
+  record(event: RuntimeEvent): void {
+    this.env.log?.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', event });
+  }
+
+  /** @internal */
+  done(_output: ConnectionOutput): void {
+    this.finished = true;
+    // Every path to a closed region ends or destroys its socket; this is only a safety net.
+    if (!this.client.destroyed) this.client.destroy();
+    if (this.server !== null && !this.server.destroyed) this.server.destroy();
+    this.tryDispose();
+  }
+
+  // --- internals ---
+
+  private send(event: ConnectionInputEvent): void {
+    this.runtime.send(event);
+  }
+
+  private configure(socket: SocketLike): void {
+    // Half-open must be on, or Node ends our write side as soon as the peer's FIN arrives.
+    (socket as { allowHalfOpen?: boolean }).allowHalfOpen = true;
+    if (this.options.keepAlive) socket.setKeepAlive?.(true, this.options.keepAliveInitialDelay);
+    if (this.options.noDelay) socket.setNoDelay?.(true);
+  }
+
+  private openUpstream(upstream: Upstream): void {
+    if (typeof upstream !== 'function') {
+      this.attachServer(upstream);
+      return;
+    }
+    let result: SocketLike | Promise<SocketLike>;
+    try {
+      result = upstream(this.client);
+    } catch (err) {
+      this.upstreamFailed(err);
+      return;
+    }
+    if (isSocketLike(result)) {
+      this.attachServer(result);
+      return;
+    }
+    // Hold the client's bytes until there is somewhere to put them.
+    this.paused |= 1;
+    this.client.pause();
+    Promise.resolve(result).then(
+      (socket) => this.attachServer(socket),
+      (err: unknown) => this.upstreamFailed(err),
+    );
+  }
+
+  private upstreamFailed(err: unknown): void {
+    this.env.logger?.warn?.('upstream factory failed', { id: this.id, error: String(err) });
+    this.send({ type: 'ERROR', side: 'server', code: 'PL_ERR_UPSTREAM' });
+  }
+
+  private attachServer(socket: unknown): void {
+    if (!isSocketLike(socket)) {
+      this.upstreamFailed(new TypeError('upstream is not a socket'));
+      return;
+    }
+    if (this.runtime.done || this.finished) {
+      // The connection ended while the upstream was being opened.
+      socket.destroy();
+      return;
+    }
+    this.server = socket;
+    bindSocket(socket as BoundSocket, this, 'server', socket.connecting === true);
+    this.configure(socket);
+    if (this.serverEndPending) socket.end();
+    resumeSource(this, 'client');
+    if (socket.destroyed) this.socketClosed('server');
+    else if (socket.connecting !== true) this.send({ type: 'CONNECTED' });
+  }
+
+  private tryDispose(): void {
+    if (!this.finished || this.disposedInfo !== null) return;
+    // Wait for each socket's 'close' event: an 'error' may still be emitted before it.
+    const needed = this.server === null ? CLIENT_CLOSED : CLIENT_CLOSED | SERVER_CLOSED;
+    if ((this.closedSockets & needed) !== needed) return;
+    unbindSocket(this.client as BoundSocket);
+    if (this.server !== null) unbindSocket(this.server as BoundSocket);
+    this.runtime.stop();
+    const context = this.runtime.context;
+    const now = this.env.clock.now();
+    const info: CloseInfo = {
+      id: this.id,
+      client: address(this.client),
+      reasons: context.reasons,
+      errors: context.errors,
+      bytes: { clientToServer: this.clientToServer, serverToClient: this.serverToClient },
+      discarded: this.discarded,
+      pauses: this.pauses,
+      durationMs: now - this.startedAt,
+    };
+    this.disposedInfo = info;
+    this.env.log?.append({ t: now, conn: this.id, kind: 'disposed', reasons: info.reasons, bytes: info.bytes, durationMs: info.durationMs });
+    this.env.onDisposed?.(this, info);
+    const waiters = this.closeWaiters;
+    this.closeWaiters = null;
+    if (waiters !== null) for (const resolve of waiters) resolve(info);
+  }
+}

@@ -1,0 +1,132 @@
+import type { Side } from '../../machines/connection-events.js';
+import type { SocketLike } from './socket-like.js';
+
+/** The owner a bound socket points back to; implemented by `Connection`. */
+export interface SocketOwner {
+  /** Bytes read from the client (and forwarded to the server), and the reverse. */
+  clientToServer: number;
+  serverToClient: number;
+  /** Bytes read with nowhere left to forward them (the other side was gone). */
+  discarded: number;
+  /** Bit 1: client paused by backpressure; bit 2: server paused. */
+  paused: number;
+  /** How many times a side was paused for backpressure. */
+  pauses: number;
+  client: SocketLike;
+  server: SocketLike | null;
+  socketEvent(side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void;
+  socketClosed(side: Side): void;
+}
+
+/** Where a bound socket finds its owner and side: no closure per connection (as in `ws`). */
+export const kOwner = Symbol('proxy-lifecycle.owner');
+export const kSide = Symbol('proxy-lifecycle.side');
+
+/** A socket the binding has attached to. */
+export interface BoundSocket extends SocketLike {
+  [kOwner]?: SocketOwner;
+  [kSide]?: Side;
+}
+
+const PAUSED_BIT: Record<Side, number> = { client: 1, server: 2 };
+
+function peerOf(owner: SocketOwner, side: Side): SocketLike | null {
+  return side === 'client' ? owner.server : owner.client;
+}
+
+/** The hot path: count, forward, and pause the source when the destination is full. */
+function socketOnData(this: BoundSocket, chunk: Buffer): void {
+  const owner = this[kOwner]!;
+  const side = this[kSide]!;
+  if (side === 'client') owner.clientToServer += chunk.length;
+  else owner.serverToClient += chunk.length;
+  const dest = peerOf(owner, side);
+  // Nowhere to forward: keep reading anyway, so that a later FIN or RST is still seen.
+  if (dest === null || dest.destroyed || dest.writableEnded) {
+    owner.discarded += chunk.length;
+    return;
+  }
+  if (!dest.write(chunk)) {
+    owner.paused |= PAUSED_BIT[side];
+    owner.pauses++;
+    this.pause();
+  }
+}
+
+/** The destination drained: resume the source we paused for it. */
+function socketOnDrain(this: BoundSocket): void {
+  const owner = this[kOwner]!;
+  const source: Side = this[kSide] === 'client' ? 'server' : 'client';
+  resumeSource(owner, source);
+}
+
+/** Resumes `side` if backpressure paused it. */
+export function resumeSource(owner: SocketOwner, side: Side): void {
+  const bit = PAUSED_BIT[side];
+  if ((owner.paused & bit) === 0) return;
+  owner.paused &= ~bit;
+  const socket = side === 'client' ? owner.client : owner.server;
+  socket?.resume();
+}
+
+function socketOnEnd(this: BoundSocket): void {
+  this[kOwner]!.socketEvent(this[kSide]!, 'END');
+}
+
+function socketOnFinish(this: BoundSocket): void {
+  this[kOwner]!.socketEvent(this[kSide]!, 'FINISHED');
+}
+
+function socketOnClose(this: BoundSocket): void {
+  this[kOwner]!.socketClosed(this[kSide]!);
+}
+
+function socketOnError(this: BoundSocket, err: NodeJS.ErrnoException): void {
+  const owner = this[kOwner];
+  // An error after disposal has no owner; the handler stays only until 'close'.
+  owner?.socketEvent(this[kSide]!, 'ERROR', err.code ?? err.name);
+}
+
+function socketOnTimeout(this: BoundSocket): void {
+  this[kOwner]!.socketEvent(this[kSide]!, 'TIMEOUT');
+}
+
+function socketOnConnect(this: BoundSocket): void {
+  this[kOwner]!.socketEvent('server', 'CONNECTED');
+}
+
+const HANDLERS = [
+  ['data', socketOnData],
+  ['drain', socketOnDrain],
+  ['end', socketOnEnd],
+  ['finish', socketOnFinish],
+  ['close', socketOnClose],
+  ['error', socketOnError],
+  ['timeout', socketOnTimeout],
+] as const;
+
+/**
+ * Attaches the shared handlers to `socket`. The error handler goes first, so that an error
+ * emitted at any later point has a listener.
+ */
+export function bindSocket(socket: BoundSocket, owner: SocketOwner, side: Side, watchConnect: boolean): void {
+  socket[kOwner] = owner;
+  socket[kSide] = side;
+  for (const [event, handler] of HANDLERS) socket.on(event, handler as (...args: unknown[]) => void);
+  if (watchConnect) socket.once('connect', socketOnConnect);
+}
+
+/** Removes every handler {@link bindSocket} attached. */
+export function unbindSocket(socket: BoundSocket): void {
+  for (const [event, handler] of HANDLERS) socket.removeListener(event, handler as (...args: unknown[]) => void);
+  socket.removeListener('connect', socketOnConnect);
+  delete socket[kOwner];
+  delete socket[kSide];
+}
+
+/** How many of our handlers are on `socket` (tests use it to prove cleanup). */
+export function boundListenerCount(socket: SocketLike): number {
+  let n = 0;
+  for (const [event, handler] of HANDLERS) n += socket.listeners(event).filter((l) => l === handler).length;
+  return n + socket.listeners('connect').filter((l) => l === socketOnConnect).length;
+}

@@ -1,0 +1,64 @@
+import { Connection, type ConnectionEnvironment } from './binding/connection.js';
+import type { SocketLike, Upstream } from './binding/socket-like.js';
+import { systemClock, type Clock } from './clock.js';
+import type { EventLog } from './log/event-log.js';
+import type { Logger } from './logger.js';
+import { resolveOptions, type LifecycleOptions } from './options.js';
+import type { RuntimeFactory } from './runtime/machine-runtime.js';
+import { createTransitionRuntime } from './runtime/transition-runtime.js';
+
+/** Where a connection's time, log and runtime come from. */
+export interface EnvironmentOptions {
+  /** The clock for every timer. Default: the system clock. */
+  clock?: Clock;
+  /** Append every lifecycle event here. Default: none for `forward()`, one per supervisor. */
+  log?: EventLog | null;
+  /** The machine runtime. Default: XState's pure `transition()` on the injected clock. */
+  runtime?: RuntimeFactory;
+  /** Optional logger; the library never writes to the console. */
+  logger?: Logger;
+}
+
+/** Options of {@link forward}: lifecycle options plus where time and the log come from. */
+export interface ForwardOptions extends LifecycleOptions, EnvironmentOptions {}
+
+let standaloneId = 0;
+
+/** Splits environment fields off an options object, leaving the lifecycle options to validate. */
+export function splitEnvironment<T extends EnvironmentOptions>(options: T): [Omit<T, keyof EnvironmentOptions>, EnvironmentOptions] {
+  const { clock, log, runtime, logger, ...rest } = options;
+  return [rest, { clock, log, runtime, logger }];
+}
+
+/**
+ * Proxies `client` to `upstream` under the lifecycle machine: bytes flow with backpressure,
+ * half-closes are forwarded, timers run on the injected clock, and the connection disposes
+ * of itself once both sides are closed.
+ *
+ * @param client - the accepted socket (`net.Socket`, `tls.TLSSocket`, an upgrade socket…)
+ * @param upstream - a socket, or a function that opens one (so connect errors and connect
+ *   timeouts are part of the lifecycle); it may return a promise.
+ * @throws {InvalidOptionError} for a bad option, before any socket is touched.
+ *
+ * @example
+ * ```ts
+ * import net from 'node:net';
+ * import { forward } from 'proxy-lifecycle';
+ *
+ * net.createServer({ allowHalfOpen: true }, (client) => {
+ *   const conn = forward(client, () => net.connect(5432, 'db.internal'), { gracePeriod: 2000 });
+ *   conn.closed.then((info) => console.log(info.reasons));
+ * }).listen(6432);
+ * ```
+ */
+export function forward(client: SocketLike, upstream: Upstream, options: ForwardOptions = {}): Connection {
+  const [lifecycle, envOptions] = splitEnvironment(options);
+  const resolved = resolveOptions(lifecycle);
+  const env: ConnectionEnvironment = {
+    clock: envOptions.clock ?? systemClock,
+    log: envOptions.log ?? null,
+    runtime: envOptions.runtime ?? createTransitionRuntime,
+    logger: envOptions.logger,
+  };
+  return new Connection(++standaloneId, client, upstream, resolved, env);
+}

@@ -1,0 +1,34 @@
+/**
+ * proxy-lifecycle: an event-sourced engine for the lifecycle of proxied TCP connections.
+ * @packageDocumentation
+ */
+export { forward, type ForwardOptions, type EnvironmentOptions } from './forward.js';
+export {
+  Supervisor,
+  type SupervisorOptions,
+  type SupervisorEvents,
+  type SupervisorStats,
+  type AggregateSample,
+  type ConnectionSample,
+} from './supervisor.js';
+export { Connection, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
+export { boundListenerCount } from './binding/socket-handlers.js';
+export type { SocketLike, Upstream } from './binding/socket-like.js';
+export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
+export { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';
+export {
+  ProxyLifecycleError,
+  InvalidOptionError,
+  EventLogParseError,
+  SupervisorClosedError,
+  UpstreamError,
+  type ErrorCode,
+} from './errors.js';
+export { EventLog, type EventLogOptions } from './log/event-log.js';
+export type { LogRecord, OpenRecord, EventRecord, DisposedRecord, LogSink } from './log/log-record.js';
+export { JsonlSink, parseEventLog, readEventLog } from './log/jsonl.js';
+export { replay, describeEvent, regionName, type ReplayResult, type ReplayedConnection, type TimelineStep } from './log/replay.js';
+export type { MachineRuntime, RuntimeFactory, RuntimeHost, RuntimeState, EffectType, RuntimeEvent } from './runtime/machine-runtime.js';
+export { TransitionRuntime, createTransitionRuntime } from './runtime/transition-runtime.js';
+export type { Logger } from './logger.js';
+export * from '../machines/index.js';

@@ -1,0 +1,42 @@
+import type { CloseReason } from '../../machines/close-reasons.js';
+import type { SidePair } from '../../machines/connection-machine.js';
+import type { ConnectionSettings } from '../../machines/connection-settings.js';
+import type { RuntimeEvent } from '../runtime/machine-runtime.js';
+
+/** A connection was created with these settings. Replay starts each connection here. */
+export interface OpenRecord {
+  t: number;
+  conn: number;
+  kind: 'open';
+  settings: ConnectionSettings;
+  /** The client's address as `host:port`, when known. */
+  client?: string;
+}
+
+/** One event the connection's machine processed (timer events included). */
+export interface EventRecord {
+  t: number;
+  conn: number;
+  kind: 'event';
+  event: RuntimeEvent;
+}
+
+/** Both regions were final and the connection was disposed. */
+export interface DisposedRecord {
+  t: number;
+  conn: number;
+  kind: 'disposed';
+  reasons: SidePair<CloseReason | null>;
+  bytes: { clientToServer: number; serverToClient: number };
+  durationMs: number;
+}
+
+/** One line of the event log. */
+export type LogRecord = OpenRecord | EventRecord | DisposedRecord;
+
+/** Where log records go besides the in-memory ring (a file, a pipe, a test). */
+export interface LogSink {
+  write(record: LogRecord): void;
+  /** Flush and release; resolves once everything written is durable. */
+  close(): Promise<void>;
+}

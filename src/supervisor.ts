@@ -1,0 +1,249 @@
+import { EventEmitter } from 'eventemitter3';
+import { BehaviorSubject, Subject, type Observable } from 'rxjs';
+import { Connection, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
+import type { SocketLike, Upstream } from './binding/socket-like.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { InvalidOptionError, SupervisorClosedError } from './errors.js';
+import { splitEnvironment, type EnvironmentOptions } from './forward.js';
+import { EventLog } from './log/event-log.js';
+import type { LogRecord } from './log/log-record.js';
+import { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';
+import { createTransitionRuntime } from './runtime/transition-runtime.js';
+
+/** Options of a {@link Supervisor}: defaults for every connection, plus its own. */
+export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions {
+  /**
+   * How often byte counts are sampled into checkpoints and streams, in ms. Inactivity
+   * timers are as precise as this. Default 1000; 0 samples only around lifecycle events.
+   */
+  activitySampleInterval?: number;
+  /** In-memory event log capacity (records) when no `log` is given. Default 100 000. */
+  logCapacity?: number;
+}
+
+/** Bytes moved by all connections, sampled. */
+export interface AggregateSample {
+  t: number;
+  active: number;
+  clientToServer: number;
+  serverToClient: number;
+}
+
+/** Bytes moved by one connection, sampled when they changed. */
+export interface ConnectionSample {
+  t: number;
+  id: number;
+  clientToServer: number;
+  serverToClient: number;
+}
+
+/** The supervisor's typed events. */
+export interface SupervisorEvents {
+  /** A connection was taken on. */
+  connection: [connection: Connection];
+  /** A connection was disposed: both sides closed, every listener and timer removed. */
+  close: [info: CloseInfo];
+}
+
+/** Counters that only move forward, except `active`, which is exact. */
+export interface SupervisorStats {
+  active: number;
+  total: number;
+  closed: number;
+}
+
+/**
+ * Owns every proxied connection: creates each one, samples its activity, and disposes of
+ * it exactly once, when both of its regions are final.
+ *
+ * @example
+ * ```ts
+ * const supervisor = new Supervisor({ gracePeriod: 2000 });
+ * net.createServer({ allowHalfOpen: true }, (client) =>
+ *   supervisor.forward(client, () => net.connect(6379, '127.0.0.1')),
+ * ).listen(6380);
+ * supervisor.on('close', (info) => logger.info(info));
+ * process.on('SIGTERM', () => supervisor.shutdown({ timeout: 10_000 }));
+ * ```
+ */
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  /** Live connections by id. */
+  readonly connections = new Map<number, Connection>();
+  /** Every lifecycle event of every connection. */
+  readonly log: EventLog;
+  /** Lifecycle records as they are appended. */
+  readonly events$: Observable<LogRecord>;
+  /** The number of live connections, current value first. */
+  readonly activeConnections$: Observable<number>;
+  /** Aggregate bytes, once per sampling tick while connections are live. */
+  readonly bytes$: Observable<AggregateSample>;
+  /** Per-connection bytes, on each sampling tick where a connection's counts moved. */
+  readonly connectionBytes$: Observable<ConnectionSample>;
+
+  private readonly defaults: ResolvedLifecycleOptions;
+  private readonly env: ConnectionEnvironment;
+  private readonly clock: Clock;
+  private readonly sampleInterval: number;
+  private readonly active = new BehaviorSubject<number>(0);
+  private readonly aggregate = new Subject<AggregateSample>();
+  private readonly perConnection = new Subject<ConnectionSample>();
+  private sampler: TimerHandle | null = null;
+  private nextId = 0;
+  private total = 0;
+  private closedCount = 0;
+  /** Bytes of connections already disposed, so the aggregate never goes backwards. */
+  private retiredC2S = 0;
+  private retiredS2C = 0;
+  private shutdownPromise: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+  private deadline: TimerHandle | null = null;
+
+  constructor(options: SupervisorOptions = {}) {
+    super();
+    const { activitySampleInterval, logCapacity, ...rest } = options;
+    const [lifecycle, envOptions] = splitEnvironment(rest);
+    this.defaults = resolveOptions(lifecycle);
+    const interval = activitySampleInterval ?? 1000;
+    if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0) {
+      throw new InvalidOptionError(
+        'activitySampleInterval',
+        `activitySampleInterval must be a number of milliseconds from 0 (off) up, got ${String(interval)}`,
+      );
+    }
+    this.sampleInterval = interval;
+    this.clock = envOptions.clock ?? systemClock;
+    this.log = envOptions.log ?? new EventLog({ capacity: logCapacity });
+    this.events$ = this.log.records$;
+    this.activeConnections$ = this.active.asObservable();
+    this.bytes$ = this.aggregate.asObservable();
+    this.connectionBytes$ = this.perConnection.asObservable();
+    this.env = {
+      clock: this.clock,
+      log: this.log,
+      runtime: envOptions.runtime ?? createTransitionRuntime,
+      logger: envOptions.logger,
+      onDisposed: (connection, info) => this.disposed(connection, info),
+    };
+  }
+
+  /** Live, total and closed connection counts. */
+  get stats(): SupervisorStats {
+    return { active: this.connections.size, total: this.total, closed: this.closedCount };
+  }
+
+  /** Whether {@link shutdown} has begun. */
+  get closing(): boolean {
+    return this.shutdownPromise !== null;
+  }
+
+  /**
+   * Proxies `client` to `upstream` and supervises the connection. `overrides` replace the
+   * supervisor's defaults for this connection only.
+   *
+   * @throws {SupervisorClosedError} after `shutdown()` began; the client socket (and an
+   * upstream socket, if one was given) is destroyed, so nothing leaks.
+   * @throws {InvalidOptionError} for a bad override.
+   */
+  forward(client: SocketLike, upstream: Upstream, overrides?: LifecycleOptions): Connection {
+    if (this.shutdownPromise !== null) {
+      client.destroy();
+      if (typeof upstream !== 'function') upstream.destroy();
+      throw new SupervisorClosedError();
+    }
+    const options = overrides ? resolveOptions(overrides, this.defaults) : this.defaults;
+    const connection = new Connection(++this.nextId, client, upstream, options, this.env);
+    if (connection.disposed) return connection;
+    this.connections.set(connection.id, connection);
+    this.total++;
+    this.active.next(this.connections.size);
+    this.armSampler();
+    this.emit('connection', connection);
+    return connection;
+  }
+
+  /**
+   * Graceful shutdown: takes no new connections, lets every connection drain (both sides
+   * end after their pending writes), destroys what is left at `timeout`, and resolves once
+   * every connection is disposed. Safe to call more than once: later calls return the same
+   * promise.
+   */
+  shutdown(options: { timeout?: number } = {}): Promise<void> {
+    if (this.shutdownPromise !== null) return this.shutdownPromise;
+    const timeout = options.timeout ?? 30_000;
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
+      throw new InvalidOptionError('timeout', `timeout must be a number of milliseconds from 0 up, got ${String(timeout)}`);
+    }
+    this.shutdownPromise = new Promise<void>((resolve) => {
+      this.drained = resolve;
+    });
+    for (const connection of [...this.connections.values()]) connection.shutdown();
+    if (this.connections.size > 0) {
+      this.deadline = this.clock.setTimeout(() => {
+        this.deadline = null;
+        this.abort();
+      }, timeout);
+    }
+    this.checkDrained();
+    return this.shutdownPromise;
+  }
+
+  /** Destroys every connection now. */
+  abort(): void {
+    for (const connection of [...this.connections.values()]) connection.abort();
+  }
+
+  private disposed(connection: Connection, info: CloseInfo): void {
+    if (!this.connections.delete(connection.id)) return;
+    this.closedCount++;
+    this.retiredC2S += info.bytes.clientToServer;
+    this.retiredS2C += info.bytes.serverToClient;
+    this.active.next(this.connections.size);
+    this.emit('close', info);
+    if (this.connections.size === 0) this.disarmSampler();
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.drained === null || this.connections.size > 0) return;
+    if (this.deadline !== null) {
+      this.clock.clearTimeout(this.deadline);
+      this.deadline = null;
+    }
+    const resolve = this.drained;
+    this.drained = null;
+    this.active.complete();
+    this.aggregate.complete();
+    this.perConnection.complete();
+    resolve();
+  }
+
+  private armSampler(): void {
+    if (this.sampler !== null || this.sampleInterval === 0) return;
+    this.sampler = this.clock.setTimeout(() => this.sample(), this.sampleInterval);
+  }
+
+  private disarmSampler(): void {
+    if (this.sampler === null) return;
+    this.clock.clearTimeout(this.sampler);
+    this.sampler = null;
+  }
+
+  /** One sampling tick: checkpoint every connection, then publish to whoever listens. */
+  private sample(): void {
+    this.sampler = null;
+    const t = this.clock.now();
+    const perConnection = this.perConnection.observed;
+    let c2s = this.retiredC2S;
+    let s2c = this.retiredS2C;
+    for (const connection of this.connections.values()) {
+      const moved = connection.checkpoint();
+      c2s += connection.clientToServer;
+      s2c += connection.serverToClient;
+      if (moved && perConnection) {
+        this.perConnection.next({ t, id: connection.id, clientToServer: connection.clientToServer, serverToClient: connection.serverToClient });
+      }
+    }
+    if (this.aggregate.observed) this.aggregate.next({ t, active: this.connections.size, clientToServer: c2s, serverToClient: s2c });
+    if (this.connections.size > 0) this.armSampler();
+  }
+}

@@ -1,0 +1,75 @@
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { once } from 'node:events';
+import { Supervisor, type SupervisorOptions } from '../../src/index.js';
+
+/** Listens on a free loopback port. */
+export async function listen(server: net.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** Closes a listening server (sockets it accepted are the test's to close). */
+export async function closeServer(server: net.Server): Promise<void> {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** An upstream that echoes every byte, then FINs after the client's FIN (half-open aware). */
+export function echoServer(): net.Server {
+  return net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  });
+}
+
+/** A proxy on a free port forwarding to `targetPort` through a supervisor. */
+export async function startProxy(targetPort: number, options: SupervisorOptions = {}) {
+  const supervisor = new Supervisor(options);
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    supervisor.forward(client, () => net.connect(targetPort, '127.0.0.1'));
+  });
+  const port = await listen(server);
+  return {
+    supervisor,
+    server,
+    port,
+    async close() {
+      await closeServer(server);
+    },
+  };
+}
+
+/** Connects to a loopback port with half-open allowed. */
+export async function connect(port: number): Promise<net.Socket> {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Reads a socket to its end; resolves with all bytes. */
+export function readAll(socket: net.Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+  });
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function payload(bytes: number): Buffer {
+  return randomBytes(bytes);
+}
+
+/** Waits until `predicate` holds, polling the event loop (for real-socket tests). */
+export async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

@@ -349,6 +349,8 @@ export const connectionMachine = connectionSetup.createMachine({
     serverEndPending: false,
     bytes: { clientToServer: 0, serverToClient: 0 },
   }),
+  // XState drops this root handler when a region handles ACTIVITY itself, so every
+  // ACTIVITY transition below records the bytes too (the assign is idempotent).
   on: { ACTIVITY: { actions: 'recordBytes' } },
   output: ({ context }) => ({ reasons: context.reasons, errors: context.errors, bytes: context.bytes }),
   states: {
@@ -370,9 +372,9 @@ export const connectionMachine = connectionSetup.createMachine({
                   { target: 'fired', actions: ['raiseClientTimeout', 'raiseServerTimeout'] },
                 ],
               },
-              on: { ACTIVITY: { target: 'armed', reenter: true } },
+              on: { ACTIVITY: { target: 'armed', reenter: true, actions: 'recordBytes' } },
             },
-            fired: { always: toDone, on: { ACTIVITY: 'armed' } },
+            fired: { always: toDone, on: { ACTIVITY: { target: 'armed', actions: 'recordBytes' } } },
             done,
           },
         },
@@ -384,7 +386,7 @@ export const connectionMachine = connectionSetup.createMachine({
             watching: {
               always: toDone,
               after: { idleTimeout: { target: 'done', actions: 'expireIdle' } },
-              on: { ACTIVITY: { target: 'watching', reenter: true } },
+              on: { ACTIVITY: { target: 'watching', reenter: true, actions: 'recordBytes' } },
             },
             done,
           },
@@ -406,9 +408,9 @@ export const connectionMachine = connectionSetup.createMachine({
             active: {
               always: toDone,
               after: { parityInactivity: 'quiet' },
-              on: { ACTIVITY: { target: 'active', reenter: true } },
+              on: { ACTIVITY: { target: 'active', reenter: true, actions: 'recordBytes' } },
             },
-            quiet: { always: toDone, on: { ACTIVITY: 'active' } },
+            quiet: { always: toDone, on: { ACTIVITY: { target: 'active', actions: 'recordBytes' } } },
             done,
           },
         },

@@ -5,7 +5,7 @@ import type { EventLog } from './log/event-log.js';
 import type { Logger } from './logger.js';
 import { resolveOptions, type LifecycleOptions } from './options.js';
 import type { RuntimeFactory } from './runtime/machine-runtime.js';
-import { createTransitionRuntime } from './runtime/transition-runtime.js';
+import { createTableRuntime } from './runtime/table-runtime.js';
 
 /** Where a connection's time, log and runtime come from. */
 export interface EnvironmentOptions {
@@ -13,7 +13,7 @@ export interface EnvironmentOptions {
   clock?: Clock;
   /** Append every lifecycle event here. Default: none for `forward()`, one per supervisor. */
   log?: EventLog | null;
-  /** The machine runtime. Default: XState's pure `transition()` on the injected clock. */
+  /** The machine runtime. Default: the lean table runtime derived from the XState machine. */
   runtime?: RuntimeFactory;
   /** Optional logger; the library never writes to the console. */
   logger?: Logger;
@@ -57,7 +57,7 @@ export function forward(client: SocketLike, upstream: Upstream, options: Forward
   const env: ConnectionEnvironment = {
     clock: envOptions.clock ?? systemClock,
     log: envOptions.log ?? null,
-    runtime: envOptions.runtime ?? createTransitionRuntime,
+    runtime: envOptions.runtime ?? createTableRuntime,
     logger: envOptions.logger,
   };
   return new Connection(++standaloneId, client, upstream, resolved, env);

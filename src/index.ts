@@ -30,5 +30,7 @@ export { JsonlSink, parseEventLog, readEventLog } from './log/jsonl.js';
 export { replay, describeEvent, regionName, type ReplayResult, type ReplayedConnection, type TimelineStep } from './log/replay.js';
 export type { MachineRuntime, RuntimeFactory, RuntimeHost, RuntimeState, EffectType, RuntimeEvent } from './runtime/machine-runtime.js';
 export { TransitionRuntime, createTransitionRuntime } from './runtime/transition-runtime.js';
+export { TableRuntime, createTableRuntime } from './runtime/table-runtime.js';
+export { TransitionTable, tableFor } from './runtime/transition-table.js';
 export type { Logger } from './logger.js';
 export * from '../machines/index.js';

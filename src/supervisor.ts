@@ -8,7 +8,7 @@ import { splitEnvironment, type EnvironmentOptions } from './forward.js';
 import { EventLog } from './log/event-log.js';
 import type { LogRecord } from './log/log-record.js';
 import { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';
-import { createTransitionRuntime } from './runtime/transition-runtime.js';
+import { createTableRuntime } from './runtime/table-runtime.js';
 
 /** Options of a {@link Supervisor}: defaults for every connection, plus its own. */
 export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions {
@@ -120,7 +120,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.env = {
       clock: this.clock,
       log: this.log,
-      runtime: envOptions.runtime ?? createTransitionRuntime,
+      runtime: envOptions.runtime ?? createTableRuntime,
       logger: envOptions.logger,
       onDisposed: (connection, info) => this.disposed(connection, info),
     };

@@ -1,6 +1,5 @@
-import { initialTransition, transition } from 'xstate';
-import { connectionMachine, type ConnectionContext, type ConnectionOutput } from '../../machines/connection-machine.js';
-import type { ConnectionInputEvent } from '../../machines/connection-events.js';
+import type { ConnectionContext, ConnectionOutput } from '../../machines/connection-machine.js';
+import { tableFor, type TableNode } from '../runtime/transition-table.js';
 import type { LogRecord } from './log-record.js';
 
 /** One step of a replayed connection: the event and the states it led to. */
@@ -32,7 +31,11 @@ export interface ReplayResult {
   incomplete: number[];
 }
 
-type Snapshot = ReturnType<typeof initialTransition<typeof connectionMachine>>[0];
+interface Replaying {
+  node: TableNode;
+  bytes: { clientToServer: number; serverToClient: number };
+  out: ReplayedConnection;
+}
 
 /** `open`, `draining.flushing`, … for one side's region of a state value. */
 export function regionName(value: unknown, region: 'client' | 'server'): string {
@@ -47,28 +50,29 @@ export function regionName(value: unknown, region: 'client' | 'server'): string 
 
 /**
  * Rebuilds every connection's state, context and close reasons from the event log, with
- * no timers: timer events are in the log like any other event.
+ * no timers: timer events are in the log like any other event. Steps go through the same
+ * transition table the live runtime uses, derived from the XState machine.
  */
 export function replay(records: Iterable<LogRecord>, options: { timeline?: boolean } = {}): ReplayResult {
-  const snapshots = new Map<number, { snapshot: Snapshot; out: ReplayedConnection }>();
+  const live = new Map<number, Replaying>();
   const incomplete = new Set<number>();
   for (const record of records) {
     if (record.kind === 'open') {
-      const [snapshot] = initialTransition(connectionMachine, record.settings);
+      const node = tableFor(record.settings).initial.next;
       const out: ReplayedConnection = {
         id: record.conn,
         client: record.client,
         openedAt: record.t,
-        value: snapshot.value,
-        context: snapshot.context,
+        value: node.snapshot.value,
+        context: node.snapshot.context,
         done: false,
         timeline: options.timeline ? [] : undefined,
       };
-      snapshots.set(record.conn, { snapshot, out });
+      live.set(record.conn, { node, bytes: { clientToServer: 0, serverToClient: 0 }, out });
       incomplete.delete(record.conn);
       continue;
     }
-    const entry = snapshots.get(record.conn);
+    const entry = live.get(record.conn);
     if (entry === undefined) {
       incomplete.add(record.conn);
       continue;
@@ -77,21 +81,23 @@ export function replay(records: Iterable<LogRecord>, options: { timeline?: boole
       entry.out.disposedAt = record.t;
       continue;
     }
-    const [next] = transition(connectionMachine, entry.snapshot, record.event as ConnectionInputEvent);
-    entry.snapshot = next;
+    const event = record.event;
+    entry.node = tableFor(entry.node.snapshot.context.settings).step(entry.node, event).next;
+    if (event.type === 'ACTIVITY') entry.bytes = { clientToServer: event.clientToServer, serverToClient: event.serverToClient };
     entry.out.timeline?.push({
       t: record.t,
-      event: describeEvent(record.event),
-      client: regionName(next.value, 'client'),
-      server: regionName(next.value, 'server'),
+      event: describeEvent(event),
+      client: regionName(entry.node.snapshot.value, 'client'),
+      server: regionName(entry.node.snapshot.value, 'server'),
     });
   }
   const connections = new Map<number, ReplayedConnection>();
-  for (const [id, { snapshot, out }] of snapshots) {
-    out.value = snapshot.value;
-    out.context = snapshot.context;
-    out.done = snapshot.status === 'done';
-    out.output = snapshot.output;
+  for (const [id, { node, bytes, out }] of live) {
+    const context = { ...node.snapshot.context, bytes };
+    out.value = node.snapshot.value;
+    out.context = context;
+    out.done = node.done;
+    out.output = node.done ? { reasons: context.reasons, errors: context.errors, bytes } : undefined;
     connections.set(id, out);
   }
   return { connections, incomplete: [...incomplete] };

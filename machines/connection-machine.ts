@@ -32,6 +32,15 @@ export interface ConnectionOutput {
 }
 
 type SideParams = { side: Side };
+
+/** Reasons that record a decision of the proxy; a later grace expiry does not overwrite them. */
+const PROXY_DECISIONS: ReadonlySet<CloseReason> = new Set<CloseReason>([
+  'shutdown',
+  'timeout',
+  'idle_timeout',
+  'max_lifetime',
+  'parity_timeout',
+]);
 type ReasonParams = { side: Side; reason: CloseReason };
 
 const other = (side: Side): Side => (side === 'client' ? 'server' : 'client');
@@ -84,6 +93,10 @@ export const connectionSetup = setup({
     forceReason: assign(({ context }, params: ReasonParams) => ({
       reasons: withSide(context.reasons, params.side, params.reason),
     })),
+    // Grace expiry is how a side was cut, not why, when the proxy itself decided to close it.
+    setGraceReason: assign(({ context }, params: SideParams) =>
+      PROXY_DECISIONS.has(context.reasons[params.side]!) ? {} : { reasons: withSide(context.reasons, params.side, 'grace_expired') },
+    ),
     setErrorReason: assign(({ context, event }, params: SideParams & { connecting: boolean }) => {
       const code = event.type === 'ERROR' ? event.code : undefined;
       return {
@@ -94,9 +107,11 @@ export const connectionSetup = setup({
             : context.reasons,
       };
     }),
+    // The proxy's own decision (shutdown, idle, lifetime, parity) is why a still-live side
+    // ends, even if its peer had half-closed earlier: it overrides `fin`/`peer_fin`.
     setReasonFromEvent: assign(({ context, event }, params: SideParams) => {
       const reason: CloseReason = event.type === 'EXPIRE' ? event.reason : 'shutdown';
-      return context.reasons[params.side] === null ? { reasons: withSide(context.reasons, params.side, reason) } : {};
+      return { reasons: withSide(context.reasons, params.side, reason) };
     }),
     markReadEnded: assign(({ context }, params: SideParams) => ({
       readEnded: withSide(context.readEnded, params.side, true),
@@ -144,29 +159,32 @@ function flushingTarget(side: Side) {
   return `#connection.${side}.draining.flushing`;
 }
 
+/** The guard that holds once the other side's region is closed. */
+function peerClosed(side: Side): 'serverClosed' | 'clientClosed' {
+  return side === 'client' ? 'serverClosed' : 'clientClosed';
+}
+
+/**
+ * One rule for every way the other side can end (error, reset, close, connect timeout,
+ * grace expiry): once it is closed, this side drains what it is owed and ends.
+ */
+function whenPeerClosed(side: Side) {
+  return {
+    guard: peerClosed(side),
+    target: flushingTarget(side),
+    actions: [endSocket(side), setReason(side, 'peer_closed')],
+  } as const;
+}
+
 /** Transitions every live (not yet flushing) state of a side shares. */
 function liveTransitions(side: Side) {
   return {
-    ERROR: [
-      {
-        guard: self(side),
-        target: closedTarget(side),
-        actions: [destroySocket(side), setErrorReason(side, false)],
-      },
-      {
-        guard: peer(side),
-        target: flushingTarget(side),
-        actions: [endSocket(side), setReason(side, 'peer_closed')],
-      },
-    ],
-    CLOSE: [
-      { guard: self(side), target: closedTarget(side), actions: [setReason(side, 'closed')] },
-      {
-        guard: peer(side),
-        target: flushingTarget(side),
-        actions: [endSocket(side), setReason(side, 'peer_closed')],
-      },
-    ],
+    ERROR: {
+      guard: self(side),
+      target: closedTarget(side),
+      actions: [destroySocket(side), setErrorReason(side, false)],
+    },
+    CLOSE: { guard: self(side), target: closedTarget(side), actions: [setReason(side, 'closed')] },
     TIMEOUT: [
       {
         guard: and([self(side), 'timeoutCloses']),
@@ -189,6 +207,7 @@ function sideStates(side: Side) {
   const live = liveTransitions(side);
   return {
     open: {
+      always: whenPeerClosed(side),
       on: {
         ...live,
         END: [
@@ -219,6 +238,7 @@ function sideStates(side: Side) {
       states: {
         /** The peer of this side sent FIN; we keep writing to it what the other side sends. */
         readEnded: {
+          always: whenPeerClosed(side),
           on: {
             ...live,
             END: { guard: peer(side), target: 'flushing', actions: [endSocket(side)] },
@@ -226,8 +246,12 @@ function sideStates(side: Side) {
         },
         /** We ended this side and our FIN went out; its peer may still send (half-open). */
         writeEnded: {
+          always: whenPeerClosed(side),
           on: {
             ...live,
+            // Our FIN is long gone, so there is nothing left to flush: an expired connection
+            // closes this side at once instead of waiting out the grace period.
+            EXPIRE: { target: closedTarget(side), actions: [destroySocket(side), setReasonFromEvent(side)] },
             END: { guard: self(side), target: 'flushing', actions: [markReadEnded(side)] },
           },
         },
@@ -236,13 +260,13 @@ function sideStates(side: Side) {
           after: {
             gracePeriod: {
               target: closedTarget(side),
-              actions: [destroySocket(side), forceReason(side, 'grace_expired')],
+              actions: [destroySocket(side), { type: 'setGraceReason', params: { side } }],
             },
           },
           on: {
             FINISHED: [
               { guard: and([self(side), { type: 'readEnded', params: { side } }]), actions: [] },
-              { guard: and([self(side), side === 'client' ? 'serverClosed' : 'clientClosed']), actions: [] },
+              { guard: and([self(side), peerClosed(side)]), actions: [] },
               { guard: self(side), target: 'writeEnded' },
             ],
             END: { guard: self(side), actions: [markReadEnded(side)] },
@@ -267,6 +291,12 @@ function sideStates(side: Side) {
 
 /** The upstream's extra first state: the connect attempt, bounded by `connectTimeout`. */
 const connecting = {
+  // The client is gone before the upstream answered: end it (Node queues the FIN) so the
+  // client's last bytes still reach it once connected.
+  always: {
+    guard: and(['clientClosed', not('serverEndPending')]),
+    actions: [endSocket('server'), 'markServerEndPending', setReason('server', 'peer_closed')],
+  },
   after: {
     connectTimeout: {
       target: closedTarget('server'),
@@ -275,32 +305,12 @@ const connecting = {
   },
   on: {
     CONNECTED: [{ guard: 'serverEndPending', target: 'draining.flushing' }, { target: 'open' }],
-    ERROR: [
-      {
-        guard: self('server'),
-        target: 'closed',
-        actions: [destroySocket('server'), setErrorReason('server', true)],
-      },
-      {
-        guard: peer('server'),
-        actions: [
-          endSocket('server'),
-          'markServerEndPending',
-          setReason('server', 'peer_closed'),
-        ],
-      },
-    ],
-    CLOSE: [
-      { guard: self('server'), target: 'closed', actions: [setReason('server', 'connect_error')] },
-      {
-        guard: peer('server'),
-        actions: [
-          endSocket('server'),
-          'markServerEndPending',
-          setReason('server', 'peer_closed'),
-        ],
-      },
-    ],
+    ERROR: {
+      guard: self('server'),
+      target: 'closed',
+      actions: [destroySocket('server'), setErrorReason('server', true)],
+    },
+    CLOSE: { guard: self('server'), target: 'closed', actions: [setReason('server', 'connect_error')] },
     END: {
       guard: peer('server'),
       actions: [

@@ -107,10 +107,11 @@ export function resolveOptions(input: LifecycleOptions = {}, base?: ResolvedLife
   const seen = new Map<string, string>();
   for (const [key, value] of Object.entries(input)) {
     if (value === undefined) continue;
-    const name = ALIASES[key] ?? key;
-    const kind = KINDS[name as keyof typeof KINDS];
+    // Own properties only: `constructor` or `__proto__` must not find Object.prototype members.
+    const name = Object.hasOwn(ALIASES, key) ? ALIASES[key]! : key;
+    const kind = Object.hasOwn(KINDS, name) ? KINDS[name as keyof typeof KINDS] : undefined;
     if (kind === undefined) {
-      const hint = HINTS[key] ? `; did you mean ${HINTS[key]}?` : '';
+      const hint = Object.hasOwn(HINTS, key) ? `; did you mean ${HINTS[key]}?` : '';
       throw new InvalidOptionError(key, `unknown option ${key}${hint} Allowed: ${Object.keys(KINDS).concat(Object.keys(ALIASES)).join(', ')}`);
     }
     check(key, kind, value);

@@ -103,7 +103,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { activitySampleInterval, logCapacity, ...rest } = options;
     const [lifecycle, envOptions] = splitEnvironment(rest);
     this.defaults = resolveOptions(lifecycle);
-    const interval = activitySampleInterval ?? 1000;
+    const interval = activitySampleInterval === undefined ? 1000 : activitySampleInterval;
     if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0) {
       throw new InvalidOptionError(
         'activitySampleInterval',
@@ -169,7 +169,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   shutdown(options: { timeout?: number } = {}): Promise<void> {
     if (this.shutdownPromise !== null) return this.shutdownPromise;
-    const timeout = options.timeout ?? 30_000;
+    const timeout = options.timeout === undefined ? 30_000 : options.timeout;
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
       throw new InvalidOptionError('timeout', `timeout must be a number of milliseconds from 0 up, got ${String(timeout)}`);
     }

@@ -1,2 +1,49 @@
-// Placeholder entry so the build config is valid; the CLI issue fills this in.
-process.exitCode = 2;
+// The `proxy-lifecycle` command: dispatches to forward, replay or demo. Bad input is one
+// line on stderr and exit code 2, never a stack trace.
+import { CliError } from './cli-error.js';
+import { runDemo } from './demo/demo-command.js';
+import { runForward } from './forward-command.js';
+import { processOutput, type Output } from './output.js';
+import { runReplay } from './replay-command.js';
+import { MAIN_USAGE } from './usage.js';
+
+const COMMANDS = ['forward', 'replay', 'demo'];
+
+/** Runs one command line; resolves with the exit code. */
+export async function run(argv: readonly string[], out: Output): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+      out.stderr(MAIN_USAGE);
+      return 2;
+    case 'help':
+    case '--help':
+    case '-h':
+      out.stdout(MAIN_USAGE);
+      return 0;
+    case 'forward':
+      return runForward(rest, out);
+    case 'replay':
+      return runReplay(rest, out);
+    case 'demo':
+      return runDemo(rest, out);
+    default:
+      throw new CliError(
+        command.startsWith('-')
+          ? `expected a command (${COMMANDS.join(', ')}) before ${command}`
+          : `unknown command ${JSON.stringify(command)}; commands: ${COMMANDS.join(', ')}`,
+      );
+  }
+}
+
+run(process.argv.slice(2), processOutput).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof CliError) {
+      processOutput.stderr(`proxy-lifecycle: ${err.message}`);
+      process.exit(err.exitCode);
+    }
+    processOutput.stderr(`proxy-lifecycle: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

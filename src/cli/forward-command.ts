@@ -1,0 +1,178 @@
+import { closeSync, openSync } from 'node:fs';
+import {
+  EventLog,
+  InvalidOptionError,
+  JsonlSink,
+  resolveOptions,
+  type CloseInfo,
+  type LifecycleOptions,
+} from '../index.js';
+import { accessLogEntry, formatJson, formatText } from './access-log.js';
+import { durationValue, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
+import { CliError } from './cli-error.js';
+import type { Output } from './output.js';
+import { Proxy } from './proxy.js';
+import { FORWARD_USAGE } from './usage.js';
+
+/** Each duration flag and the library option it sets, one to one. */
+const DURATION_FLAGS = {
+  'grace-period': 'gracePeriod',
+  'socket-timeout': 'socketTimeout',
+  'parity-timeout': 'parityTimeout',
+  'parity-inactivity': 'parityInactivity',
+  'connect-timeout': 'connectTimeout',
+  'idle-timeout': 'idleTimeout',
+  'max-lifetime': 'maxLifetime',
+} as const satisfies Record<string, keyof LifecycleOptions>;
+
+/** The library option behind each flag, to name the flag in the library's error messages. */
+const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(Object.entries(DURATION_FLAGS).map(([flag, option]) => [option, flag])),
+  timeoutBehavior: 'timeout-behavior',
+  allowHalfOpen: 'no-half-open',
+};
+
+const FLAGS: FlagSpec = {
+  listen: 'string',
+  target: 'string',
+  ...Object.fromEntries(Object.keys(DURATION_FLAGS).map((f) => [f, 'string' as const])),
+  'timeout-behavior': 'string',
+  'no-half-open': 'boolean',
+  'shutdown-timeout': 'string',
+  log: 'string',
+  json: 'boolean',
+  quiet: 'boolean',
+  help: 'boolean',
+};
+
+/** `forward`'s command line, validated. */
+export interface ForwardConfig {
+  listen: Endpoint;
+  target: Required<Endpoint>;
+  /** Lifecycle options, exactly as the flags set them (validated by the library). */
+  options: LifecycleOptions;
+  shutdownTimeout: number;
+  logFile?: string;
+  json: boolean;
+  quiet: boolean;
+}
+
+/**
+ * Parses and validates `forward`'s flags: ports and addresses here, lifecycle options by the
+ * library itself, its `InvalidOptionError` turned into a one-line error naming the flag.
+ * Returns `'help'` for `--help`.
+ */
+export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help' {
+  const { flags, positionals } = parseArgs(argv, FLAGS, 'forward');
+  if (flags.has('help')) return 'help';
+  if (positionals.length > 0) throw new CliError(`forward takes no positional arguments, got ${JSON.stringify(positionals[0])}`);
+  const str = (name: string) => flags.get(name) as string | undefined;
+  const listen = str('listen');
+  const target = str('target');
+  if (listen === undefined) throw new CliError('forward needs --listen [HOST:]PORT');
+  if (target === undefined) throw new CliError('forward needs --target HOST:PORT');
+  const options: Record<string, unknown> = {};
+  for (const [flag, option] of Object.entries(DURATION_FLAGS)) {
+    const value = str(flag);
+    if (value !== undefined) options[option] = durationValue(value);
+  }
+  if (flags.has('timeout-behavior')) options.timeoutBehavior = str('timeout-behavior');
+  if (flags.has('no-half-open')) options.allowHalfOpen = false;
+  try {
+    resolveOptions(options as LifecycleOptions);
+  } catch (err) {
+    if (!(err instanceof InvalidOptionError)) throw err;
+    const flag = FLAG_OF_OPTION[err.option] ?? err.option;
+    const rest = err.message.startsWith(`${err.option} `) ? err.message.slice(err.option.length + 1) : err.message;
+    throw new CliError(`--${flag} ${rest}`);
+  }
+  const shutdownText = str('shutdown-timeout') ?? '30000';
+  const shutdownTimeout = durationValue(shutdownText);
+  if (typeof shutdownTimeout !== 'number' || shutdownTimeout < 0 || shutdownTimeout > 2 ** 31 - 1) {
+    throw new CliError(`--shutdown-timeout must be a number of milliseconds from 0 to ${2 ** 31 - 1}, got ${JSON.stringify(shutdownText)}`);
+  }
+  return {
+    listen: parseListen(listen),
+    target: parseTarget(target),
+    options: options as LifecycleOptions,
+    shutdownTimeout,
+    logFile: str('log'),
+    json: flags.has('json'),
+    quiet: flags.has('quiet'),
+  };
+}
+
+/** Fails early, with a clear line, when the log file cannot be opened for appending. */
+function checkWritable(file: string): void {
+  try {
+    closeSync(openSync(file, 'a'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such directory' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message;
+    throw new CliError(`--log: cannot open ${file}: ${why}`);
+  }
+}
+
+/**
+ * `proxy-lifecycle forward`: runs until SIGTERM or SIGINT, then drains and resolves with the
+ * exit code.
+ */
+export async function runForward(argv: readonly string[], out: Output): Promise<number> {
+  const config = parseForwardArgs(argv);
+  if (config === 'help') {
+    out.stdout(FORWARD_USAGE);
+    return 0;
+  }
+  if (config.logFile !== undefined) checkWritable(config.logFile);
+  const log = new EventLog({ capacity: 0, sinks: config.logFile === undefined ? [] : [new JsonlSink(config.logFile)] });
+  const notice = (event: string, fields: Record<string, unknown>, text: string) => {
+    if (config.quiet) return;
+    out.stderr(config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text);
+  };
+  // Listen for signals before the socket is up, so an early SIGTERM is a clean stop too.
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  const signalled = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const proxy = await Proxy.start(
+    { listen: config.listen, target: config.target, supervisor: { ...config.options, log } },
+    {
+      onClose: (info: CloseInfo, term: string) => {
+        if (config.quiet) return;
+        const entry = accessLogEntry(info, term);
+        out.stderr(config.json ? formatJson(entry) : formatText(entry));
+      },
+      onServerError: (err) => notice('server_error', { error: err.message }, `listening socket error: ${err.message}`),
+    },
+  );
+  out.stdout(`listening on ${proxy.address}`);
+
+  const signal = await signalled;
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  const active = proxy.supervisor.stats.active;
+  notice(
+    'stopping',
+    { signal, in_flight: active, shutdown_timeout_ms: config.shutdownTimeout },
+    `${signal}: not accepting connections; ${active} in flight, destroying what is left in ${config.shutdownTimeout} ms`,
+  );
+  const again = () => {
+    notice('abort', {}, 'second signal: destroying every connection now');
+    proxy.abort();
+  };
+  process.once('SIGTERM', again);
+  process.once('SIGINT', again);
+  const result = await proxy.stop(config.shutdownTimeout);
+  notice(
+    'stopped',
+    { finished: result.inFlight - result.aborted, destroyed: result.aborted },
+    `stopped: ${result.inFlight - result.aborted} finished, ${result.aborted} destroyed at the deadline`,
+  );
+  try {
+    await log.close();
+  } catch (err) {
+    out.stderr(`proxy-lifecycle: writing ${config.logFile}: ${(err as Error).message}`);
+    return 1;
+  }
+  return 0;
+}

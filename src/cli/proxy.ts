@@ -1,0 +1,147 @@
+import net from 'node:net';
+import { Supervisor, type CloseInfo, type SupervisorOptions } from '../index.js';
+import { formatEndpoint, type Endpoint } from './args.js';
+import { CliError } from './cli-error.js';
+import { Follower, type FollowItem } from './follow.js';
+
+/** Where to listen, where to connect, and the supervisor's options (lifecycle, log). */
+export interface ProxyConfig {
+  listen: Endpoint;
+  target: Required<Endpoint>;
+  supervisor?: SupervisorOptions;
+}
+
+/** Callbacks a command hangs its output on. */
+export interface ProxyHooks {
+  /** Every lifecycle event of every connection, with both sides' states. */
+  onItem?(item: FollowItem): void;
+  /** A connection was disposed; `term` is its termination code. */
+  onClose?(info: CloseInfo, term: string): void;
+  /** The listening socket failed after start-up (e.g. out of file descriptors on accept). */
+  onServerError?(err: Error): void;
+}
+
+/** What {@link Proxy.stop} did. */
+export interface StopResult {
+  /** Connections live when the stop began. */
+  inFlight: number;
+  /** Connections destroyed at the deadline. */
+  aborted: number;
+}
+
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is already in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'the address is not available on this machine',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'the host name could not be resolved',
+};
+
+/**
+ * A TCP proxy on the engine: a listening socket whose connections a {@link Supervisor}
+ * forwards to one target. Used by `forward` and by `demo`.
+ */
+export class Proxy {
+  readonly supervisor: Supervisor;
+  readonly follower = new Follower();
+  /** The bound address, `host:port`. */
+  address = '';
+  port = 0;
+  private readonly server: net.Server;
+  private readonly terms = new Map<number, string>();
+  private stopping: Promise<StopResult> | null = null;
+
+  private constructor(private readonly config: ProxyConfig, private readonly hooks: ProxyHooks) {
+    this.supervisor = new Supervisor(config.supervisor);
+    this.supervisor.events$.subscribe((record) => {
+      const item = this.follower.observe(record);
+      if (item === undefined) return;
+      if (item.kind === 'closed') this.terms.set(item.conn, item.term);
+      this.hooks.onItem?.(item);
+    });
+    this.supervisor.on('close', (info) => {
+      const term = this.terms.get(info.id) ?? '--';
+      this.terms.delete(info.id);
+      this.hooks.onClose?.(info, term);
+    });
+    const { host, port } = config.target;
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => {
+      this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
+    });
+  }
+
+  /**
+   * Starts listening. Resolves once connections are accepted.
+   * @throws {CliError} when the address cannot be listened on (in use, not local, …).
+   */
+  static async start(config: ProxyConfig, hooks: ProxyHooks = {}): Promise<Proxy> {
+    const proxy = new Proxy(config, hooks);
+    await proxy.listen();
+    return proxy;
+  }
+
+  private listen(): Promise<void> {
+    const { host, port } = this.config.listen;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        const where = host === undefined ? `port ${port}` : formatEndpoint(host, port);
+        const why = (err.code && LISTEN_ERRORS[err.code]) ?? err.message;
+        reject(new CliError(`cannot listen on ${where}: ${why}`));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (err) => this.hooks.onServerError?.(err));
+        const bound = this.server.address() as net.AddressInfo;
+        this.port = bound.port;
+        this.address = formatEndpoint(bound.address, bound.port);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Stops accepting at once (new connections are refused), lets the connections in flight
+   * finish on their own, and destroys whatever is left after `timeoutMs`. Resolves when every
+   * connection is disposed. Later calls return the same promise.
+   */
+  stop(timeoutMs: number): Promise<StopResult> {
+    this.stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      const inFlight = this.supervisor.stats.active;
+      let aborted = 0;
+      if (!(await this.idle(timeoutMs))) {
+        aborted = this.supervisor.stats.active;
+        this.supervisor.abort();
+        await this.idle(Infinity);
+      }
+      await closed;
+      return { inFlight, aborted };
+    })();
+    return this.stopping;
+  }
+
+  /** Destroys every connection now (a second signal during a stop). */
+  abort(): void {
+    this.supervisor.abort();
+  }
+
+  /** Resolves `true` once no connection is live, or `false` after `ms`. */
+  private idle(ms: number): Promise<boolean> {
+    if (this.supervisor.stats.active === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = () => {
+        if (this.supervisor.stats.active > 0) return;
+        finish(true);
+      };
+      const finish = (drained: boolean) => {
+        if (timer !== undefined) clearTimeout(timer);
+        this.supervisor.off('close', check);
+        resolve(drained);
+      };
+      this.supervisor.on('close', check);
+      if (Number.isFinite(ms)) timer = setTimeout(() => finish(false), ms);
+    });
+  }
+}

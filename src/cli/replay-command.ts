@@ -1,0 +1,100 @@
+import { readFile } from 'node:fs/promises';
+import { EventLogParseError, parseEventLog, type LogRecord } from '../index.js';
+import { parseArgs } from './args.js';
+import { CliError } from './cli-error.js';
+import { Follower, type ClosedItem, type OpenItem, type StepItem } from './follow.js';
+import type { Output } from './output.js';
+import { TIMELINE_HEADER, formatClosed, formatOpen, formatPending, formatStep } from './timeline.js';
+import { REPLAY_USAGE } from './usage.js';
+
+/** One connection's story in the log, from its `open` record on. */
+interface Story {
+  open: OpenItem;
+  steps: StepItem[];
+  closed?: ClosedItem;
+}
+
+async function readLog(file: string): Promise<LogRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new CliError(`cannot read ${file}: ${why}`);
+  }
+  try {
+    return parseEventLog(text);
+  } catch (err) {
+    if (err instanceof EventLogParseError) throw new CliError(`${file}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Groups the records into stories; a connection id opened again (a file appended by several runs) starts a new story. */
+function stories(records: LogRecord[]): { stories: Story[]; follower: Follower; current: Map<number, Story> } {
+  const follower = new Follower();
+  const all: Story[] = [];
+  const current = new Map<number, Story>();
+  for (const record of records) {
+    const item = follower.observe(record);
+    if (item === undefined) continue;
+    if (item.kind === 'open') {
+      const story: Story = { open: item, steps: [] };
+      all.push(story);
+      current.set(item.conn, story);
+    } else if (item.kind === 'step') current.get(item.conn)!.steps.push(item);
+    else {
+      current.get(item.conn)!.closed = item;
+      current.delete(item.conn);
+    }
+  }
+  return { stories: all, follower, current };
+}
+
+/** `proxy-lifecycle replay FILE [--connection ID]`. */
+export async function runReplay(argv: readonly string[], out: Output): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { connection: 'string', help: 'boolean' }, 'replay');
+  if (flags.has('help')) {
+    out.stdout(REPLAY_USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) throw new CliError('replay needs an event log FILE (written by forward --log FILE)');
+  if (positionals.length > 1) throw new CliError(`replay takes one FILE, got ${positionals.length} arguments`);
+  const idText = flags.get('connection') as string | undefined;
+  if (idText !== undefined && !/^\d+$/.test(idText)) throw new CliError(`--connection must be a connection id (a whole number), got ${JSON.stringify(idText)}`);
+  const wanted = idText === undefined ? undefined : Number(idText);
+  const file = positionals[0]!;
+  const { stories: all, follower, current } = stories(await readLog(file));
+  const shown = wanted === undefined ? all : all.filter((s) => s.open.conn === wanted);
+  if (wanted !== undefined && shown.length === 0) {
+    throw new CliError(`connection ${wanted} is not in ${file} (it has ${describeIds(all)})`);
+  }
+  if (all.length === 0) out.stdout(`${file} holds no connections`);
+  const pending = new Map(follower.pending().map((p) => [p.conn, p]));
+  for (const story of shown) {
+    const { open } = story;
+    const from = open.client === undefined ? '' : ` from ${open.client}`;
+    const at = open.t > 1e11 ? `, opened ${new Date(open.t).toISOString()}` : '';
+    out.stdout(`connection ${open.conn}${from}${at}`);
+    out.stdout(TIMELINE_HEADER);
+    out.stdout(formatOpen(open));
+    for (const step of story.steps) out.stdout(formatStep(step));
+    const still = current.get(open.conn) === story ? pending.get(open.conn) : undefined;
+    if (story.closed !== undefined) out.stdout(formatClosed(story.closed));
+    else if (still !== undefined) out.stdout(formatPending(still));
+    else out.stdout('  no close record: the same id was opened again later (the log spans several runs)');
+    out.stdout('');
+  }
+  const missing = [...follower.incomplete].filter((id) => wanted === undefined || id === wanted);
+  if (missing.length > 0) {
+    out.stdout(`skipped connection${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: the log lost ${missing.length > 1 ? 'their' : 'its'} open record`);
+  }
+  return 0;
+}
+
+function describeIds(all: Story[]): string {
+  if (all.length === 0) return 'no connections';
+  const ids = [...new Set(all.map((s) => s.open.conn))].sort((a, b) => a - b);
+  return ids.length <= 10 ? `connection${ids.length > 1 ? 's' : ''} ${ids.join(', ')}` : `${ids.length} connections, ${ids[0]} to ${ids[ids.length - 1]}`;
+}

@@ -1,0 +1,56 @@
+/** The help texts; `--help` prints them on stdout, a missing command on stderr. */
+
+export const MAIN_USAGE = `proxy-lifecycle: TCP proxy connections with a correct lifecycle (half-close, timeouts, grace periods, close reasons)
+
+Usage:
+  proxy-lifecycle forward --listen [HOST:]PORT --target HOST:PORT [flags]
+  proxy-lifecycle replay FILE [--connection ID]
+  proxy-lifecycle demo
+
+Commands:
+  forward   run a TCP proxy, with one access-log line per closed connection
+  replay    print each connection's timeline from an event log (forward --log FILE)
+  demo      run the scenarios a naive proxy gets wrong, on loopback, in a few seconds
+
+Run 'proxy-lifecycle COMMAND --help' for a command's flags.
+`;
+
+export const FORWARD_USAGE = `Usage: proxy-lifecycle forward --listen [HOST:]PORT --target HOST:PORT [flags]
+
+Proxies every connection accepted on --listen to --target. Prints 'listening on HOST:PORT'
+on stdout once it accepts connections, then one access-log line per closed connection on
+stderr. SIGTERM or SIGINT: stops accepting, lets connections in flight finish, destroys what
+is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
+
+  --listen [HOST:]PORT        address to listen on; without HOST, every interface; port 0 picks one
+  --target HOST:PORT          upstream to connect each connection to
+  --grace-period MS           how long a draining side may take to flush and close (5000)
+  --socket-timeout MS         socket idle timeout, 0 = off (0)
+  --timeout-behavior B        reset | close | ignore: what a socket timeout does (reset)
+  --parity-timeout MS         one side half-closed this long while the other stays open... (1800000)
+  --parity-inactivity MS      ...and inactive this long closes both (600000)
+  --connect-timeout MS        upstream connect timeout (30000)
+  --idle-timeout MS           both directions silent this long closes the connection, 0 = off (0)
+  --max-lifetime MS           hard cap on a connection's age, 0 = off (0)
+  --no-half-open              end both sides on the first FIN instead of keeping the other direction open
+  --shutdown-timeout MS       on SIGTERM/SIGINT, destroy connections still open after this long (30000)
+  --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
+  --json                      access-log lines as JSON
+  --quiet                     no access log
+`;
+
+export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE [--connection ID]
+
+Reads an event log written by 'forward --log FILE' and prints each connection's timeline
+(time since open, event, client state, server state), then its close reasons and termination code.
+
+  --connection ID   only this connection
+`;
+
+export const DEMO_USAGE = `Usage: proxy-lifecycle demo
+
+Starts upstream services and a proxy on free loopback ports, runs the scenarios a naive proxy
+gets wrong (half-close echo, a stream after the request's FIN, an idle connection surviving
+socket timeouts, a peer reset, a graceful shutdown), shows each connection's lifecycle as it
+happens, and ends with a summary table. Exits 0 when every scenario delivered what it should.
+`;

@@ -55,3 +55,89 @@ export function reasonForError(code: string | undefined, connecting: boolean): C
   }
   return code !== undefined && RESET_CODES.has(code) ? 'reset' : 'error';
 }
+
+/** Where a connection was when something ended it. */
+export type ClosePhase = 'connecting' | 'open' | 'half_closed' | 'draining';
+
+/** The decisive ending of a connection: which side, why, and in which phase. */
+export interface Ending {
+  side: 'client' | 'server';
+  reason: CloseReason;
+  phase: ClosePhase;
+}
+
+/**
+ * How decisive each reason is for the connection as a whole: the ending with the highest
+ * rank is the one the termination code reports; among equals, the first. `peer_*` reasons
+ * only follow the other side and never decide.
+ */
+const RANK: Readonly<Record<CloseReason, number>> = {
+  peer_fin: 0,
+  peer_closed: 0,
+  fin: 1,
+  closed: 1,
+  reset: 2,
+  error: 2,
+  connect_refused: 3,
+  connect_timeout: 3,
+  connect_error: 3,
+  grace_expired: 4,
+  timeout: 5,
+  idle_timeout: 5,
+  max_lifetime: 5,
+  parity_timeout: 5,
+  shutdown: 6,
+  aborted: 7,
+};
+
+/** Keeps `current` unless `next` is strictly more decisive. */
+export function moreDecisive(current: Ending | null, next: Ending): Ending | null {
+  if (RANK[next.reason] === 0) return current;
+  return current === null || RANK[next.reason] > RANK[current.reason] ? next : current;
+}
+
+const CAUSE: Readonly<Record<CloseReason, string>> = {
+  fin: '?',
+  closed: '?',
+  reset: '?',
+  error: '?',
+  peer_fin: '-',
+  peer_closed: '-',
+  connect_refused: 'R',
+  connect_error: 'R',
+  connect_timeout: 'T',
+  timeout: 't',
+  idle_timeout: 'i',
+  max_lifetime: 'l',
+  parity_timeout: 'p',
+  grace_expired: 'g',
+  shutdown: 'P',
+  aborted: 'A',
+};
+
+const PHASE: Readonly<Record<ClosePhase, string>> = { connecting: 'K', open: 'O', half_closed: 'H', draining: 'D' };
+
+/**
+ * A two-letter termination code in the spirit of HAProxy's `%ts`: what ended the
+ * connection, then the phase it was in. `--` if nothing decisive was recorded.
+ *
+ * | 1st | cause | | 2nd | phase |
+ * |---|---|---|---|---|
+ * | `C` / `S` | client / server closed first (FIN, or a close without error) | | `K` | upstream connecting |
+ * | `c` / `s` | client / server reset or socket error | | `O` | both directions open |
+ * | `R` | upstream refused or failed to connect | | `H` | half-closed |
+ * | `T` | upstream connect timeout | | `D` | draining (flushing before close) |
+ * | `t` | socket timeout (`timeoutBehavior: 'close'`) | | | |
+ * | `i` / `l` / `p` | idle timeout / max lifetime / parity timeout | | | |
+ * | `g` | grace period expired while draining | | | |
+ * | `P` / `A` | proxy shutdown / abort | | | |
+ */
+export function closeCode(ending: Ending | null): string {
+  if (ending === null) return '--';
+  let cause = CAUSE[ending.reason];
+  if (cause === '?') {
+    const abnormal = ending.reason === 'reset' || ending.reason === 'error';
+    cause = ending.side === 'client' ? (abnormal ? 'c' : 'C') : abnormal ? 's' : 'S';
+  }
+  return cause + PHASE[ending.phase];
+}

@@ -1,5 +1,5 @@
 import { and, assign, not, or, raise, setup, stateIn } from 'xstate';
-import { reasonForError, type CloseReason } from './close-reasons.js';
+import { moreDecisive, reasonForError, type ClosePhase, type CloseReason, type Ending } from './close-reasons.js';
 import type { ConnectionEvent, Side } from './connection-events.js';
 import { DEFAULT_SETTINGS, type ConnectionSettings } from './connection-settings.js';
 
@@ -14,6 +14,8 @@ export interface ConnectionContext {
   settings: ConnectionSettings;
   /** Why each side ended; the first cause wins, except forced closes (grace, abort). */
   reasons: SidePair<CloseReason | null>;
+  /** What ended the connection: the most decisive reason so far, its side and phase. */
+  ending: Ending | null;
   /** The socket error code seen on each side, if any. */
   errors: SidePair<string | null>;
   /** Whether each side's peer has sent FIN. */
@@ -27,6 +29,7 @@ export interface ConnectionContext {
 /** What the machine reports when both regions are final. */
 export interface ConnectionOutput {
   reasons: SidePair<CloseReason | null>;
+  ending: Ending | null;
   errors: SidePair<string | null>;
   bytes: { clientToServer: number; serverToClient: number };
 }
@@ -41,7 +44,24 @@ const PROXY_DECISIONS: ReadonlySet<CloseReason> = new Set<CloseReason>([
   'max_lifetime',
   'parity_timeout',
 ]);
-type ReasonParams = { side: Side; reason: CloseReason };
+type ReasonParams = { side: Side; reason: CloseReason; phase: ClosePhase };
+type PhaseParams = { side: Side; phase: ClosePhase };
+
+/** How a new reason meets an old one: the first wins, it always wins, or it wins unless the proxy decided. */
+type ReasonMode = 'first' | 'force' | 'grace';
+
+/**
+ * The context update for `reason` on `side`. A side's own reason follows `mode`; the
+ * connection's `ending` hears every cause and keeps the most decisive one, so a reset of a
+ * side that was already draining still shows in the termination code.
+ */
+function applyReason(context: ConnectionContext, side: Side, reason: CloseReason, phase: ClosePhase, mode: ReasonMode) {
+  const current = context.reasons[side];
+  const keep = current !== null && (mode === 'first' || (mode === 'grace' && PROXY_DECISIONS.has(current)));
+  const ending = moreDecisive(context.ending, { side, reason, phase });
+  if (keep) return ending === context.ending ? {} : { ending };
+  return { reasons: withSide(context.reasons, side, reason), ending };
+}
 
 const other = (side: Side): Side => (side === 'client' ? 'server' : 'client');
 const eventSide = (event: ConnectionEvent): Side | undefined =>
@@ -87,32 +107,23 @@ export const connectionSetup = setup({
     endSocket: (_, _params: SideParams) => {},
     destroySocket: (_, _params: SideParams) => {},
     refreshTimeout: (_, _params: SideParams) => {},
-    setReason: assign(({ context }, params: ReasonParams) =>
-      context.reasons[params.side] === null ? { reasons: withSide(context.reasons, params.side, params.reason) } : {},
-    ),
-    forceReason: assign(({ context }, params: ReasonParams) => ({
-      reasons: withSide(context.reasons, params.side, params.reason),
-    })),
+    setReason: assign(({ context }, p: ReasonParams) => applyReason(context, p.side, p.reason, p.phase, 'first')),
+    forceReason: assign(({ context }, p: ReasonParams) => applyReason(context, p.side, p.reason, p.phase, 'force')),
     // Grace expiry is how a side was cut, not why, when the proxy itself decided to close it.
-    setGraceReason: assign(({ context }, params: SideParams) =>
-      PROXY_DECISIONS.has(context.reasons[params.side]!) ? {} : { reasons: withSide(context.reasons, params.side, 'grace_expired') },
-    ),
-    setErrorReason: assign(({ context, event }, params: SideParams & { connecting: boolean }) => {
+    setGraceReason: assign(({ context }, p: SideParams) => applyReason(context, p.side, 'grace_expired', 'draining', 'grace')),
+    setErrorReason: assign(({ context, event }, p: PhaseParams) => {
       const code = event.type === 'ERROR' ? event.code : undefined;
+      const reason = reasonForError(code, p.phase === 'connecting');
       return {
-        errors: withSide(context.errors, params.side, code ?? 'UNKNOWN'),
-        reasons:
-          context.reasons[params.side] === null
-            ? withSide(context.reasons, params.side, reasonForError(code, params.connecting))
-            : context.reasons,
+        errors: withSide(context.errors, p.side, code ?? 'UNKNOWN'),
+        ...applyReason(context, p.side, reason, p.phase, 'first'),
       };
     }),
     // The proxy's own decision (shutdown, idle, lifetime, parity) is why a still-live side
     // ends, even if its peer had half-closed earlier: it overrides `fin`/`peer_fin`.
-    setReasonFromEvent: assign(({ context, event }, params: SideParams) => {
-      const reason: CloseReason = event.type === 'EXPIRE' ? event.reason : 'shutdown';
-      return { reasons: withSide(context.reasons, params.side, reason) };
-    }),
+    setReasonFromEvent: assign(({ context, event }, p: PhaseParams) =>
+      applyReason(context, p.side, event.type === 'EXPIRE' ? event.reason : 'shutdown', p.phase, 'force'),
+    ),
     markReadEnded: assign(({ context }, params: SideParams) => ({
       readEnded: withSide(context.readEnded, params.side, true),
     })),
@@ -145,11 +156,12 @@ const peer = (side: Side) => ({ type: 'isPeer', params: { side } }) as const;
 const endSocket = (side: Side) => ({ type: 'endSocket', params: { side } }) as const;
 const destroySocket = (side: Side) => ({ type: 'destroySocket', params: { side } }) as const;
 const refreshTimeout = (side: Side) => ({ type: 'refreshTimeout', params: { side } }) as const;
-const setReason = (side: Side, reason: CloseReason) => ({ type: 'setReason', params: { side, reason } }) as const;
-const forceReason = (side: Side, reason: CloseReason) => ({ type: 'forceReason', params: { side, reason } }) as const;
-const setErrorReason = (side: Side, connecting: boolean) =>
-  ({ type: 'setErrorReason', params: { side, connecting } }) as const;
-const setReasonFromEvent = (side: Side) => ({ type: 'setReasonFromEvent', params: { side } }) as const;
+const setReason = (side: Side, reason: CloseReason, phase: ClosePhase) =>
+  ({ type: 'setReason', params: { side, reason, phase } }) as const;
+const forceReason = (side: Side, reason: CloseReason, phase: ClosePhase) =>
+  ({ type: 'forceReason', params: { side, reason, phase } }) as const;
+const setErrorReason = (side: Side, phase: ClosePhase) => ({ type: 'setErrorReason', params: { side, phase } }) as const;
+const setReasonFromEvent = (side: Side, phase: ClosePhase) => ({ type: 'setReasonFromEvent', params: { side, phase } }) as const;
 const markReadEnded = (side: Side) => ({ type: 'markReadEnded', params: { side } }) as const;
 
 function closedTarget(side: Side) {
@@ -168,67 +180,68 @@ function peerClosed(side: Side): 'serverClosed' | 'clientClosed' {
  * One rule for every way the other side can end (error, reset, close, connect timeout,
  * grace expiry): once it is closed, this side drains what it is owed and ends.
  */
-function whenPeerClosed(side: Side) {
+function whenPeerClosed(side: Side, phase: ClosePhase) {
   return {
     guard: peerClosed(side),
     target: flushingTarget(side),
-    actions: [endSocket(side), setReason(side, 'peer_closed')],
+    actions: [endSocket(side), setReason(side, 'peer_closed', phase)],
   } as const;
 }
 
+function abortTransition(side: Side, phase: ClosePhase) {
+  return { target: closedTarget(side), actions: [destroySocket(side), forceReason(side, 'aborted', phase)] } as const;
+}
+
 /** Transitions every live (not yet flushing) state of a side shares. */
-function liveTransitions(side: Side) {
+function liveTransitions(side: Side, phase: ClosePhase) {
   return {
     ERROR: {
       guard: self(side),
       target: closedTarget(side),
-      actions: [destroySocket(side), setErrorReason(side, false)],
+      actions: [destroySocket(side), setErrorReason(side, phase)],
     },
-    CLOSE: { guard: self(side), target: closedTarget(side), actions: [setReason(side, 'closed')] },
+    CLOSE: { guard: self(side), target: closedTarget(side), actions: [setReason(side, 'closed', phase)] },
     TIMEOUT: [
       {
         guard: and([self(side), 'timeoutCloses']),
         target: flushingTarget(side),
-        actions: [endSocket(side), setReason(side, 'timeout')],
+        actions: [endSocket(side), setReason(side, 'timeout', phase)],
       },
       { guard: and([self(side), 'timeoutResets']), actions: [refreshTimeout(side)] },
     ],
-    SHUTDOWN: { target: flushingTarget(side), actions: [endSocket(side), setReasonFromEvent(side)] },
-    EXPIRE: { target: flushingTarget(side), actions: [endSocket(side), setReasonFromEvent(side)] },
-    ABORT: {
-      target: closedTarget(side),
-      actions: [destroySocket(side), forceReason(side, 'aborted')],
-    },
+    SHUTDOWN: { target: flushingTarget(side), actions: [endSocket(side), setReasonFromEvent(side, phase)] },
+    EXPIRE: { target: flushingTarget(side), actions: [endSocket(side), setReasonFromEvent(side, phase)] },
+    ABORT: abortTransition(side, phase),
   };
 }
 
 /** The `open → draining → closed` states of one side. */
 function sideStates(side: Side) {
-  const live = liveTransitions(side);
+  const halfClosed = liveTransitions(side, 'half_closed');
   return {
     open: {
-      always: whenPeerClosed(side),
+      always: whenPeerClosed(side, 'open'),
       on: {
-        ...live,
+        ...liveTransitions(side, 'open'),
         END: [
           {
             guard: and([self(side), 'halfOpenDisallowed']),
             target: flushingTarget(side),
             actions: [
               markReadEnded(side),
-              setReason(side, 'fin'),
+              setReason(side, 'fin', 'open'),
               endSocket(side),
             ],
           },
           {
             guard: self(side),
             target: 'draining.readEnded',
-            actions: [markReadEnded(side), setReason(side, 'fin')],
+            actions: [markReadEnded(side), setReason(side, 'fin', 'open')],
           },
           {
             guard: peer(side),
             target: 'draining.flushing',
-            actions: [endSocket(side), setReason(side, 'peer_fin')],
+            actions: [endSocket(side), setReason(side, 'peer_fin', 'open')],
           },
         ],
       },
@@ -238,20 +251,20 @@ function sideStates(side: Side) {
       states: {
         /** The peer of this side sent FIN; we keep writing to it what the other side sends. */
         readEnded: {
-          always: whenPeerClosed(side),
+          always: whenPeerClosed(side, 'half_closed'),
           on: {
-            ...live,
+            ...halfClosed,
             END: { guard: peer(side), target: 'flushing', actions: [endSocket(side)] },
           },
         },
         /** We ended this side and our FIN went out; its peer may still send (half-open). */
         writeEnded: {
-          always: whenPeerClosed(side),
+          always: whenPeerClosed(side, 'half_closed'),
           on: {
-            ...live,
+            ...halfClosed,
             // Our FIN is long gone, so there is nothing left to flush: an expired connection
             // closes this side at once instead of waiting out the grace period.
-            EXPIRE: { target: closedTarget(side), actions: [destroySocket(side), setReasonFromEvent(side)] },
+            EXPIRE: { target: closedTarget(side), actions: [destroySocket(side), setReasonFromEvent(side, 'half_closed')] },
             END: { guard: self(side), target: 'flushing', actions: [markReadEnded(side)] },
           },
         },
@@ -273,14 +286,14 @@ function sideStates(side: Side) {
             CLOSE: {
               guard: self(side),
               target: closedTarget(side),
-              actions: [setReason(side, 'closed')],
+              actions: [setReason(side, 'closed', 'draining')],
             },
             ERROR: {
               guard: self(side),
               target: closedTarget(side),
-              actions: [destroySocket(side), setErrorReason(side, false)],
+              actions: [destroySocket(side), setErrorReason(side, 'draining')],
             },
-            ABORT: live.ABORT,
+            ABORT: abortTransition(side, 'draining'),
           },
         },
       },
@@ -295,12 +308,12 @@ const connecting = {
   // client's last bytes still reach it once connected.
   always: {
     guard: and(['clientClosed', not('serverEndPending')]),
-    actions: [endSocket('server'), 'markServerEndPending', setReason('server', 'peer_closed')],
+    actions: [endSocket('server'), 'markServerEndPending', setReason('server', 'peer_closed', 'connecting')],
   },
   after: {
     connectTimeout: {
       target: closedTarget('server'),
-      actions: [destroySocket('server'), setReason('server', 'connect_timeout')],
+      actions: [destroySocket('server'), setReason('server', 'connect_timeout', 'connecting')],
     },
   },
   on: {
@@ -308,24 +321,24 @@ const connecting = {
     ERROR: {
       guard: self('server'),
       target: 'closed',
-      actions: [destroySocket('server'), setErrorReason('server', true)],
+      actions: [destroySocket('server'), setErrorReason('server', 'connecting')],
     },
-    CLOSE: { guard: self('server'), target: 'closed', actions: [setReason('server', 'connect_error')] },
+    CLOSE: { guard: self('server'), target: 'closed', actions: [setReason('server', 'connect_error', 'connecting')] },
     END: {
       guard: peer('server'),
       actions: [
         endSocket('server'),
         'markServerEndPending',
-        setReason('server', 'peer_fin'),
+        setReason('server', 'peer_fin', 'connecting'),
       ],
     },
     SHUTDOWN: {
-      actions: [endSocket('server'), 'markServerEndPending', setReasonFromEvent('server')],
+      actions: [endSocket('server'), 'markServerEndPending', setReasonFromEvent('server', 'connecting')],
     },
     EXPIRE: {
-      actions: [endSocket('server'), 'markServerEndPending', setReasonFromEvent('server')],
+      actions: [endSocket('server'), 'markServerEndPending', setReasonFromEvent('server', 'connecting')],
     },
-    ABORT: liveTransitions('server').ABORT,
+    ABORT: abortTransition('server', 'connecting'),
   },
 } as const;
 
@@ -354,6 +367,7 @@ export const connectionMachine = connectionSetup.createMachine({
   context: ({ input }) => ({
     settings: { ...DEFAULT_SETTINGS, ...input },
     reasons: { client: null, server: null },
+    ending: null,
     errors: { client: null, server: null },
     readEnded: { client: false, server: false },
     serverEndPending: false,
@@ -362,7 +376,7 @@ export const connectionMachine = connectionSetup.createMachine({
   // XState drops this root handler when a region handles ACTIVITY itself, so every
   // ACTIVITY transition below records the bytes too (the assign is idempotent).
   on: { ACTIVITY: { actions: 'recordBytes' } },
-  output: ({ context }) => ({ reasons: context.reasons, errors: context.errors, bytes: context.bytes }),
+  output: ({ context }) => ({ reasons: context.reasons, ending: context.ending, errors: context.errors, bytes: context.bytes }),
   states: {
     client: { initial: 'open', states: sideStates('client') },
     server: { initial: 'connecting', states: { connecting, ...sideStates('server') } },

@@ -11,7 +11,15 @@ export {
   type ConnectionOutput,
   type SidePair,
 } from './connection-machine.js';
-export { CLOSE_REASONS, reasonForError, type CloseReason } from './close-reasons.js';
+export {
+  CLOSE_REASONS,
+  closeCode,
+  moreDecisive,
+  reasonForError,
+  type CloseReason,
+  type ClosePhase,
+  type Ending,
+} from './close-reasons.js';
 export { DEFAULT_SETTINGS, type ConnectionSettings, type TimeoutBehavior } from './connection-settings.js';
 export { INPUT_EVENT_TYPES, type Side } from './connection-events.js';
 export type * from './connection-events.js';

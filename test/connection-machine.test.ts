@@ -726,6 +726,7 @@ test("status is 'done' iff client and server are both closed; output has reasons
   assert.equal(sim.value.watch, { timeout: 'done', idle: 'done', lifetime: 'done', activity: 'done', parity: 'done' });
   assert.equal(sim.output, {
     reasons: { client: 'peer_closed', server: 'reset' },
+    ending: { side: 'server', reason: 'reset', phase: 'open' },
     errors: { client: null, server: 'ECONNRESET' },
     bytes: { clientToServer: 7, serverToClient: 9 },
   });

@@ -366,7 +366,7 @@ test('replay rebuilds each connection exactly as transition() applied by hand, t
   }
   const c1 = connections.get(1)!;
   assert.is(c1.done, true);
-  assert.equal(c1.output, { reasons: { client: 'fin', server: 'grace_expired' }, errors: { client: null, server: null }, bytes: { clientToServer: 100, serverToClient: 0 } });
+  assert.equal(c1.output, { reasons: { client: 'fin', server: 'grace_expired' }, ending: { side: 'server', reason: 'grace_expired', phase: 'draining' }, errors: { client: null, server: null }, bytes: { clientToServer: 100, serverToClient: 0 } });
   assert.is(c1.openedAt, 0);
   assert.is(c1.disposedAt, 999);
   const c2 = connections.get(2)!;

@@ -1,4 +1,4 @@
-import type { CloseReason } from '../../machines/close-reasons.js';
+import { closeCode, type CloseReason, type Ending } from '../../machines/close-reasons.js';
 import type { ConnectionContext, ConnectionOutput, SidePair } from '../../machines/connection-machine.js';
 import type { ConnectionInputEvent, Side } from '../../machines/connection-events.js';
 import type { Clock } from '../clock.js';
@@ -15,6 +15,10 @@ export interface CloseInfo {
   /** The client's address as `host:port`, when known. */
   client?: string;
   reasons: SidePair<CloseReason | null>;
+  /** What ended the connection: the most decisive reason, its side and phase. */
+  ending: Ending | null;
+  /** Two-letter termination code (see `closeCode`), e.g. `CO`, `sH`, `gD`. */
+  code: string;
   /** Socket error codes per side, if any. */
   errors: SidePair<string | null>;
   /** Bytes read from each side (and forwarded, unless counted in `discarded`). */
@@ -293,6 +297,8 @@ export class Connection implements SocketOwner, RuntimeHost {
       id: this.id,
       client: address(this.client),
       reasons: context.reasons,
+      ending: context.ending,
+      code: closeCode(context.ending),
       errors: context.errors,
       bytes: { clientToServer: this.clientToServer, serverToClient: this.serverToClient },
       discarded: this.discarded,
@@ -300,7 +306,15 @@ export class Connection implements SocketOwner, RuntimeHost {
       durationMs: now - this.startedAt,
     };
     this.disposedInfo = info;
-    this.env.log?.append({ t: now, conn: this.id, kind: 'disposed', reasons: info.reasons, bytes: info.bytes, durationMs: info.durationMs });
+    this.env.log?.append({
+      t: now,
+      conn: this.id,
+      kind: 'disposed',
+      reasons: info.reasons,
+      code: info.code,
+      bytes: info.bytes,
+      durationMs: info.durationMs,
+    });
     this.env.onDisposed?.(this, info);
     const waiters = this.closeWaiters;
     this.closeWaiters = null;

@@ -27,6 +27,8 @@ export interface DisposedRecord {
   conn: number;
   kind: 'disposed';
   reasons: SidePair<CloseReason | null>;
+  /** The termination code, e.g. `CO` (see `closeCode`). */
+  code?: string;
   bytes: { clientToServer: number; serverToClient: number };
   durationMs: number;
 }

@@ -97,7 +97,7 @@ export function replay(records: Iterable<LogRecord>, options: { timeline?: boole
     out.value = node.snapshot.value;
     out.context = context;
     out.done = node.done;
-    out.output = node.done ? { reasons: context.reasons, errors: context.errors, bytes } : undefined;
+    out.output = node.done ? { reasons: context.reasons, ending: context.ending, errors: context.errors, bytes } : undefined;
     connections.set(id, out);
   }
   return { connections, incomplete: [...incomplete] };

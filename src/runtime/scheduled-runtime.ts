@@ -83,7 +83,7 @@ export abstract class ScheduledRuntime implements MachineRuntime {
     if (this.done) {
       this.stop();
       const context = this.context;
-      this.host.done({ reasons: context.reasons, errors: context.errors, bytes: context.bytes });
+      this.host.done({ reasons: context.reasons, ending: context.ending, errors: context.errors, bytes: context.bytes });
     }
   }
 

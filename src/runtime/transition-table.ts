@@ -98,7 +98,9 @@ export class TransitionTable {
 
   private intern(snapshot: Snapshot): TableNode {
     const c = snapshot.context;
-    const key = JSON.stringify([snapshot.value, c.reasons, c.errors, c.readEnded, c.serverEndPending]);
+    // Everything but bytes (no guard reads them) and settings (fixed per table): a context
+    // field added later is part of the key without anyone having to remember it.
+    const key = JSON.stringify([snapshot.value, { ...c, settings: undefined, bytes: undefined }]);
     let node = this.nodes.get(key);
     if (node === undefined) {
       const zeroed = c.bytes.clientToServer === 0 && c.bytes.serverToClient === 0;

@@ -261,7 +261,8 @@ export class Connection implements SocketOwner, RuntimeHost {
 
   private upstreamFailed(err: unknown): void {
     this.env.logger?.warn?.('upstream factory failed', { id: this.id, error: String(err) });
-    this.send({ type: 'ERROR', side: 'server', code: 'PL_ERR_UPSTREAM' });
+    // As any server error: this also resumes the client we paused while waiting, so its FIN is read.
+    this.socketEvent('server', 'ERROR', 'PL_ERR_UPSTREAM');
   }
 
   private attachServer(socket: unknown): void {

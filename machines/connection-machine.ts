@@ -88,6 +88,8 @@ export const connectionSetup = setup({
     isSelf: ({ event }, params: SideParams) => eventSide(event) === params.side,
     isPeer: ({ event }, params: SideParams) => eventSide(event) === other(params.side),
     readEnded: ({ context }, params: SideParams) => context.readEnded[params.side],
+    // We ended this side only to pass on the other side's FIN: its own direction stays open.
+    forwardingFin: ({ context }, params: SideParams) => context.reasons[params.side] === 'peer_fin',
     halfOpenDisallowed: ({ context }) => !context.settings.allowHalfOpen,
     timeoutCloses: ({ context }) => context.settings.timeoutBehavior === 'close',
     timeoutResets: ({ context }) => context.settings.timeoutBehavior === 'reset',
@@ -277,11 +279,12 @@ function sideStates(side: Side) {
             },
           },
           on: {
-            FINISHED: [
-              { guard: and([self(side), { type: 'readEnded', params: { side } }]), actions: [] },
-              { guard: and([self(side), peerClosed(side)]), actions: [] },
-              { guard: self(side), target: 'writeEnded' },
-            ],
+            // Half-open only when we ended this side to forward a FIN and both peers live on;
+            // a side the proxy itself decided to close stays here, bounded by the grace period.
+            FINISHED: {
+              guard: and([self(side), { type: 'forwardingFin', params: { side } }, not({ type: 'readEnded', params: { side } }), not(peerClosed(side))]),
+              target: 'writeEnded',
+            },
             END: { guard: self(side), actions: [markReadEnded(side)] },
             CLOSE: {
               guard: self(side),

@@ -31,6 +31,7 @@ export { replay, describeEvent, regionName, type ReplayResult, type ReplayedConn
 export type { MachineRuntime, RuntimeFactory, RuntimeHost, RuntimeState, EffectType, RuntimeEvent } from './runtime/machine-runtime.js';
 export { TransitionRuntime, createTransitionRuntime } from './runtime/transition-runtime.js';
 export { TableRuntime, createTableRuntime } from './runtime/table-runtime.js';
+export { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
 export { TransitionTable, tableFor } from './runtime/transition-table.js';
 export type { Logger } from './logger.js';
 export * from '../machines/index.js';

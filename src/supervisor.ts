@@ -8,6 +8,8 @@ import { splitEnvironment, type EnvironmentOptions } from './forward.js';
 import { EventLog } from './log/event-log.js';
 import type { LogRecord } from './log/log-record.js';
 import { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';
+import { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
+import type { RuntimeFactory } from './runtime/machine-runtime.js';
 import { createTableRuntime } from './runtime/table-runtime.js';
 
 /** Options of a {@link Supervisor}: defaults for every connection, plus its own. */
@@ -19,6 +21,13 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
   activitySampleInterval?: number;
   /** In-memory event log capacity (records) when no `log` is given. Default 100 000. */
   logCapacity?: number;
+  /**
+   * Run the selected connections as real XState actors and send their inspection events
+   * to `observer` (e.g. `createWebSocketInspector().inspect` from `@statelyai/inspect`).
+   * Each connection is its own actor, so select a sample on busy proxies. Others keep the
+   * lean table runtime.
+   */
+  inspect?: { observer: InspectionObserver; select?: (connectionId: number) => boolean };
 }
 
 /** Bytes moved by all connections, sampled. */
@@ -100,7 +109,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   constructor(options: SupervisorOptions = {}) {
     super();
-    const { activitySampleInterval, logCapacity, ...rest } = options;
+    const { activitySampleInterval, logCapacity, inspect, ...rest } = options;
     const [lifecycle, envOptions] = splitEnvironment(rest);
     this.defaults = resolveOptions(lifecycle);
     const interval = activitySampleInterval === undefined ? 1000 : activitySampleInterval;
@@ -120,10 +129,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.env = {
       clock: this.clock,
       log: this.log,
-      runtime: envOptions.runtime ?? createTableRuntime,
+      runtime: this.runtimeFactory(envOptions.runtime ?? createTableRuntime, inspect),
       logger: envOptions.logger,
       onDisposed: (connection, info) => this.disposed(connection, info),
     };
+  }
+
+  /** Inspected connections run as actors; the id is the one about to be created. */
+  private runtimeFactory(base: RuntimeFactory, inspect: SupervisorOptions['inspect']): RuntimeFactory {
+    if (inspect === undefined) return base;
+    if (typeof inspect !== 'object' || inspect === null || (typeof inspect.observer !== 'function' && typeof inspect.observer !== 'object')) {
+      throw new InvalidOptionError('inspect', 'inspect must be { observer, select? } with an inspection callback or observer');
+    }
+    return (settings, clock, host) =>
+      inspect.select === undefined || inspect.select(this.nextId)
+        ? new ActorRuntime(settings, clock, host, inspect.observer)
+        : base(settings, clock, host);
   }
 
   /** Live, total and closed connection counts. */

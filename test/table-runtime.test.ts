@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import type { ConnectionInputEvent, ConnectionSettings, Side } from '../src/index.js';
 import { DEFAULT_SETTINGS, ManualClock, TransitionRuntime } from '../src/index.js';
 import type { MachineRuntime, RuntimeHost } from '../src/runtime/machine-runtime.js';
+import { ActorRuntime } from '../src/runtime/actor-runtime.js';
 import { TableRuntime } from '../src/runtime/table-runtime.js';
 import { eventKey, tableFor } from '../src/runtime/transition-table.js';
 
@@ -71,6 +72,18 @@ test('the lean table runtime agrees with XState transition() on random event seq
       assert.equal(lean.trace, reference.trace);
     }),
     { numRuns: 600, seed: 20261125 },
+  );
+});
+
+test('the inspected actor runtime agrees with the table runtime: same states, effects, log and timers', () => {
+  fc.assert(
+    fc.property(settingsArb, fc.array(inputEvent, { maxLength: 40 }), (settings, script) => {
+      const lean = run((clock, host) => new TableRuntime(settings, clock, host), script);
+      const actor = run((clock, host) => new ActorRuntime(settings, clock, host), script);
+      assert.equal(actor.states, lean.states);
+      assert.equal(actor.trace, lean.trace);
+    }),
+    { numRuns: 300, seed: 20261126 },
   );
 });
 

@@ -32,6 +32,6 @@ export type { MachineRuntime, RuntimeFactory, RuntimeHost, RuntimeState, EffectT
 export { TransitionRuntime, createTransitionRuntime } from './runtime/transition-runtime.js';
 export { TableRuntime, createTableRuntime } from './runtime/table-runtime.js';
 export { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
-export { TransitionTable, tableFor } from './runtime/transition-table.js';
+export { TransitionTable, tableFor, type TableNode, type TableEdge, type CompiledAction } from './runtime/transition-table.js';
 export type { Logger } from './logger.js';
 export * from '../machines/index.js';

@@ -30,6 +30,14 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
   inspect?: { observer: InspectionObserver; select?: (connectionId: number) => boolean };
 }
 
+function checkDuration(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError(name, `${name} must be a number of milliseconds from 0 up, got ${String(value)}`);
+  }
+  return value;
+}
+
 /** Bytes moved by all connections, sampled. */
 export interface AggregateSample {
   t: number;
@@ -106,6 +114,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private shutdownPromise: Promise<void> | null = null;
   private drained: (() => void) | null = null;
   private deadline: TimerHandle | null = null;
+  private drainTimer: TimerHandle | null = null;
 
   constructor(options: SupervisorOptions = {}) {
     super();
@@ -183,21 +192,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /**
-   * Graceful shutdown: takes no new connections, lets every connection drain (both sides
-   * end after their pending writes), destroys what is left at `timeout`, and resolves once
-   * every connection is disposed. Safe to call more than once: later calls return the same
-   * promise.
+   * Graceful shutdown: takes no new connections at once; lets connections finish by
+   * themselves for `drainTimeout` (default 0), as HAProxy's soft-stop and Envoy's drain do;
+   * then ends both sides of what is left after their pending writes (bounded by each
+   * connection's grace period); destroys whatever is still there at `timeout` (default
+   * 30 000). Resolves once every connection is disposed. Safe to call more than once: later
+   * calls return the same promise.
    */
-  shutdown(options: { timeout?: number } = {}): Promise<void> {
+  shutdown(options: { timeout?: number; drainTimeout?: number } = {}): Promise<void> {
     if (this.shutdownPromise !== null) return this.shutdownPromise;
-    const timeout = options.timeout === undefined ? 30_000 : options.timeout;
-    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
-      throw new InvalidOptionError('timeout', `timeout must be a number of milliseconds from 0 up, got ${String(timeout)}`);
-    }
+    const timeout = checkDuration('timeout', options.timeout, 30_000);
+    const drainTimeout = checkDuration('drainTimeout', options.drainTimeout, 0);
     this.shutdownPromise = new Promise<void>((resolve) => {
       this.drained = resolve;
     });
-    for (const connection of [...this.connections.values()]) connection.shutdown();
+    if (drainTimeout === 0) this.endAll();
+    else if (drainTimeout < timeout) this.drainTimer = this.clock.setTimeout(() => this.endAll(), drainTimeout);
     if (this.connections.size > 0) {
       this.deadline = this.clock.setTimeout(() => {
         this.deadline = null;
@@ -206,6 +216,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     this.checkDrained();
     return this.shutdownPromise;
+  }
+
+  /** Ends both sides of every live connection (the machine's SHUTDOWN). */
+  private endAll(): void {
+    this.drainTimer = null;
+    for (const connection of [...this.connections.values()]) connection.shutdown();
   }
 
   /** Destroys every connection now. */
@@ -229,6 +245,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     if (this.deadline !== null) {
       this.clock.clearTimeout(this.deadline);
       this.deadline = null;
+    }
+    if (this.drainTimer !== null) {
+      this.clock.clearTimeout(this.drainTimer);
+      this.drainTimer = null;
     }
     const resolve = this.drained;
     this.drained = null;

@@ -73,6 +73,8 @@ export class Connection implements SocketOwner, RuntimeHost {
   private checkpointS2C = 0;
   private closedSockets = 0;
   private serverEndPending = false;
+  /** Whether the upstream ever connected: if not, none of the client's bytes reached it. */
+  private connected = false;
   private finished = false;
   private disposedInfo: CloseInfo | null = null;
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
@@ -167,6 +169,7 @@ export class Connection implements SocketOwner, RuntimeHost {
         this.send({ type, side, code });
         return;
       case 'CONNECTED':
+        this.connected = true;
         this.send({ type });
         return;
       default:
@@ -281,7 +284,7 @@ export class Connection implements SocketOwner, RuntimeHost {
     if (this.serverEndPending) socket.end();
     resumeSource(this, 'client');
     if (socket.destroyed) this.socketClosed('server');
-    else if (socket.connecting !== true) this.send({ type: 'CONNECTED' });
+    else if (socket.connecting !== true) this.socketEvent('server', 'CONNECTED');
   }
 
   private tryDispose(): void {
@@ -302,7 +305,7 @@ export class Connection implements SocketOwner, RuntimeHost {
       code: closeCode(context.ending),
       errors: context.errors,
       bytes: { clientToServer: this.clientToServer, serverToClient: this.serverToClient },
-      discarded: this.discarded,
+      discarded: this.connected ? this.discarded : this.clientToServer + this.serverToClient,
       pauses: this.pauses,
       durationMs: now - this.startedAt,
     };

@@ -5,7 +5,7 @@ export interface AccessLogEntry {
   conn: number;
   /** The client's `host:port`, or `-`. */
   from: string;
-  /** Two-letter termination code: who ended it, in which phase (see docs/cli.md). */
+  /** The engine's two-letter termination code (`closeCode`): what ended it, in which phase. */
   term: string;
   duration_ms: number;
   c2s_bytes: number;
@@ -18,12 +18,12 @@ export interface AccessLogEntry {
   discarded_bytes: number;
 }
 
-/** Builds the entry for a closed connection and its termination code. */
-export function accessLogEntry(info: CloseInfo, term: string): AccessLogEntry {
+/** Builds the entry for a closed connection. */
+export function accessLogEntry(info: CloseInfo): AccessLogEntry {
   return {
     conn: info.id,
     from: info.client ?? '-',
-    term,
+    term: info.code,
     duration_ms: Math.round(info.durationMs),
     c2s_bytes: info.bytes.clientToServer,
     s2c_bytes: info.bytes.serverToClient,

@@ -1,18 +1,24 @@
-import { initialTransition, transition } from 'xstate';
 import {
-  connectionMachine,
+  closeCode,
   describeEvent,
   regionName,
+  tableFor,
   type CloseReason,
-  type ConnectionInputEvent,
   type ConnectionSettings,
+  type Ending,
   type LogRecord,
   type RuntimeEvent,
   type SidePair,
 } from '../index.js';
-import { TerminationTracker, type Facts, type Regions } from './termination.js';
 
-type Snapshot = ReturnType<typeof initialTransition<typeof connectionMachine>>[0];
+/** A node of the engine's transition table (the type is not exported by name). */
+type TableNode = ReturnType<typeof tableFor>['initial']['next'];
+
+/** The region names of a connection's two sides, e.g. `open`, `draining.readEnded`. */
+export interface Regions {
+  client: string;
+  server: string;
+}
 
 /** A connection was opened. */
 export interface OpenItem {
@@ -44,8 +50,9 @@ export interface ClosedItem {
   conn: number;
   t: number;
   client?: string;
-  /** The two-letter termination code (see {@link TerminationTracker}). */
+  /** The engine's two-letter termination code (`closeCode`), e.g. `CO`, `sH`. */
   term: string;
+  ending: Ending | null;
   reasons: SidePair<CloseReason | null>;
   errors: SidePair<string | null>;
   bytes: { clientToServer: number; serverToClient: number };
@@ -62,30 +69,26 @@ export interface PendingConnection {
   openedAt: number;
   client?: string;
   regions: Regions;
+  /** The termination code so far (`--` while nothing decisive happened). */
   term: string;
 }
 
 interface Tracked {
-  snapshot: Snapshot;
+  node: TableNode;
   openedAt: number;
   client?: string;
-  term: TerminationTracker;
   socketTimeouts: number;
 }
 
-function factsOf(snapshot: Snapshot): Facts {
-  return {
-    regions: { client: regionName(snapshot.value, 'client'), server: regionName(snapshot.value, 'server') },
-    reasons: snapshot.context.reasons,
-    errors: snapshot.context.errors,
-  };
+function regions(node: TableNode): Regions {
+  return { client: regionName(node.snapshot.value, 'client'), server: regionName(node.snapshot.value, 'server') };
 }
 
 /**
  * Follows event-log records as they come (live from `supervisor.events$`, or read from a
- * file) and turns them into a per-connection story: each event with the states of both sides
- * before and after it, and on disposal the close reasons and the termination code. It runs
- * the same machine the connection ran, so what it reports is what the live connection did.
+ * file) and turns them into a per-connection story: each event with both sides' states
+ * before and after it, and on disposal the close reasons and termination code. It steps the
+ * engine's own transition table, as `replay()` does, so it reports what the connection did.
  */
 export class Follower {
   private readonly live = new Map<number, Tracked>();
@@ -94,9 +97,9 @@ export class Follower {
 
   observe(record: LogRecord): FollowItem | undefined {
     if (record.kind === 'open') {
-      const [snapshot] = initialTransition(connectionMachine, record.settings);
-      this.live.set(record.conn, { snapshot, openedAt: record.t, client: record.client, term: new TerminationTracker(), socketTimeouts: 0 });
-      return { kind: 'open', conn: record.conn, t: record.t, client: record.client, settings: record.settings, regions: factsOf(snapshot).regions };
+      const node = tableFor(record.settings).initial.next;
+      this.live.set(record.conn, { node, openedAt: record.t, client: record.client, socketTimeouts: 0 });
+      return { kind: 'open', conn: record.conn, t: record.t, client: record.client, settings: record.settings, regions: regions(node) };
     }
     const tracked = this.live.get(record.conn);
     if (tracked === undefined) {
@@ -105,24 +108,23 @@ export class Follower {
     }
     if (record.kind === 'disposed') {
       this.live.delete(record.conn);
+      const context = tracked.node.snapshot.context;
       return {
         kind: 'closed',
         conn: record.conn,
         t: record.t,
         client: tracked.client,
-        term: tracked.term.code,
+        term: record.code ?? closeCode(context.ending),
+        ending: context.ending,
         reasons: record.reasons,
-        errors: tracked.snapshot.context.errors,
+        errors: context.errors,
         bytes: record.bytes,
         durationMs: record.durationMs,
         socketTimeouts: tracked.socketTimeouts,
       };
     }
-    const before = factsOf(tracked.snapshot);
-    const [next] = transition(connectionMachine, tracked.snapshot, record.event as ConnectionInputEvent);
-    tracked.snapshot = next;
-    const after = factsOf(next);
-    tracked.term.observe({ event: record.event, before, after });
+    const before = regions(tracked.node);
+    tracked.node = tableFor(tracked.node.snapshot.context.settings).step(tracked.node, record.event).next;
     if (record.event.type.startsWith('xstate.after.socketTimeout.')) tracked.socketTimeouts++;
     return {
       kind: 'step',
@@ -131,8 +133,8 @@ export class Follower {
       sinceOpen: record.t - tracked.openedAt,
       event: record.event,
       label: describeEvent(record.event),
-      before: before.regions,
-      after: after.regions,
+      before,
+      after: regions(tracked.node),
     };
   }
 
@@ -142,8 +144,8 @@ export class Follower {
       conn,
       openedAt: t.openedAt,
       client: t.client,
-      regions: factsOf(t.snapshot).regions,
-      term: t.term.code,
+      regions: regions(t.node),
+      term: closeCode(t.node.snapshot.context.ending),
     }));
   }
 }

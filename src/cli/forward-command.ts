@@ -1,106 +1,11 @@
 import { closeSync, openSync } from 'node:fs';
-import {
-  EventLog,
-  InvalidOptionError,
-  JsonlSink,
-  resolveOptions,
-  type CloseInfo,
-  type LifecycleOptions,
-} from '../index.js';
+import { EventLog, JsonlSink, type CloseInfo } from '../index.js';
 import { accessLogEntry, formatJson, formatText } from './access-log.js';
-import { durationValue, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
 import { CliError } from './cli-error.js';
+import { parseForwardArgs } from './forward-args.js';
 import type { Output } from './output.js';
 import { Proxy } from './proxy.js';
 import { FORWARD_USAGE } from './usage.js';
-
-/** Each duration flag and the library option it sets, one to one. */
-const DURATION_FLAGS = {
-  'grace-period': 'gracePeriod',
-  'socket-timeout': 'socketTimeout',
-  'parity-timeout': 'parityTimeout',
-  'parity-inactivity': 'parityInactivity',
-  'connect-timeout': 'connectTimeout',
-  'idle-timeout': 'idleTimeout',
-  'max-lifetime': 'maxLifetime',
-} as const satisfies Record<string, keyof LifecycleOptions>;
-
-/** The library option behind each flag, to name the flag in the library's error messages. */
-const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
-  ...Object.fromEntries(Object.entries(DURATION_FLAGS).map(([flag, option]) => [option, flag])),
-  timeoutBehavior: 'timeout-behavior',
-  allowHalfOpen: 'no-half-open',
-};
-
-const FLAGS: FlagSpec = {
-  listen: 'string',
-  target: 'string',
-  ...Object.fromEntries(Object.keys(DURATION_FLAGS).map((f) => [f, 'string' as const])),
-  'timeout-behavior': 'string',
-  'no-half-open': 'boolean',
-  'shutdown-timeout': 'string',
-  log: 'string',
-  json: 'boolean',
-  quiet: 'boolean',
-  help: 'boolean',
-};
-
-/** `forward`'s command line, validated. */
-export interface ForwardConfig {
-  listen: Endpoint;
-  target: Required<Endpoint>;
-  /** Lifecycle options, exactly as the flags set them (validated by the library). */
-  options: LifecycleOptions;
-  shutdownTimeout: number;
-  logFile?: string;
-  json: boolean;
-  quiet: boolean;
-}
-
-/**
- * Parses and validates `forward`'s flags: ports and addresses here, lifecycle options by the
- * library itself, its `InvalidOptionError` turned into a one-line error naming the flag.
- * Returns `'help'` for `--help`.
- */
-export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help' {
-  const { flags, positionals } = parseArgs(argv, FLAGS, 'forward');
-  if (flags.has('help')) return 'help';
-  if (positionals.length > 0) throw new CliError(`forward takes no positional arguments, got ${JSON.stringify(positionals[0])}`);
-  const str = (name: string) => flags.get(name) as string | undefined;
-  const listen = str('listen');
-  const target = str('target');
-  if (listen === undefined) throw new CliError('forward needs --listen [HOST:]PORT');
-  if (target === undefined) throw new CliError('forward needs --target HOST:PORT');
-  const options: Record<string, unknown> = {};
-  for (const [flag, option] of Object.entries(DURATION_FLAGS)) {
-    const value = str(flag);
-    if (value !== undefined) options[option] = durationValue(value);
-  }
-  if (flags.has('timeout-behavior')) options.timeoutBehavior = str('timeout-behavior');
-  if (flags.has('no-half-open')) options.allowHalfOpen = false;
-  try {
-    resolveOptions(options as LifecycleOptions);
-  } catch (err) {
-    if (!(err instanceof InvalidOptionError)) throw err;
-    const flag = FLAG_OF_OPTION[err.option] ?? err.option;
-    const rest = err.message.startsWith(`${err.option} `) ? err.message.slice(err.option.length + 1) : err.message;
-    throw new CliError(`--${flag} ${rest}`);
-  }
-  const shutdownText = str('shutdown-timeout') ?? '30000';
-  const shutdownTimeout = durationValue(shutdownText);
-  if (typeof shutdownTimeout !== 'number' || shutdownTimeout < 0 || shutdownTimeout > 2 ** 31 - 1) {
-    throw new CliError(`--shutdown-timeout must be a number of milliseconds from 0 to ${2 ** 31 - 1}, got ${JSON.stringify(shutdownText)}`);
-  }
-  return {
-    listen: parseListen(listen),
-    target: parseTarget(target),
-    options: options as LifecycleOptions,
-    shutdownTimeout,
-    logFile: str('log'),
-    json: flags.has('json'),
-    quiet: flags.has('quiet'),
-  };
-}
 
 /** Fails early, with a clear line, when the log file cannot be opened for appending. */
 function checkWritable(file: string): void {
@@ -129,17 +34,25 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     if (config.quiet) return;
     out.stderr(config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text);
   };
-  // Listen for signals before the socket is up, so an early SIGTERM is a clean stop too.
-  let onSignal: (signal: NodeJS.Signals) => void = () => {};
-  const signalled = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
+  // One handler for the whole run, installed before the socket is up: the first signal
+  // starts the stop, a second one destroys what is left. It is never removed, so no signal
+  // can ever meet Node's default handler (which would kill the process).
+  let first: ((signal: NodeJS.Signals) => void) | null = null;
+  let again = () => {};
+  const signalled = new Promise<NodeJS.Signals>((resolve) => (first = resolve));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (first === null) return again();
+    first(signal);
+    first = null;
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   const proxy = await Proxy.start(
     { listen: config.listen, target: config.target, supervisor: { ...config.options, log } },
     {
-      onClose: (info: CloseInfo, term: string) => {
+      onClose: (info: CloseInfo) => {
         if (config.quiet) return;
-        const entry = accessLogEntry(info, term);
+        const entry = accessLogEntry(info);
         out.stderr(config.json ? formatJson(entry) : formatText(entry));
       },
       onServerError: (err) => notice('server_error', { error: err.message }, `listening socket error: ${err.message}`),
@@ -148,25 +61,21 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   out.stdout(`listening on ${proxy.address}`);
 
   const signal = await signalled;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
   const active = proxy.supervisor.stats.active;
   notice(
     'stopping',
     { signal, in_flight: active, shutdown_timeout_ms: config.shutdownTimeout },
     `${signal}: not accepting connections; ${active} in flight, destroying what is left in ${config.shutdownTimeout} ms`,
   );
-  const again = () => {
+  again = () => {
     notice('abort', {}, 'second signal: destroying every connection now');
     proxy.abort();
   };
-  process.once('SIGTERM', again);
-  process.once('SIGINT', again);
   const result = await proxy.stop(config.shutdownTimeout);
   notice(
     'stopped',
     { finished: result.inFlight - result.aborted, destroyed: result.aborted },
-    `stopped: ${result.inFlight - result.aborted} finished, ${result.aborted} destroyed at the deadline`,
+    `stopped: ${result.inFlight - result.aborted} finished, ${result.aborted} destroyed`,
   );
   try {
     await log.close();

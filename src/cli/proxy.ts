@@ -15,8 +15,8 @@ export interface ProxyConfig {
 export interface ProxyHooks {
   /** Every lifecycle event of every connection, with both sides' states. */
   onItem?(item: FollowItem): void;
-  /** A connection was disposed; `term` is its termination code. */
-  onClose?(info: CloseInfo, term: string): void;
+  /** A connection was disposed (`info.code` is its termination code). */
+  onClose?(info: CloseInfo): void;
   /** The listening socket failed after start-up (e.g. out of file descriptors on accept). */
   onServerError?(err: Error): void;
 }
@@ -25,7 +25,7 @@ export interface ProxyHooks {
 export interface StopResult {
   /** Connections live when the stop began. */
   inFlight: number;
-  /** Connections destroyed at the deadline. */
+  /** Connections destroyed at the deadline (or by an abort during the stop). */
   aborted: number;
 }
 
@@ -48,22 +48,21 @@ export class Proxy {
   address = '';
   port = 0;
   private readonly server: net.Server;
-  private readonly terms = new Map<number, string>();
   private stopping: Promise<StopResult> | null = null;
+  /** Connections destroyed by {@link abort}. */
+  private aborted = 0;
 
   private constructor(private readonly config: ProxyConfig, private readonly hooks: ProxyHooks) {
     this.supervisor = new Supervisor(config.supervisor);
-    this.supervisor.events$.subscribe((record) => {
-      const item = this.follower.observe(record);
-      if (item === undefined) return;
-      if (item.kind === 'closed') this.terms.set(item.conn, item.term);
-      this.hooks.onItem?.(item);
-    });
-    this.supervisor.on('close', (info) => {
-      const term = this.terms.get(info.id) ?? '--';
-      this.terms.delete(info.id);
-      this.hooks.onClose?.(info, term);
-    });
+    // Following costs a table step per event: only when someone listens.
+    const onItem = hooks.onItem;
+    if (onItem !== undefined) {
+      this.supervisor.events$.subscribe((record) => {
+        const item = this.follower.observe(record);
+        if (item !== undefined) onItem(item);
+      });
+    }
+    this.supervisor.on('close', (info) => this.hooks.onClose?.(info));
     const { host, port } = config.target;
     this.server = net.createServer({ allowHalfOpen: true }, (client) => {
       this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
@@ -109,20 +108,19 @@ export class Proxy {
     this.stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       const inFlight = this.supervisor.stats.active;
-      let aborted = 0;
       if (!(await this.idle(timeoutMs))) {
-        aborted = this.supervisor.stats.active;
-        this.supervisor.abort();
+        this.abort();
         await this.idle(Infinity);
       }
       await closed;
-      return { inFlight, aborted };
+      return { inFlight, aborted: this.aborted };
     })();
     return this.stopping;
   }
 
-  /** Destroys every connection now (a second signal during a stop). */
+  /** Destroys every connection now (at the stop deadline, or on a second signal). */
   abort(): void {
+    this.aborted += this.supervisor.stats.active;
     this.supervisor.abort();
   }
 

@@ -8,16 +8,16 @@ export function formatSince(ms: number): string {
 }
 
 /** The header of a timeline table. */
-export const TIMELINE_HEADER = `${'time'.padStart(10)}  ${pad('event', 44)}${pad('client', 20)}server`;
+export const TIMELINE_HEADER = `${'time'.padStart(10)}  ${pad('event', 48)}${pad('client', 20)}server`;
 
 /** One timeline row: time since open, event, then each side's state after it. */
 export function formatStep(step: StepItem): string {
-  return `${formatSince(step.sinceOpen)}  ${pad(step.label, 44)}${pad(step.after.client, 20)}${step.after.server}`;
+  return `${formatSince(step.sinceOpen)}  ${pad(step.label, 48)}${pad(step.after.client, 20)}${step.after.server}`;
 }
 
 /** The row for the `open` record: the states a connection starts in. */
 export function formatOpen(open: OpenItem): string {
-  return `${formatSince(0)}  ${pad('open', 44)}${pad(open.regions.client, 20)}${open.regions.server}`;
+  return `${formatSince(0)}  ${pad('open', 48)}${pad(open.regions.client, 20)}${open.regions.server}`;
 }
 
 /** `term CO, client fin, server peer_fin, c2s 5 B, s2c 5 B` (and errors when there were any). */

@@ -181,13 +181,13 @@ export const streamAfterFin: Scenario = {
 
 export const idleLongLived: Scenario = {
   title: 'idle connection, socket timeouts',
-  story: 'the client pings, stays silent for 1 s (five socket timeouts of 200 ms), pings again',
+  story: 'the client pings, stays silent for six socket-timeout periods of 200 ms, then pings again',
   naive: 'socket.setTimeout(200, () => socket.destroy()) kills the idle connection',
   async run(ctx) {
     const client = await open(ctx, 'echo');
     client.socket.write('ping 1\n');
     await client.bytes(7);
-    await sleep(ctx.socketTimeout * 5);
+    await sleep(ctx.socketTimeout * 6);
     client.socket.write('ping 2\n');
     await client.bytes(14);
     client.socket.end();

@@ -1,0 +1,158 @@
+// `proxy-lifecycle replay FILE`: the timeline of each connection of an event log written by
+// `forward --log FILE`, run as a child process.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { accessLines, ensureBuilt, runCli, startForward, type Child } from './helpers/cli-harness.js';
+import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+
+ensureBuilt();
+
+const tmp = mkdtempSync(join(tmpdir(), 'pl-cli-replay-'));
+const logFile = join(tmp, 'run.jsonl');
+const liveCopy = join(tmp, 'live.jsonl');
+let access: Record<string, string>[] = [];
+let froms: string[] = [];
+
+/** The section of replay output about one connection: from its header to the blank line. */
+function section(stdout: string, id: number): string[] {
+  const lines = stdout.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`connection ${id} `));
+  if (start === -1) return [];
+  const end = lines.indexOf('', start);
+  return lines.slice(start, end === -1 ? undefined : end);
+}
+
+// uvu swallows errors thrown in hooks, so each test awaits this instead: a failed setup fails them.
+let setup: Promise<void> | undefined;
+const recorded = () => (setup ??= record());
+
+async function record(): Promise<void> {
+  // One run of the proxy: a normal half-closed echo, a client that resets, and a snapshot of
+  // the log taken while a third connection is still open.
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  let child: Child | undefined;
+  try {
+    const started = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--log', logFile, '--shutdown-timeout', '100']);
+    child = started.child;
+    const a = await connect(started.port);
+    froms.push(`127.0.0.1:${a.localPort}`);
+    const got = readAll(a);
+    a.end('hello');
+    await got;
+    a.destroy();
+    await child.waitFor('stderr', /^conn=1 /);
+
+    const b = await connect(started.port);
+    froms.push(`127.0.0.1:${b.localPort}`);
+    b.on('error', () => {});
+    b.write('bye');
+    await until(() => b.bytesRead === 3, 'the echo of bye');
+    b.resetAndDestroy();
+    await child.waitFor('stderr', /^conn=2 /);
+
+    const c = await connect(started.port);
+    c.write('still here');
+    await until(() => c.bytesRead === 10, 'the echo of still here');
+    await until(() => readFileSync(logFile, 'utf8').includes('"conn":3,"kind":"event"'), 'connection 3 in the log');
+    copyFileSync(logFile, liveCopy);
+    c.on('end', () => c.end());
+    child.kill('SIGTERM');
+    const exit = await child.done();
+    assert.equal(exit, { code: 0, signal: null });
+    access = accessLines(child);
+    c.destroy();
+  } finally {
+    await child?.dispose();
+    await closeServer(upstream);
+  }
+}
+
+test('replay prints each connection: timeline of both sides, then reasons and term as the access log had them', async () => {
+  await recorded();
+  const { code, stdout, stderr } = await runCli(['replay', logFile]);
+  assert.is(code, 0, stderr);
+  assert.is(stderr, '');
+  const one = section(stdout, 1);
+  assert.is(one[0], `connection 1 from ${froms[0]}, ${one[0]!.split(', ').pop()}`);
+  assert.match(one[0]!, /opened \d{4}-\d\d-\d\dT/);
+  assert.match(one[1]!, /^\s+time\s+event\s+client\s+server$/);
+  assert.match(one[2]!, /^\s+\+0 ms\s+open\s+open\s+connecting$/);
+  assert.ok(one.some((l) => /^\s+\+\d+ ms\s+CONNECTED\s+open\s+open$/.test(l)), one.join('\n'));
+  assert.ok(one.some((l) => /END client\s+draining\.readEnded\s+draining\.flushing$/.test(l)), one.join('\n'));
+  assert.ok(one.some((l) => /CLOSE server\s+closed\s+closed$/.test(l) || /CLOSE client\s+closed\s+closed$/.test(l)), 'both sides end closed');
+  const [a, b] = access;
+  assert.is(one[one.length - 1], `  closed after ${a!.duration_ms} ms: term ${a!.term}, client ${a!.client_close}, server ${a!.server_close}, c2s 5 B, s2c 5 B`);
+  assert.equal([a!.term, a!.client_close, a!.server_close], ['CO', 'fin', 'peer_fin']);
+
+  const two = section(stdout, 2);
+  assert.ok(two[0]!.startsWith(`connection 2 from ${froms[1]}`));
+  assert.ok(two.some((l) => /ERROR client ECONNRESET\s+closed\s+draining\.flushing$/.test(l)), two.join('\n'));
+  assert.is(
+    two[two.length - 1],
+    `  closed after ${b!.duration_ms} ms: term ${b!.term}, client ${b!.client_close}, server ${b!.server_close}, c2s 3 B, s2c 3 B, client error ECONNRESET`,
+  );
+  assert.equal([b!.term, b!.client_close, b!.server_close], ['cO', 'reset', 'peer_closed']);
+  assert.ok(section(stdout, 3).length > 0, 'connection 3 (closed at shutdown) is there too');
+});
+
+test('replay --connection ID prints that connection only; an unknown id is exit 2', async () => {
+  await recorded();
+  const only = await runCli(['replay', logFile, '--connection', '2']);
+  assert.is(only.code, 0, only.stderr);
+  assert.is(section(only.stdout, 1).length, 0);
+  assert.ok(section(only.stdout, 2).length > 3);
+  assert.is(section(only.stdout, 3).length, 0);
+
+  const missing = await runCli(['replay', '--connection', '9', logFile]);
+  assert.is(missing.code, 2);
+  assert.is(missing.stdout, '');
+  assert.is(missing.stderr, `proxy-lifecycle: connection 9 is not in ${logFile} (it has connections 1, 2, 3)\n`);
+});
+
+test('a log cut while a connection was open shows it as still open', async () => {
+  await recorded();
+  const { code, stdout } = await runCli(['replay', liveCopy, '--connection', '3']);
+  assert.is(code, 0);
+  const three = section(stdout, 3);
+  assert.is(three[three.length - 1], '  still open at the end of the log: client open, server open, term so far --');
+});
+
+test('a truncated or malformed log is exit 2 with the line number, no stack trace', async () => {
+  await recorded();
+  const text = readFileSync(logFile, 'utf8');
+  const lines = text.split('\n').filter(Boolean);
+  const truncated = join(tmp, 'truncated.jsonl');
+  writeFileSync(truncated, text.slice(0, text.length - 15));
+  const cut = await runCli(['replay', truncated]);
+  assert.is(cut.code, 2);
+  assert.is(cut.stderr, `proxy-lifecycle: ${truncated}: event log line ${lines.length}: truncated record (no end of line, not valid JSON)\n`);
+
+  const bad = join(tmp, 'bad.jsonl');
+  writeFileSync(bad, `${lines[0]}\n{"t":1,"conn":1,"kind":"event","event":{"type":"EXPLODE"}}\n`);
+  const malformed = await runCli(['replay', bad]);
+  assert.is(malformed.code, 2);
+  assert.is(malformed.stderr, `proxy-lifecycle: ${bad}: event log line 2: unknown event type "EXPLODE"\n`);
+
+  const none = await runCli(['replay', join(tmp, 'nope.jsonl')]);
+  assert.is(none.code, 2);
+  assert.is(none.stderr, `proxy-lifecycle: cannot read ${join(tmp, 'nope.jsonl')}: no such file\n`);
+});
+
+test('a log whose open records were dropped says which connections it skipped', async () => {
+  await recorded();
+  const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+  const withoutOpen1 = join(tmp, 'no-open.jsonl');
+  writeFileSync(withoutOpen1, lines.filter((l) => !(l.includes('"conn":1,') && l.includes('"kind":"open"'))).join('\n') + '\n');
+  const { code, stdout } = await runCli(['replay', withoutOpen1]);
+  assert.is(code, 0);
+  assert.is(section(stdout, 1).length, 0);
+  assert.match(stdout, /^skipped connection 1: the log lost its open record$/m);
+});
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+test.run();

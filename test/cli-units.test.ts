@@ -1,0 +1,175 @@
+// The CLI's pure parts, in process: argument parsing, access-log formatting, the follower
+// that turns event-log records into timelines, and the demo's table.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DEFAULT_SETTINGS, type CloseInfo, type LogRecord } from '../src/index.js';
+import { accessLogEntry, formatJson, formatText } from '../src/cli/access-log.js';
+import { durationValue, formatEndpoint, parseArgs, parseListen, parseTarget } from '../src/cli/args.js';
+import { CliError } from '../src/cli/cli-error.js';
+import { renderTable } from '../src/cli/demo/table.js';
+import { Follower, type FollowItem } from '../src/cli/follow.js';
+import { parseForwardArgs } from '../src/cli/forward-args.js';
+
+const SPEC = { listen: 'string', quiet: 'boolean', help: 'boolean' } as const;
+
+function throwsCli(fn: () => unknown, message: string): void {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, CliError);
+    assert.is((err as CliError).message, message);
+    assert.is((err as CliError).exitCode, 2);
+    return;
+  }
+  assert.unreachable(`expected CliError: ${message}`);
+}
+
+test('parseArgs: --flag value, --flag=value, booleans, -h, positionals and --', () => {
+  const a = parseArgs(['x', '--listen', '80', '--quiet', '-h', '--', '--not-a-flag'], SPEC, 'cmd');
+  assert.equal([...a.flags], [['listen', '80'], ['quiet', true], ['help', true]]);
+  assert.equal(a.positionals, ['x', '--not-a-flag']);
+  assert.equal([...parseArgs(['--listen=127.0.0.1:80'], SPEC, 'cmd').flags], [['listen', '127.0.0.1:80']]);
+  // A negative number is a value, not a flag.
+  assert.equal([...parseArgs(['--listen', '-5'], SPEC, 'cmd').flags], [['listen', '-5']]);
+  throwsCli(() => parseArgs(['--listen='], SPEC, 'cmd'), '--listen needs a value');
+  throwsCli(() => parseArgs(['--listen', '--quiet'], SPEC, 'cmd'), '--listen needs a value');
+  throwsCli(() => parseArgs(['--lisen', '1'], SPEC, 'cmd'), 'unknown flag --lisen for cmd (did you mean --listen?)');
+  throwsCli(() => parseArgs(['--constructor'], SPEC, 'cmd'), 'unknown flag --constructor for cmd');
+  throwsCli(() => parseArgs(['--quiet', '--quiet'], SPEC, 'cmd'), '--quiet is given more than once');
+});
+
+test('parseListen / parseTarget: ports, hosts, IPv6 in brackets', () => {
+  assert.equal(parseListen('8080'), { host: undefined, port: 8080 });
+  assert.equal(parseListen('0'), { host: undefined, port: 0 });
+  assert.equal(parseListen('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+  assert.equal(parseListen('[::1]:443'), { host: '::1', port: 443 });
+  assert.equal(parseTarget('db.internal:5432'), { host: 'db.internal', port: 5432 });
+  assert.equal(parseTarget('[2001:db8::1]:80'), { host: '2001:db8::1', port: 80 });
+  throwsCli(() => parseListen('65536'), '--listen: port must be a whole number from 0 to 65535, got "65536"');
+  throwsCli(() => parseListen('[::1]'), '--listen: expected [HOST:]PORT (IPv6 as [::1]:PORT), got "[::1]"');
+  throwsCli(() => parseTarget('db:'), '--target: port must be a whole number from 1 to 65535, got ""');
+  assert.is(formatEndpoint('::1', 80), '[::1]:80');
+  assert.is(formatEndpoint('127.0.0.1', 80), '127.0.0.1:80');
+  assert.equal([durationValue('250'), durationValue('1.5'), durationValue('-3'), durationValue('1e3')], [250, 1.5, -3, '1e3']);
+});
+
+test('parseForwardArgs maps each flag onto its library option and nothing else', () => {
+  const config = parseForwardArgs([
+    '--listen', '9000', '--target', 'up:1',
+    '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
+    '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
+    '--no-half-open', '--shutdown-timeout', '8', '--log', 'x.jsonl', '--json', '--quiet',
+  ]);
+  assert.equal(config, {
+    listen: { host: undefined, port: 9000 },
+    target: { host: 'up', port: 1 },
+    options: {
+      gracePeriod: 1, socketTimeout: 2, parityTimeout: 3, parityInactivity: 4, connectTimeout: 5,
+      idleTimeout: 6, maxLifetime: 7, timeoutBehavior: 'close', allowHalfOpen: false,
+    },
+    shutdownTimeout: 8,
+    logFile: 'x.jsonl',
+    json: true,
+    quiet: true,
+  });
+  const defaults = parseForwardArgs(['--listen', '1', '--target', 'h:2']);
+  assert.ok(defaults !== 'help');
+  assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
+  assert.is(defaults.shutdownTimeout, 30_000);
+  assert.is(parseForwardArgs(['--help']), 'help');
+});
+
+test('parseForwardArgs: the library validates each lifecycle flag, and its message names the flag', () => {
+  const base = ['--listen', '1', '--target', 'h:2'];
+  for (const flag of ['grace-period', 'socket-timeout', 'idle-timeout', 'max-lifetime', 'parity-inactivity']) {
+    throwsCli(() => parseForwardArgs([...base, `--${flag}`, '-2']), `--${flag} must be a number of milliseconds from 0 (off) to 2147483647, got -2`);
+  }
+  for (const flag of ['parity-timeout', 'connect-timeout']) {
+    throwsCli(() => parseForwardArgs([...base, `--${flag}`, '0']), `--${flag} must be a number of milliseconds from 1 to 2147483647, got 0`);
+  }
+  throwsCli(() => parseForwardArgs([...base, '--timeout-behavior', 'RESET']), `--timeout-behavior must be one of 'reset', 'close', 'ignore', got "RESET"`);
+  throwsCli(() => parseForwardArgs([...base, '--shutdown-timeout', '-1']), '--shutdown-timeout must be a number of milliseconds from 0 to 2147483647, got "-1"');
+  throwsCli(() => parseForwardArgs([...base, '--shutdown-timeout', '2147483648']), '--shutdown-timeout must be a number of milliseconds from 0 to 2147483647, got "2147483648"');
+  const ok = parseForwardArgs([...base, '--shutdown-timeout', '0']);
+  assert.ok(ok !== 'help' && ok.shutdownTimeout === 0);
+});
+
+const info: CloseInfo = {
+  id: 7,
+  client: '127.0.0.1:5000',
+  reasons: { client: 'peer_closed', server: 'reset' },
+  ending: { side: 'server', reason: 'reset', phase: 'half_closed' },
+  code: 'sH',
+  errors: { client: null, server: 'ECONNRESET' },
+  bytes: { clientToServer: 10, serverToClient: 2000 },
+  discarded: 3,
+  pauses: 0,
+  durationMs: 12.6,
+};
+
+test('access log: logfmt text and JSON carry the same fields', () => {
+  const entry = accessLogEntry(info);
+  assert.is(
+    formatText(entry),
+    'conn=7 from=127.0.0.1:5000 term=sH duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=peer_closed server_close=reset server_error=ECONNRESET discarded_bytes=3',
+  );
+  const json = JSON.parse(formatJson(entry, new Date(0)));
+  assert.equal(json, { time: '1970-01-01T00:00:00.000Z', ...entry });
+  const quiet = accessLogEntry({ ...info, client: undefined, errors: { client: null, server: null }, discarded: 0, reasons: { client: 'fin', server: null }, code: 'CO' });
+  assert.is(formatText(quiet), 'conn=7 from=- term=CO duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=fin server_close=-');
+});
+
+test('Follower: steps carry both sides before and after; socket timeouts counted; the close has reasons and code', () => {
+  const settings = { ...DEFAULT_SETTINGS, socketTimeout: 100 };
+  const ev = (t: number, event: Record<string, unknown>): LogRecord => ({ t, conn: 1, kind: 'event', event: event as never });
+  const records: LogRecord[] = [
+    { t: 1000, conn: 1, kind: 'open', settings, client: '10.0.0.1:1' },
+    ev(1001, { type: 'CONNECTED' }),
+    ev(1100, { type: 'xstate.after.socketTimeout.connection.watch.timeout.armed' }),
+    ev(1200, { type: 'xstate.after.socketTimeout.connection.watch.timeout.armed' }),
+    ev(1210, { type: 'END', side: 'client' }),
+    ev(1211, { type: 'FINISHED', side: 'server' }),
+    ev(1220, { type: 'ERROR', side: 'server', code: 'ECONNRESET' }),
+    { t: 1230, conn: 2, kind: 'event', event: { type: 'CONNECTED' } },
+  ];
+  const follower = new Follower();
+  const items = records.map((r) => follower.observe(r)).filter((i): i is FollowItem => i !== undefined);
+  assert.equal(items.map((i) => i.kind), ['open', 'step', 'step', 'step', 'step', 'step', 'step']);
+  const steps = items.filter((i) => i.kind === 'step');
+  assert.equal(steps.map((s) => [s.sinceOpen, s.label, s.before.client, s.after.client, s.after.server]), [
+    [1, 'CONNECTED', 'open', 'open', 'open'],
+    [100, 'timer socketTimeout (watch.timeout.armed)', 'open', 'open', 'open'],
+    [200, 'timer socketTimeout (watch.timeout.armed)', 'open', 'open', 'open'],
+    [210, 'END client', 'open', 'draining.readEnded', 'draining.flushing'],
+    [211, 'FINISHED server', 'draining.readEnded', 'draining.readEnded', 'draining.writeEnded'],
+    [220, 'ERROR server ECONNRESET', 'draining.readEnded', 'draining.flushing', 'closed'],
+  ]);
+  assert.equal([...follower.incomplete], [2], 'an event without its open record');
+  const [pending] = follower.pending();
+  assert.equal(pending, { conn: 1, openedAt: 1000, client: '10.0.0.1:1', regions: { client: 'draining.flushing', server: 'closed' }, term: 'sH' });
+  follower.observe(ev(1225, { type: 'FINISHED', side: 'client' }));
+  follower.observe(ev(1226, { type: 'CLOSE', side: 'client' }));
+  const closed = follower.observe({ t: 1230, conn: 1, kind: 'disposed', reasons: { client: 'peer_closed', server: 'reset' }, bytes: { clientToServer: 1, serverToClient: 2 }, durationMs: 230 });
+  assert.ok(closed?.kind === 'closed');
+  if (closed?.kind === 'closed') {
+    assert.equal([closed.term, closed.reasons, closed.errors, closed.socketTimeouts, closed.durationMs], [
+      'sH', { client: 'peer_closed', server: 'reset' }, { client: null, server: 'ECONNRESET' }, 2, 230,
+    ]);
+  }
+  assert.equal(follower.pending(), []);
+});
+
+test('renderTable aligns columns and marks failures', () => {
+  const text = renderTable([
+    { scenario: 'a', expected: '1 B', delivered: '1 B', client: 'fin', server: 'peer_fin', term: 'CO', ok: true },
+    { scenario: 'longer name', expected: '10 B', delivered: '0 B', client: '-', server: '-', term: '--', ok: false, note: 'why' },
+  ]);
+  assert.equal(text.split('\n'), [
+    'scenario     expected  delivered  client close  server close  term  result',
+    '-----------  --------  ---------  ------------  ------------  ----  ------',
+    'a            1 B       1 B        fin           peer_fin      CO    ok',
+    'longer name  10 B      0 B        -             -             --    FAIL  (why)',
+  ]);
+});
+
+test.run();

@@ -1,0 +1,142 @@
+// Runs the built `proxy-lifecycle` binary as a child process, for the CLI and example tests.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'dist', 'cli.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/cli.js with tsup when it is missing or older than a source file. */
+export function ensureBuilt(): void {
+  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'machines')));
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= sources) return;
+  execFileSync('npx', ['tsup'], { cwd: ROOT, stdio: 'pipe' });
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running child process with its output collected line by line. */
+export class Child {
+  readonly process: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<Exit>;
+  private exit: Exit | null = null;
+
+  constructor(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+    this.process = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process.stdout!.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
+    this.process.stderr!.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
+    this.exited = new Promise((resolve) => {
+      this.process.once('close', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.exit === null;
+  }
+
+  stdoutLines(): string[] {
+    return this.stdout.split('\n').filter((l) => l !== '');
+  }
+
+  stderrLines(): string[] {
+    return this.stderr.split('\n').filter((l) => l !== '');
+  }
+
+  /** Waits until a line of `stream` matches, and returns the match. Throws after `ms`, or if the process exits first. */
+  async waitFor(stream: 'stdout' | 'stderr', pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
+    const start = Date.now();
+    for (;;) {
+      for (const line of stream === 'stdout' ? this.stdoutLines() : this.stderrLines()) {
+        const m = line.match(pattern);
+        if (m !== null) return m;
+      }
+      if (!this.running) throw new Error(`process exited (${JSON.stringify(this.exit)}) before ${stream} matched ${pattern}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
+      if (Date.now() - start > ms) throw new Error(`timed out waiting for ${stream} to match ${pattern}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Waits for the process to exit, killing it (and failing) after `ms`. */
+  async done(ms = 20_000): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.kill('SIGKILL');
+        reject(new Error(`process did not exit within ${ms} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([this.exited, bound]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.running) this.process.kill(signal);
+  }
+
+  /** Cleanup for `finally` blocks: kill if still running and wait for the exit. */
+  async dispose(): Promise<void> {
+    if (!this.running) return;
+    this.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/** Starts `node dist/cli.js ...args`. */
+export function cli(args: readonly string[]): Child {
+  return new Child(process.execPath, [CLI, ...args]);
+}
+
+/** Runs `node dist/cli.js ...args` to its end. */
+export async function runCli(args: readonly string[], ms = 20_000): Promise<Exit & { stdout: string; stderr: string }> {
+  const child = cli(args);
+  const exit = await child.done(ms);
+  return { ...exit, stdout: child.stdout, stderr: child.stderr };
+}
+
+/** Starts `forward` and resolves once it prints `listening on 127.0.0.1:PORT`, with the port. */
+export async function startForward(args: readonly string[]): Promise<{ child: Child; port: number }> {
+  const child = cli(['forward', '--listen', '127.0.0.1:0', ...args]);
+  try {
+    const m = await child.waitFor('stdout', /^listening on 127\.0\.0\.1:(\d+)$/);
+    return { child, port: Number(m[1]) };
+  } catch (err) {
+    await child.dispose();
+    throw err;
+  }
+}
+
+/** Parses a logfmt access-log line into its fields. */
+export function parseLogfmt(line: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of line.split(' ')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+/** The access-log lines (logfmt) on a child's stderr. */
+export function accessLines(child: Child): Record<string, string>[] {
+  return child.stderrLines().filter((l) => l.startsWith('conn=')).map(parseLogfmt);
+}

@@ -35,3 +35,42 @@ export { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.j
 export { TransitionTable, tableFor, type TableNode, type TableEdge, type CompiledAction } from './runtime/transition-table.js';
 export type { Logger } from './logger.js';
 export * from '../machines/index.js';
+export { startInspectorServer, type InspectorServer, type InspectorServerOptions } from './inspect/index.js';
+export {
+  machineDiagram,
+  readStatechart,
+  guardText,
+  toMermaid,
+  toDot,
+  diagramBlock,
+  hasDiagramBlock,
+  readDiagramBlock,
+  replaceDiagramBlock,
+  DIAGRAM_START,
+  DIAGRAM_END,
+  type DiagramFormat,
+  type Statechart,
+  type ChartState,
+  type ChartTransition,
+} from './diagram/index.js';
+export {
+  renderTimelineHtml,
+  timelineData,
+  LANE_STATES,
+  type TimelineHtmlOptions,
+  type TimelineData,
+  type TimelineRow,
+  type LaneState,
+} from './timeline/index.js';
+export {
+  collectMetrics,
+  serveMetrics,
+  METRICS,
+  DEFAULT_LENGTH_BUCKETS,
+  type MetricsOptions,
+  type SupervisorMetrics,
+  type PromClient,
+  type ServeMetricsOptions,
+  type MetricsServer,
+  type ScrapeSource,
+} from './metrics/index.js';

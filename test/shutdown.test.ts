@@ -57,7 +57,8 @@ test('shutdown with data in flight: new connections refused, buffered bytes deli
       const to = toClient ? c : u;
       // The receiver is slow to start: the proxy holds bytes for it when shutdown begins.
       to.socket.pause();
-      const sent = payload(4 * MB);
+      // Enough to overflow loopback's kernel buffers (autotuned up to several MB) into the proxy.
+      const sent = payload(16 * MB);
       from.socket.write(sent);
       for (const ep of [c, u]) ep.socket.on('end', () => ep.socket.end());
       streams.push({ conn, from, to, sent, direction: toClient ? 'serverToClient' : 'clientToServer', acceptedAtShutdown: 0 });

@@ -1,0 +1,167 @@
+/**
+ * Prometheus metrics for a Supervisor, named in the style of Envoy's tcp_proxy statistics.
+ * `prom-client` is an optional peer dependency: it is imported when metrics are asked for,
+ * or passed in.
+ */
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CLOSE_REASONS, type CloseReason } from '../../machines/close-reasons.js';
+import type { CloseInfo } from '../binding/connection.js';
+import type { Connection } from '../binding/connection.js';
+import type { ConnectionSample, Supervisor } from '../supervisor.js';
+
+/** The `prom-client` module, or what of it this uses. */
+export type PromClient = Pick<typeof import('prom-client'), 'Registry' | 'Counter' | 'Gauge' | 'Histogram'>;
+
+/** Options of {@link collectMetrics}. */
+export interface MetricsOptions {
+  /** Where to register the metrics. Default: a new `Registry` (pass `client.register` for the global one). */
+  register?: Registry;
+  /** Prepended to every metric name. Default `proxy_lifecycle_`. */
+  prefix?: string;
+  /** The `prom-client` module; imported when not given. */
+  client?: PromClient;
+  /** Buckets of the connection length histogram, in ms. */
+  lengthBuckets?: number[];
+}
+
+/** What {@link collectMetrics} returns. */
+export interface SupervisorMetrics {
+  register: Registry;
+  /** Stops listening to the supervisor. The metrics stay registered with their last values. */
+  stop(): void;
+}
+
+/** Envoy's `downstream_cx_length_ms` spans 1 ms to an hour; so does this. */
+export const DEFAULT_LENGTH_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000];
+
+const CONNECT_FAILURES: ReadonlySet<CloseReason> = new Set<CloseReason>(['connect_refused', 'connect_timeout', 'connect_error']);
+
+/** Every metric name {@link collectMetrics} registers, without the prefix, with its type and help. */
+export const METRICS = {
+  downstream_cx_total: ['counter', 'Connections accepted (forwarded by the supervisor)'],
+  downstream_cx_active: ['gauge', 'Connections open now'],
+  downstream_cx_length_ms: ['histogram', 'Connection length from accept to disposal, in ms'],
+  downstream_cx_rx_bytes_total: ['counter', 'Bytes read from clients (client to server)'],
+  downstream_cx_tx_bytes_total: ['counter', 'Bytes written to clients (server to client)'],
+  upstream_cx_connect_fail_total: ['counter', 'Upstream connects that failed (refused, timed out or other error)'],
+  upstream_cx_connect_timeout_total: ['counter', 'Upstream connects that timed out (connectTimeout)'],
+  cx_close_total: ['counter', 'Sides closed, by side (client, server) and close reason'],
+  cx_termination_total: ['counter', 'Connections closed, by two-letter termination code'],
+  cx_flow_control_paused_reading_total: ['counter', 'Times reading from one side was paused because the other could not keep up'],
+} as const;
+
+/** What has been counted of a live connection so far, so that counters only ever add the difference. */
+interface Counted {
+  c2s: number;
+  s2c: number;
+  pauses: number;
+}
+
+async function loadClient(): Promise<PromClient> {
+  try {
+    return await import('prom-client');
+  } catch (err) {
+    throw new Error('metrics: the optional peer dependency prom-client is not installed (npm i prom-client)', { cause: err });
+  }
+}
+
+/**
+ * Registers Prometheus metrics for `supervisor` and keeps them up to date: counters from each
+ * connection's `CloseInfo` when it closes, and, for live connections, from the supervisor's
+ * sampled `connectionBytes$` and at every scrape, so bytes in flight show before a connection
+ * closes. Counts start when this is called.
+ *
+ * @example
+ * ```ts
+ * const metrics = await collectMetrics(supervisor);
+ * const server = await serveMetrics(metrics.register, { port: 9464 });
+ * ```
+ */
+export async function collectMetrics(supervisor: Supervisor, options: MetricsOptions = {}): Promise<SupervisorMetrics> {
+  const client = options.client ?? (await loadClient());
+  const register = options.register ?? new client.Registry();
+  const prefix = options.prefix ?? 'proxy_lifecycle_';
+  const counted = new Map<number, Counted>();
+  let stopped = false;
+
+  const name = (key: keyof typeof METRICS) => prefix + key;
+  const help = (key: keyof typeof METRICS) => METRICS[key][1];
+  const counter = <L extends string = never>(key: keyof typeof METRICS, labelNames: readonly L[] = []) =>
+    new client.Counter<L>({ name: name(key), help: help(key), labelNames, registers: [register], collect: refresh });
+
+  /** Brings the byte and pause counters up to date with every live connection. */
+  function refresh(): void {
+    if (stopped) return;
+    for (const connection of supervisor.connections.values()) add(connection.id, connection.clientToServer, connection.serverToClient, connection.pauses);
+  }
+
+  const cxTotal = counter('downstream_cx_total');
+  const cxActive: Gauge = new client.Gauge({
+    name: name('downstream_cx_active'),
+    help: help('downstream_cx_active'),
+    registers: [register],
+    collect() {
+      if (!stopped) this.set(supervisor.connections.size);
+    },
+  });
+  const cxLength: Histogram = new client.Histogram({
+    name: name('downstream_cx_length_ms'),
+    help: help('downstream_cx_length_ms'),
+    buckets: options.lengthBuckets ?? DEFAULT_LENGTH_BUCKETS,
+    registers: [register],
+  });
+  const rxBytes = counter('downstream_cx_rx_bytes_total');
+  const txBytes = counter('downstream_cx_tx_bytes_total');
+  const connectFail = counter('upstream_cx_connect_fail_total');
+  const connectTimeout = counter('upstream_cx_connect_timeout_total');
+  const closes: Counter<'side' | 'reason'> = counter('cx_close_total', ['side', 'reason'] as const);
+  const terminations: Counter<'code'> = counter('cx_termination_total', ['code'] as const);
+  const paused = counter('cx_flow_control_paused_reading_total');
+  // Every side and reason from zero, so that rates work from the first close.
+  for (const side of ['client', 'server']) for (const reason of CLOSE_REASONS) closes.inc({ side, reason }, 0);
+
+  function add(id: number, c2s: number, s2c: number, pauses: number): void {
+    let seen = counted.get(id);
+    if (seen === undefined) counted.set(id, (seen = { c2s: 0, s2c: 0, pauses: 0 }));
+    if (c2s > seen.c2s) rxBytes.inc(c2s - seen.c2s);
+    if (s2c > seen.s2c) txBytes.inc(s2c - seen.s2c);
+    if (pauses > seen.pauses) paused.inc(pauses - seen.pauses);
+    seen.c2s = Math.max(seen.c2s, c2s);
+    seen.s2c = Math.max(seen.s2c, s2c);
+    seen.pauses = Math.max(seen.pauses, pauses);
+  }
+
+  const onConnection = (_connection: Connection) => cxTotal.inc();
+  const onClose = (info: CloseInfo) => {
+    add(info.id, info.bytes.clientToServer, info.bytes.serverToClient, info.pauses);
+    counted.delete(info.id);
+    cxLength.observe(info.durationMs);
+    terminations.inc({ code: info.code });
+    for (const side of ['client', 'server'] as const) {
+      const reason = info.reasons[side];
+      if (reason !== null) closes.inc({ side, reason });
+    }
+    const server = info.reasons.server;
+    if (server !== null && CONNECT_FAILURES.has(server)) connectFail.inc();
+    if (server === 'connect_timeout') connectTimeout.inc();
+  };
+  const onSample = (sample: ConnectionSample) => {
+    const connection = supervisor.connections.get(sample.id);
+    add(sample.id, sample.clientToServer, sample.serverToClient, connection?.pauses ?? 0);
+  };
+
+  supervisor.on('connection', onConnection);
+  supervisor.on('close', onClose);
+  const subscription = supervisor.connectionBytes$.subscribe(onSample);
+  return {
+    register,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      supervisor.off('connection', onConnection);
+      supervisor.off('close', onClose);
+      subscription.unsubscribe();
+      counted.clear();
+    },
+  };
+}

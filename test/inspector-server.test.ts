@@ -1,0 +1,121 @@
+import net from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Supervisor, boundListenerCount } from '../src/index.js';
+import { startInspectorServer } from '../src/inspect/inspector-server.js';
+import { closeServer, connect, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
+import { assertReplayMatches, recordConnections } from './helpers/replay.js';
+
+/** The few members of a `ws` client this test uses (`ws` ships no types; @types/ws is not installed). */
+interface WsClient {
+  readonly readyState: number;
+  on(event: 'open', listener: () => void): this;
+  on(event: 'message', listener: (data: { toString(): string }) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  close(): void;
+}
+type WsConstructor = new (url: string) => WsClient;
+
+/** `ws` is installed as a dependency of @statelyai/inspect; imported by name, untyped. */
+async function loadWs(): Promise<WsConstructor> {
+  const specifier = 'ws';
+  const mod = (await import(specifier)) as { WebSocket?: WsConstructor; default?: WsConstructor };
+  return (mod.WebSocket ?? mod.default)!;
+}
+
+interface Relayed {
+  type: string;
+  sessionId?: string;
+  event?: { type: string; side?: string };
+  snapshot?: { value?: unknown; status?: string };
+}
+
+test('inspection events of a proxied connection reach a viewer of the local relay', async () => {
+  const WebSocket = await loadWs();
+  const inspector = await startInspectorServer();
+  assert.match(inspector.url, /^http:\/\/localhost:\d+$/);
+  assert.is(inspector.wsUrl, `ws://127.0.0.1:${inspector.port}`);
+
+  // A viewer, as the relay's browser page is: it gets what inspectors send to the relay.
+  const viewer = new WebSocket(inspector.wsUrl);
+  const messages: Relayed[] = [];
+  let viewerClosed = false;
+  viewer.on('message', (data) => messages.push(JSON.parse(data.toString()) as Relayed));
+  viewer.on('error', () => {});
+  viewer.on('close', () => (viewerClosed = true));
+  await until(() => viewer.readyState === 1, 'viewer connected');
+
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  const supervisor = new Supervisor({ inspect: { observer: inspector.observer } });
+  const recorded = recordConnections(supervisor);
+  const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1')));
+  const port = await listen(proxy);
+  try {
+    const client = await connect(port);
+    const data = payload(16 * 1024);
+    const got = readAll(client);
+    client.end(data);
+    assert.is(sha256(await got), sha256(data));
+    await until(() => supervisor.stats.closed === 1, 'connection disposed');
+    client.destroy();
+
+    const eventTypes = () => messages.filter((m) => m.type === '@xstate.event').map((m) => m.event!.type);
+    await until(() => ['CONNECTED', 'END', 'FINISHED', 'CLOSE'].every((t) => eventTypes().includes(t)), 'lifecycle events relayed');
+    await until(() => messages.some((m) => m.type === '@xstate.snapshot' && m.snapshot?.status === 'done'), 'final snapshot relayed');
+
+    const actor = messages.find((m) => m.type === '@xstate.actor');
+    assert.ok(actor, 'the connection was registered as an actor');
+    // Every relayed message is about that one actor, the connection.
+    assert.equal([...new Set(messages.map((m) => m.sessionId))], [actor!.sessionId]);
+    const ends = messages.filter((m) => m.type === '@xstate.event' && m.event!.type === 'END').map((m) => m.event!.side);
+    assert.equal(ends.sort(), ['client', 'server'], 'each side FIN once');
+    const closes = messages.filter((m) => m.type === '@xstate.event' && m.event!.type === 'CLOSE').map((m) => m.event!.side);
+    assert.equal(closes.sort(), ['client', 'server']);
+    const final = messages.filter((m) => m.type === '@xstate.snapshot').at(-1)!;
+    assert.equal((final.snapshot!.value as { client: string; server: string }).client, 'closed');
+    assert.equal((final.snapshot!.value as { client: string; server: string }).server, 'closed');
+
+    assert.equal(recorded[0]!.reasons, { client: 'fin', server: 'peer_fin' });
+    assert.is(boundListenerCount(recorded[0]!.client), 0);
+    assertReplayMatches(supervisor, recorded);
+  } finally {
+    viewer.close();
+    await until(() => viewerClosed, 'viewer closed');
+    await inspector.close();
+    await closeServer(proxy);
+    await closeServer(upstream);
+  }
+  // The relay no longer listens once closed.
+  assert.is(await connectError(inspector.port), 'ECONNREFUSED');
+});
+
+/** The error code of a loopback connect to `port`, or `null` if it connected. */
+function connectError(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const probe = net.connect(port, '127.0.0.1');
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(null);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+test('a port in use is an error, not a crash', async () => {
+  const blocker = net.createServer();
+  blocker.listen(0);
+  await new Promise((r) => blocker.once('listening', r));
+  const port = (blocker.address() as net.AddressInfo).port;
+  try {
+    let error: unknown;
+    await startInspectorServer({ port }).catch((e: unknown) => (error = e));
+    assert.ok(error instanceof Error, 'rejected');
+    assert.is((error as NodeJS.ErrnoException).code, 'EADDRINUSE');
+  } finally {
+    await closeServer(blocker);
+  }
+});
+
+test.run();

@@ -1,0 +1,264 @@
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Supervisor, type CloseInfo, type LogRecord } from '../src/index.js';
+import { LANE_STATES, renderTimelineHtml, timelineData } from '../src/timeline/index.js';
+import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+import { assertReplayMatches, recordConnections } from './helpers/replay.js';
+import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/lifecycle-sim.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const DOCS_PNG = fileURLToPath(new URL('../docs/timeline.png', import.meta.url));
+if (!HAVE_CHROMIUM) {
+  console.log(`  timeline-html: ${CHROMIUM} is not installed, the browser tests are skipped (apt-get install -y chromium)`);
+}
+const browserTest = HAVE_CHROMIUM ? test : test.skip;
+
+/** Three real loopback connections through a supervisor: an echo, an upstream reset, a refused connect. */
+async function realRun(): Promise<{ records: LogRecord[]; closes: CloseInfo[] }> {
+  const echo = echoServer();
+  const echoPort = await listen(echo);
+  const resetter = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.resetAndDestroy());
+  });
+  const resetPort = await listen(resetter);
+  const refused = net.createServer();
+  const refusedPort = await listen(refused);
+  await closeServer(refused);
+  const supervisor = new Supervisor({ activitySampleInterval: 0 });
+  const recorded = recordConnections(supervisor);
+  const closes: CloseInfo[] = [];
+  supervisor.on('close', (info) => closes.push(info));
+  const targets = [echoPort, resetPort, refusedPort];
+  const proxy = net.createServer({ allowHalfOpen: true }, (c) => {
+    const port = targets[supervisor.stats.total]!;
+    supervisor.forward(c, () => net.connect(port, '127.0.0.1'));
+  });
+  const port = await listen(proxy);
+  try {
+    const a = await connect(port);
+    const got = readAll(a);
+    a.end('hello timeline');
+    assert.is((await got).toString(), 'hello timeline');
+    await until(() => closes.length === 1, 'echo closed');
+    // Peers that read and answer the proxy's FIN, as real clients do.
+    const b = await connect(port);
+    b.on('error', () => {}).on('end', () => b.end());
+    b.resume();
+    b.write('reset me');
+    await until(() => closes.length === 2, 'reset closed');
+    const c = await connect(port);
+    c.on('error', () => {}).on('end', () => c.end());
+    c.resume();
+    await until(() => closes.length === 3, 'refused closed');
+    for (const s of [a, b, c]) s.destroy();
+    assertReplayMatches(supervisor, recorded);
+  } finally {
+    await closeServer(proxy);
+    await closeServer(echo);
+    await closeServer(resetter);
+  }
+  return { records: supervisor.log.records(), closes };
+}
+
+let real: Awaited<ReturnType<typeof realRun>>;
+let browser: Browser | undefined;
+
+test.before(async () => {
+  real = await realRun();
+  if (HAVE_CHROMIUM) {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }
+});
+
+test.after(async () => {
+  await browser?.close();
+});
+
+test('the page data is the replayed log: codes, reasons, bytes and lanes agree with each CloseInfo', () => {
+  const data = timelineData(real.records);
+  assert.is(data.rows.length, 3);
+  assert.equal(real.closes.map((c) => c.code), ['CO', 'sO', 'RK'], 'the three endings');
+  for (const info of real.closes) {
+    const row = data.rows.find((r) => r[0] === info.id)!;
+    assert.ok(row, `row of connection ${info.id}`);
+    assert.is(data.strings[row[5]], info.code);
+    assert.is(data.strings[row[6]], info.reasons.client);
+    assert.is(data.strings[row[7]], info.reasons.server);
+    assert.is(data.strings[row[8]], info.client);
+    assert.is(row[3], info.bytes.clientToServer);
+    assert.is(row[4], info.bytes.serverToClient);
+    assert.is(row[2] - row[1], info.durationMs, 'closed after its duration');
+    // Lanes start where the machine starts and end closed.
+    for (const [lane, first] of [[row[9], 'open'], [row[10], 'connecting']] as const) {
+      assert.is(LANE_STATES[lane[1]!], first);
+      assert.is(LANE_STATES[lane[lane.length - 1]!], 'closed');
+    }
+  }
+  const refused = data.rows.find((r) => data.strings[r[5]] === 'RK')!;
+  assert.not.ok(refused[10].some((s, i) => i % 2 === 1 && LANE_STATES[s] === 'open'), 'a refused upstream never opened');
+  const echo = data.rows.find((r) => data.strings[r[5]] === 'CO')!;
+  const echoLane = echo[9].filter((_, i) => i % 2 === 1).map((s) => LANE_STATES[s]);
+  assert.equal(echoLane.slice(0, 2), ['open', 'readEnded'], 'the client half-closed first');
+});
+
+test('the page is self-contained and its embedded data survives hostile text', () => {
+  const html = renderTimelineHtml(real.records, { title: '</script><script>alert(1)</script> & co' });
+  assert.ok(html.startsWith('<!DOCTYPE html>'));
+  assert.not.match(html, /<link\b|<img\b|@import|url\(|https?:\/\//i, 'no external resource');
+  assert.not.match(html, /<script[^>]*\bsrc=/i);
+  assert.ok(html.includes('<title>&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</title>'));
+  const json = html.match(/<script type="application\/json" id="timeline-data">([\s\S]*?)<\/script>/)![1]!;
+  assert.not.ok(json.includes('<'), 'no markup inside the data');
+  assert.equal(JSON.parse(json), JSON.parse(JSON.stringify(timelineData(real.records, { title: '</script><script>alert(1)</script> & co' }))));
+  assert.is(html.match(/<script\b/g)!.length, 2, 'the data and the script, nothing injected');
+});
+
+test('an empty log and a log that lost open records still render', () => {
+  const empty = timelineData([]);
+  assert.equal([empty.rows.length, empty.span, empty.incomplete], [0, 0, 0]);
+  const withoutOpen = real.records.filter((r) => !(r.kind === 'open' && r.conn === real.closes[0]!.id));
+  const data = timelineData(withoutOpen);
+  assert.is(data.rows.length, 2);
+  assert.is(data.incomplete, 1);
+  const open = simulate(1, 0, DEMO_SCENARIOS.find((s) => s.name === 'still open')!);
+  const row = timelineData(open).rows[0]!;
+  assert.is(row[2], -1, 'a connection the log leaves open has no end');
+  assert.is(timelineData(open).strings[row[5]], '--', 'and no termination code yet');
+});
+
+test('a log appended by two runs that reuse connection ids shows every connection of both', () => {
+  const run = (start: number) => DEMO_SCENARIOS.slice(0, 3).flatMap((s, i) => simulate(i + 1, start + i * 10, s));
+  const data = timelineData([...run(0), ...run(10_000)]);
+  assert.equal(data.rows.map((r) => r[0]), [1, 2, 3, 1, 2, 3]);
+  assert.equal(data.rows.map((r) => r[1]), [0, 10, 20, 10_000, 10_010, 10_020]);
+  assert.equal(data.rows.map((r) => data.strings[r[5]]), ['CO', 'CO', 'sO', 'CO', 'CO', 'sO']);
+  assert.is(data.incomplete, 0);
+});
+
+async function openPage(html: string, viewport = { width: 1400, height: 800 }): Promise<{ page: Page; errors: string[]; requests: string[] }> {
+  const page = await browser!.newPage({ viewport });
+  const errors: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.route('**/*', (route) => route.abort());
+  await page.setContent(html, { waitUntil: 'load', timeout: 120_000 });
+  await page.waitForFunction(() => document.body.dataset.ready === '1', undefined, { timeout: 120_000 });
+  return { page, errors, requests };
+}
+
+/** Where row `k` (0-based, as shown) is on screen. */
+async function rowPoint(page: Page, k: number, x = 600): Promise<{ x: number; y: number }> {
+  const box = (await page.locator('#scroller').boundingBox())!;
+  return { x: box.x + x, y: box.y + 26 + k * 18 + 9 };
+}
+
+browserTest('in Chromium: one row per connection, hover shows the events, the filter narrows rows, no errors, no network', async () => {
+  const { page, errors, requests } = await openPage(renderTimelineHtml(real.records, { title: 'three connections' }));
+  try {
+    assert.is(await page.evaluate(() => document.body.dataset.rows), '3');
+    assert.is(await page.evaluate(() => (window as unknown as { timeline: { rows: number } }).timeline.rows), 3);
+    assert.is(await page.evaluate(() => document.body.dataset.drawn), '3');
+    assert.match((await page.locator('#summary').textContent())!, /^3 connections over /);
+    const codes = await page.locator('#codes button').allTextContents();
+    assert.equal(codes.sort(), ['CO 1', 'RK 1', 'sO 1']);
+
+    const second = real.closes.find((c) => c.code === 'sO')!;
+    const p = await rowPoint(page, 1);
+    await page.mouse.move(p.x, p.y);
+    await page.waitForFunction(() => document.getElementById('tip')!.style.display === 'block');
+    const tip = (await page.locator('#tip').textContent())!;
+    assert.ok(tip.includes(`connection #${second.id}`), tip);
+    assert.ok(tip.includes('termination sO') && tip.includes('server reset'), tip);
+    assert.ok(tip.includes('ERROR server ECONNRESET'), 'the events are listed');
+    assert.is(await page.evaluate(() => document.body.dataset.hoverConnection), String(second.id));
+
+    // A word matches part of the code, reasons, id or address; code:XX one code exactly.
+    await page.fill('#filter', 'RK');
+    await page.waitForFunction(() => document.body.dataset.visibleRows === '1');
+    await page.locator('#codes button', { hasText: 'CO' }).click();
+    await page.waitForFunction(() => document.body.dataset.visibleRows === '1');
+    assert.is(await page.inputValue('#filter'), 'code:CO');
+    await page.fill('#filter', 'co');
+    await page.waitForFunction(() => document.body.dataset.visibleRows === '2', undefined, { timeout: 5000 });
+    await page.fill('#filter', '');
+    await page.waitForFunction(() => document.body.dataset.visibleRows === '3', undefined, { timeout: 5000 });
+    assert.equal(errors, []);
+    assert.equal(requests, [], 'the page asked for nothing');
+  } finally {
+    await page.close();
+  }
+});
+
+browserTest('in Chromium: an empty log renders an empty page without errors', async () => {
+  const { page, errors } = await openPage(renderTimelineHtml([]));
+  try {
+    assert.is(await page.evaluate(() => document.body.dataset.rows), '0');
+    assert.is(await page.evaluate(() => document.body.dataset.drawn), '0');
+    assert.match((await page.locator('#summary').textContent())!, /^0 connections/);
+    await page.mouse.move(600, 300);
+    assert.equal(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+browserTest('in Chromium: 10 000 connections load, only the rows in view are drawn, the last row is reachable', async () => {
+  const records = simulateMany(10_000);
+  const html = renderTimelineHtml(records, { title: '10 000 connections' });
+  const { page, errors, requests } = await openPage(html);
+  try {
+    assert.is(await page.evaluate(() => document.body.dataset.rows), '10000');
+    const drawn = Number(await page.evaluate(() => document.body.dataset.drawn));
+    assert.ok(drawn > 10 && drawn < 100, `drew ${drawn} rows, not 10 000`);
+    assert.is(await page.locator('canvas').count(), 1, 'one canvas, no DOM row per connection');
+    assert.ok((await page.evaluate(() => document.getElementsByTagName('*').length)) < 200);
+    // Scroll to the very end: the last connection is drawn and hoverable there.
+    await page.evaluate(() => {
+      const s = document.getElementById('scroller')!;
+      s.scrollTop = s.scrollHeight;
+    });
+    const box = (await page.locator('#scroller').boundingBox())!;
+    await page.mouse.move(box.x + 700, box.y + box.height - 10);
+    await page.waitForFunction(() => document.body.dataset.hoverConnection === '10000');
+    assert.equal(errors, []);
+    assert.equal(requests, []);
+  } finally {
+    await page.close();
+  }
+});
+
+browserTest('in Chromium: a demo-like log (docs/timeline.png with PL_WRITE_DOCS=1)', async () => {
+  const records = DEMO_SCENARIOS.flatMap((s, i) => [
+    ...simulate(2 * i + 1, 1_700_000_000_000 + i * 90, s),
+    ...simulate(2 * i + 2, 1_700_000_000_000 + i * 90 + 45, s),
+  ]).sort((a, b) => a.t - b.t);
+  const { page, errors } = await openPage(renderTimelineHtml(records, { title: 'proxy-lifecycle demo' }), { width: 1500, height: 560 });
+  try {
+    assert.is(await page.evaluate(() => document.body.dataset.rows), String(DEMO_SCENARIOS.length * 2));
+    const codes = await page.locator('#codes button').allTextContents();
+    for (const code of ['CO', 'sO', 'RK', 'TK', 'tO', 'PO', 'iO', '--']) assert.ok(codes.some((c) => c.startsWith(`${code} `)), `code ${code} shown`);
+    const p = await rowPoint(page, 15, 1280);
+    await page.mouse.move(p.x, p.y);
+    await page.waitForFunction(() => document.getElementById('tip')!.style.display === 'block');
+    assert.match((await page.locator('#tip').textContent())!, /client flushing, server closed/, 'the lane states under the pointer');
+    if (process.env.PL_WRITE_DOCS === '1') await page.screenshot({ path: DOCS_PNG });
+    assert.equal(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test.run();

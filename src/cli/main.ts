@@ -2,12 +2,13 @@
 // line on stderr and exit code 2, never a stack trace.
 import { CliError } from './cli-error.js';
 import { runDemo } from './demo/demo-command.js';
+import { runDiagram } from './diagram-command.js';
 import { runForward } from './forward-command.js';
 import { processOutput, type Output } from './output.js';
 import { runReplay } from './replay-command.js';
 import { MAIN_USAGE } from './usage.js';
 
-const COMMANDS = ['forward', 'replay', 'demo'];
+const COMMANDS = ['forward', 'replay', 'diagram', 'demo'];
 
 /** Runs one command line; resolves with the exit code. */
 export async function run(argv: readonly string[], out: Output): Promise<number> {
@@ -25,6 +26,8 @@ export async function run(argv: readonly string[], out: Output): Promise<number>
       return runForward(rest, out);
     case 'replay':
       return runReplay(rest, out);
+    case 'diagram':
+      return runDiagram(rest, out);
     case 'demo':
       return runDemo(rest, out);
     default:

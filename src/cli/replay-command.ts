@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { EventLogParseError, parseEventLog, type LogRecord } from '../index.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { EventLogParseError, parseEventLog, renderTimelineHtml, type LogRecord } from '../index.js';
 import { parseArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type ClosedItem, type OpenItem, type StepItem } from './follow.js';
@@ -52,9 +52,23 @@ function stories(records: LogRecord[]): { stories: Story[]; follower: Follower; 
   return { stories: all, follower, current };
 }
 
-/** `proxy-lifecycle replay FILE [--connection ID]`. */
+/** `replay FILE --html OUT.html`: the timeline page, for all connections or one. */
+async function writeHtml(records: LogRecord[], file: string, target: string, wanted: number | undefined, out: Output): Promise<number> {
+  const chosen = wanted === undefined ? records : records.filter((r) => r.conn === wanted);
+  if (wanted !== undefined && chosen.length === 0) throw new CliError(`connection ${wanted} is not in ${file}`);
+  try {
+    await writeFile(target, renderTimelineHtml(chosen, { title: file }));
+  } catch (err) {
+    throw new CliError(`cannot write ${target}: ${(err as Error).message}`);
+  }
+  const count = new Set(chosen.filter((r) => r.kind === 'open').map((r) => r.conn)).size;
+  out.stdout(`wrote ${target} (${count} connection${count === 1 ? '' : 's'})`);
+  return 0;
+}
+
+/** `proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]`. */
 export async function runReplay(argv: readonly string[], out: Output): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { connection: 'string', help: 'boolean' }, 'replay');
+  const { flags, positionals } = parseArgs(argv, { connection: 'string', html: 'string', help: 'boolean' }, 'replay');
   if (flags.has('help')) {
     out.stdout(REPLAY_USAGE);
     return 0;
@@ -65,7 +79,10 @@ export async function runReplay(argv: readonly string[], out: Output): Promise<n
   if (idText !== undefined && !/^\d+$/.test(idText)) throw new CliError(`--connection must be a connection id (a whole number), got ${JSON.stringify(idText)}`);
   const wanted = idText === undefined ? undefined : Number(idText);
   const file = positionals[0]!;
-  const { stories: all, follower, current } = stories(await readLog(file));
+  const records = await readLog(file);
+  const html = flags.get('html') as string | undefined;
+  if (html !== undefined) return writeHtml(records, file, html, wanted, out);
+  const { stories: all, follower, current } = stories(records);
   const shown = wanted === undefined ? all : all.filter((s) => s.open.conn === wanted);
   if (wanted !== undefined && shown.length === 0) {
     throw new CliError(`connection ${wanted} is not in ${file} (it has ${describeIds(all)})`);

@@ -4,12 +4,14 @@ export const MAIN_USAGE = `proxy-lifecycle: TCP proxy connections with a correct
 
 Usage:
   proxy-lifecycle forward --listen [HOST:]PORT --target HOST:PORT [flags]
-  proxy-lifecycle replay FILE [--connection ID]
+  proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
+  proxy-lifecycle diagram [--format mermaid|dot]
   proxy-lifecycle demo
 
 Commands:
   forward   run a TCP proxy, with one access-log line per closed connection
   replay    print each connection's timeline from an event log (forward --log FILE)
+  diagram   print the connection machine's statechart, generated from its definition
   demo      run the scenarios a naive proxy gets wrong, on loopback, in a few seconds
 
 Run 'proxy-lifecycle COMMAND --help' for a command's flags.
@@ -39,12 +41,19 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
   --quiet                     no access log
 `;
 
-export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE [--connection ID]
+export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
 
 Reads an event log written by 'forward --log FILE' and prints each connection's timeline
 (time since open, event, client state, server state), then its close reasons and termination code.
 
   --connection ID   only this connection
+  --html OUT.html   write the timeline as one self-contained HTML page instead
+`;
+
+export const DIAGRAM_USAGE = `Usage: proxy-lifecycle diagram [--format mermaid|dot]
+
+Prints the connection machine's statechart (states, events, guards, delays), generated from
+the machine definition itself. Default format: mermaid.
 `;
 
 export const DEMO_USAGE = `Usage: proxy-lifecycle demo

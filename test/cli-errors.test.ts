@@ -38,8 +38,8 @@ const CASES: [args: string[], message: string][] = [
   [['replay'], 'replay needs an event log FILE (written by forward --log FILE)'],
   [['replay', 'a.jsonl', 'b.jsonl'], 'replay takes one FILE, got 2 arguments'],
   [['replay', 'a.jsonl', '--connection', 'one'], '--connection must be a connection id (a whole number), got "one"'],
-  [['serve'], 'unknown command "serve"; commands: forward, replay, demo'],
-  [['--listen', '80'], 'expected a command (forward, replay, demo) before --listen'],
+  [['serve'], 'unknown command "serve"; commands: forward, replay, diagram, demo'],
+  [['--listen', '80'], 'expected a command (forward, replay, diagram, demo) before --listen'],
 ];
 
 for (const [args, message] of CASES) {

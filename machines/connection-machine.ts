@@ -207,7 +207,8 @@ function liveTransitions(side: Side, phase: ClosePhase) {
       {
         guard: and([self(side), 'timeoutCloses']),
         target: flushingTarget(side),
-        actions: [endSocket(side), setReason(side, 'timeout', phase)],
+        // A proxy decision, like SHUTDOWN and EXPIRE: it overrides a half-close reason.
+        actions: [endSocket(side), forceReason(side, 'timeout', phase)],
       },
       { guard: and([self(side), 'timeoutResets']), actions: [refreshTimeout(side)] },
     ],

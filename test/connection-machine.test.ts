@@ -314,7 +314,7 @@ test("TIMEOUT under 'close' also closes a half-closed (readEnded) side, but not 
   const a = sim.send({ type: 'TIMEOUT', side: 'client' });
   assert.is(sim.region('client'), 'draining.flushing');
   assert.equal(effects(a), ['endSocket client']);
-  assert.is(sim.context.reasons.client, 'fin', 'first cause wins');
+  assert.is(sim.context.reasons.client, 'timeout', 'a proxy decision overrides the half-close reason');
   const b = sim.send({ type: 'TIMEOUT', side: 'client' });
   assert.equal(effects(b), [], 'flushing ignores TIMEOUT');
 });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { machineDiagram } from '../src/index.js';
-import { ensureBuilt, runCli } from './helpers/cli-harness.js';
+import { ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
+import { closeServer, connect, echoServer, listen, readAll } from './helpers/net.js';
 
 ensureBuilt();
 
@@ -51,6 +52,40 @@ test('replay --html writes one self-contained timeline page for the log, or for 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('forward --metrics serves Prometheus metrics that count the proxied connections', async () => {
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  const { child, port } = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--metrics', '127.0.0.1:0', '--quiet']);
+  try {
+    const [, url] = (await child.waitFor('stdout', /^metrics on (http:\/\/\S+)$/m))!;
+    for (let i = 0; i < 2; i++) {
+      const client = await connect(port);
+      const got = readAll(client);
+      client.end('ping!');
+      assert.is((await got).toString(), 'ping!');
+      client.destroy();
+    }
+    let text = '';
+    for (let tries = 0; tries < 100 && !/_downstream_cx_total 2\b/.test(text); tries++) {
+      text = await (await fetch(url!)).text();
+      if (!/_downstream_cx_total 2\b/.test(text)) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(text, /proxy_lifecycle_downstream_cx_total 2\b/);
+    assert.match(text, /proxy_lifecycle_cx_termination_total\{code="CO"\} 2\b/);
+    child.kill('SIGTERM');
+    assert.is((await child.done()).code, 0);
+  } finally {
+    await child.dispose();
+    await closeServer(upstream);
+  }
+});
+
+test('forward --metrics with a bad address is one line and exit 2', async () => {
+  const bad = await runCli(['forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--metrics', 'nope']);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr.trim(), /^proxy-lifecycle: --metrics: /);
 });
 
 test.run();

@@ -114,10 +114,10 @@ function splitHostPort(text: string, flag: string, expected: string): { host?: s
   return { host, port: text.slice(colon + 1) };
 }
 
-/** `--listen [HOST:]PORT`: port 0 picks a free port; no host means every interface. */
-export function parseListen(text: string): Endpoint {
-  const { host, port } = splitHostPort(text, '--listen', '[HOST:]PORT');
-  return { host, port: parsePort(port, '--listen', 0) };
+/** `--listen [HOST:]PORT` (or another listening flag): port 0 picks a free port; no host means every interface. */
+export function parseListen(text: string, flag = '--listen'): Endpoint {
+  const { host, port } = splitHostPort(text, flag, '[HOST:]PORT');
+  return { host, port: parsePort(port, flag, 0) };
 }
 
 /** `--target HOST:PORT`: both required, port from 1. */

@@ -28,6 +28,7 @@ const FLAGS: FlagSpec = {
   'no-half-open': 'boolean',
   'shutdown-timeout': 'string',
   log: 'string',
+  metrics: 'string',
   json: 'boolean',
   quiet: 'boolean',
   help: 'boolean',
@@ -41,6 +42,8 @@ export interface ForwardConfig {
   options: LifecycleOptions;
   shutdownTimeout: number;
   logFile?: string;
+  /** Where to serve Prometheus metrics (`/metrics`), if at all. */
+  metrics?: Endpoint;
   json: boolean;
   quiet: boolean;
 }
@@ -85,6 +88,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     options: options as LifecycleOptions,
     shutdownTimeout,
     logFile: str('log'),
+    metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),
     json: flags.has('json'),
     quiet: flags.has('quiet'),
   };

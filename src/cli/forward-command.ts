@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { EventLog, JsonlSink, type CloseInfo } from '../index.js';
+import { EventLog, JsonlSink, collectMetrics, serveMetrics, type CloseInfo, type MetricsServer, type SupervisorMetrics } from '../index.js';
 import { accessLogEntry, formatJson, formatText } from './access-log.js';
 import { CliError } from './cli-error.js';
 import { parseForwardArgs } from './forward-args.js';
@@ -59,6 +59,19 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     },
   );
   out.stdout(`listening on ${proxy.address}`);
+  let metrics: { collector: SupervisorMetrics; server: MetricsServer } | null = null;
+  if (config.metrics !== undefined) {
+    try {
+      const collector = await collectMetrics(proxy.supervisor);
+      const server = await serveMetrics(collector.register, { host: config.metrics.host ?? '127.0.0.1', port: config.metrics.port });
+      metrics = { collector, server };
+    } catch (err) {
+      proxy.abort();
+      await proxy.stop(0);
+      throw new CliError(`--metrics: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use' : (err as Error).message}`);
+    }
+    out.stdout(`metrics on ${metrics.server.url}`);
+  }
 
   const signal = await signalled;
   const active = proxy.supervisor.stats.active;
@@ -72,6 +85,10 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     proxy.abort();
   };
   const result = await proxy.stop(config.shutdownTimeout);
+  if (metrics !== null) {
+    metrics.collector.stop();
+    await metrics.server.close();
+  }
   notice(
     'stopped',
     { finished: result.inFlight - result.aborted, destroyed: result.aborted },

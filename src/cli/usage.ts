@@ -36,6 +36,7 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
   --max-lifetime MS           hard cap on a connection's age, 0 = off (0)
   --no-half-open              end both sides on the first FIN instead of keeping the other direction open
   --shutdown-timeout MS       on SIGTERM/SIGINT, destroy connections still open after this long (30000)
+  --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
   --json                      access-log lines as JSON
   --quiet                     no access log

@@ -1,0 +1,162 @@
+// The benchmark's settings: full sizes by default, tiny ones with --smoke; every size can be
+// set by a flag (`--bulk-mb 64`) or the matching environment variable (`BENCH_BULK_MB=64`).
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { fdLimit } from './procfs.js';
+import { PROXY_NAMES, ROOT, type ProxyName } from './proxies.js';
+
+export type Workload = 'bulk' | 'short' | 'idle' | 'churn';
+export const WORKLOADS: readonly Workload[] = ['bulk', 'short', 'idle', 'churn'];
+
+export interface BenchConfig {
+  smoke: boolean;
+  proxies: ProxyName[];
+  workloads: Workload[];
+  repeats: Record<Workload, number>;
+  bulk: { conns: number; bytes: number; warmupBytes: number };
+  short: { total: number; concurrency: number; size: number; warmup: number };
+  idle: { conns: number; requested: number; concurrency: number; size: number; settleMs: number; holdMs: number };
+  churn: { total: number; concurrency: number; maxBytes: number; seed: number; warmup: number };
+  /** How long the proxy's fds and the upstream may take to come back to their baseline. */
+  leakWaitMs: number;
+  out: string;
+  docs: string | null;
+  install: boolean;
+  profile: boolean;
+  proxyCore: number | null;
+  loadCore: number | null;
+  notes: string[];
+}
+
+export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BENCH_FLAG_NAME=value)
+
+  --smoke                 tiny sizes, one repeat, no install, no docs (CI)
+  --proxies LIST          comma list of ${PROXY_NAMES.join(', ')} (all)
+  --workloads LIST        comma list of ${['bulk', 'short', 'idle', 'churn'].join(', ')} (all)
+  --repeats N             repeats of every workload (bulk 5, short 5, idle 2, churn 2)
+  --bulk-repeats N, --short-repeats N, --idle-repeats N, --churn-repeats N
+  --bulk-conns N          bulk echo connections (4)
+  --bulk-mb N             MiB each way per bulk connection (256)
+  --short-conns N         short connections per run (20000)
+  --short-concurrency N   short connections in flight (32)
+  --idle-conns N          idle connections (10000, capped by the open-files limit)
+  --churn-conns N         random-lifecycle connections (50000)
+  --churn-concurrency N   random-lifecycle connections in flight (64)
+  --churn-max-bytes N     largest payload of a random lifecycle (16384)
+  --seed N                seed of the random lifecycles (1)
+  --out FILE              JSON results (bench/results/latest.json; smoke: bench/results/smoke.json)
+  --docs FILE | --no-docs write the results table into FILE (docs/bench.md; never with --smoke)
+  --no-install            do not apt-get install haproxy / nginx when missing
+  --profile               run the Node proxies with --cpu-prof and take a heap snapshot of each
+                          at the idle peak (bench/results/profiles/)
+  --proxy-core N, --load-core N   cores to pin to with taskset (0 and 1; -1: no pinning)
+`;
+
+const BOOLEAN = new Set(['smoke', 'no-docs', 'no-install', 'profile', 'help']);
+const VALUED = new Set([
+  'proxies', 'workloads', 'repeats', 'bulk-repeats', 'short-repeats', 'idle-repeats', 'churn-repeats',
+  'bulk-conns', 'bulk-mb', 'short-conns', 'short-concurrency', 'idle-conns', 'churn-conns', 'churn-concurrency',
+  'churn-max-bytes', 'seed', 'out', 'docs', 'proxy-core', 'load-core',
+]);
+
+function unknown(name: string): Error {
+  return new Error(`unknown flag --${name}\n\n${USAGE}`);
+}
+
+function parse(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  // Environment first, flags override.
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('BENCH_') || value === undefined) continue;
+    const name = key.slice(6).toLowerCase().replace(/_/g, '-');
+    // Other BENCH_ variables may belong to other scripts (bench/soak.ts): ignore them.
+    if (!BOOLEAN.has(name) && !VALUED.has(name)) continue;
+    out.set(name, BOOLEAN.has(name) ? (value === '' || value === '0' || value === 'false' ? 'false' : 'true') : value);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${JSON.stringify(arg)}\n\n${USAGE}`);
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+    if (!BOOLEAN.has(name) && !VALUED.has(name)) throw unknown(name);
+    if (BOOLEAN.has(name)) {
+      out.set(name, 'true');
+      continue;
+    }
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    out.set(name, value);
+  }
+  return out;
+}
+
+export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
+  const flags = parse(argv);
+  if (flags.get('help') === 'true') return 'help';
+  const smoke = flags.get('smoke') === 'true';
+  const num = (name: string, full: number, small: number): number => {
+    const raw = flags.get(name);
+    if (raw === undefined) return smoke ? small : full;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number from 0 up, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const list = <T extends string>(name: string, all: readonly T[]): T[] => {
+    const raw = flags.get(name);
+    if (raw === undefined) return [...all];
+    const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const item of items) if (!all.includes(item as T)) throw new Error(`--${name}: unknown ${JSON.stringify(item)}; one of ${all.join(', ')}`);
+    return items as T[];
+  };
+
+  const notes: string[] = [];
+  const all = flags.get('repeats');
+  const rep = (w: Workload, full: number) => num(`${w}-repeats`, all === undefined ? full : Number(all), 1);
+  const limit = fdLimit();
+  // The proxy holds two descriptors per connection (client and upstream) plus a few of its own.
+  const fit = Math.floor((limit - 100) / 2);
+  const requested = Math.round(num('idle-conns', 10_000, 200));
+  const idleConns = Math.min(requested, fit);
+  if (idleConns < requested) {
+    notes.push(`idle connections capped at ${idleConns} (asked ${requested}): the open-files limit is ${limit} and the proxy needs 2 per connection; raise it with ulimit -n (hard limit) to measure ${requested}`);
+  }
+  const bulkBytes = Math.round(num('bulk-mb', 256, 4) * 1024 * 1024);
+  const core = (name: string, dflt: number): number | null => {
+    const n = num(name, dflt, dflt);
+    return n < 0 ? null : n;
+  };
+  // Before the runner pins itself: the cores this process may use.
+  const cores = availableParallelism();
+  let proxyCore = core('proxy-core', 0);
+  let loadCore = core('load-core', 1);
+  if (cores < 2 && (proxyCore !== null || loadCore !== null)) {
+    notes.push(`only ${cores} core: no pinning`);
+    proxyCore = loadCore = null;
+  }
+  const profile = flags.get('profile') === 'true';
+  return {
+    smoke,
+    // Smoke runs HAProxy and nginx too when they are installed (it never installs them).
+    proxies: list('proxies', PROXY_NAMES),
+    workloads: list('workloads', WORKLOADS),
+    repeats: { bulk: rep('bulk', 5), short: rep('short', 5), idle: rep('idle', 2), churn: rep('churn', 2) },
+    bulk: { conns: Math.round(num('bulk-conns', 4, 2)), bytes: bulkBytes, warmupBytes: Math.min(bulkBytes, smoke ? 1 << 20 : 32 << 20) },
+    short: { total: Math.round(num('short-conns', 20_000, 300)), concurrency: Math.round(num('short-concurrency', 32, 8)), size: 64, warmup: smoke ? 50 : 2000 },
+    idle: { conns: idleConns, requested, concurrency: 100, size: 16, settleMs: smoke ? 200 : 1000, holdMs: smoke ? 300 : 2000 },
+    churn: {
+      total: Math.round(num('churn-conns', 50_000, 1000)),
+      concurrency: Math.round(num('churn-concurrency', 64, 16)),
+      maxBytes: Math.round(num('churn-max-bytes', 16_384, 4096)),
+      seed: Math.round(num('seed', 1, 1)),
+      warmup: smoke ? 100 : 2000,
+    },
+    leakWaitMs: 10_000,
+    out: flags.get('out') ?? join(ROOT, 'bench', 'results', smoke ? 'smoke.json' : 'latest.json'),
+    docs: smoke || flags.get('no-docs') === 'true' ? null : (flags.get('docs') ?? join(ROOT, 'docs', 'bench.md')),
+    install: !smoke && flags.get('no-install') !== 'true',
+    profile,
+    proxyCore,
+    loadCore,
+    notes,
+  };
+}

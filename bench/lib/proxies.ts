@@ -1,0 +1,228 @@
+// The proxies under test, each started as its own process pinned to the proxy core:
+// proxy-lifecycle's `forward` command, the bare Node proxy, HAProxy and nginx (stream).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hasCommand, Proc } from './processes.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'dist', 'cli.js');
+const BARE = join(ROOT, 'bench', 'proxies', 'bare-proxy.mjs');
+
+export type ProxyName = 'bare-node' | 'proxy-lifecycle' | 'haproxy' | 'nginx';
+export const PROXY_NAMES: readonly ProxyName[] = ['bare-node', 'proxy-lifecycle', 'haproxy', 'nginx'];
+
+export interface StartOptions {
+  /** Upstream port on 127.0.0.1. */
+  target: number;
+  /** Core to pin to, or null. */
+  core: number | null;
+  /** A scratch directory for configs. */
+  tmp: string;
+  /** Node proxies only: extra node flags (profiling). */
+  nodeArgs?: readonly string[];
+  /** Working directory (heap snapshots land there). */
+  cwd?: string;
+}
+
+export interface RunningProxy {
+  name: ProxyName;
+  port: number;
+  /** The pid whose process tree is measured. */
+  pid: number;
+  proc: Proc;
+  stop(): Promise<void>;
+}
+
+export interface ProxySpec {
+  name: ProxyName;
+  /** Why it cannot run here, or null. */
+  unavailable(): string | null;
+  version(): string;
+  start(options: StartOptions): Promise<RunningProxy>;
+}
+
+/** A free loopback port (for proxies that cannot report the port they bound). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once `port` accepts a connection (the probe is closed at once). */
+async function waitForPort(port: number, proc: Proc, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (!proc.running) throw new Error(`${proc.name} exited at start-up: ${proc.stderr.trim().slice(-2000)}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${proc.name} does not accept on port ${port} after ${ms} ms: ${proc.stderr.trim().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function startNode(name: ProxyName, script: string, extra: readonly string[], o: StartOptions): Promise<RunningProxy> {
+  const args = [...(o.nodeArgs ?? []), script, ...extra, '--listen', '127.0.0.1:0', '--target', `127.0.0.1:${o.target}`];
+  if (name === 'proxy-lifecycle') args.push('--quiet', '--shutdown-timeout', '1000');
+  const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT });
+  const m = await proc.waitForOutput(/listening on \S+:(\d+)/, 15_000);
+  return { name, port: Number(m[1]), pid: proc.pid, proc, stop: () => proc.stop() };
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/cli.js with tsup when it is missing or older than a source file. */
+export function ensureCliBuilt(): void {
+  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'machines')));
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= sources) return;
+  execFileSync('npx', ['tsup'], { cwd: ROOT, stdio: 'pipe' });
+}
+
+const lifecycle: ProxySpec = {
+  name: 'proxy-lifecycle',
+  unavailable: () => (existsSync(CLI) ? null : 'dist/cli.js is missing (npx tsup)'),
+  version: () => `proxy-lifecycle forward (dist/cli.js), node ${process.version}`,
+  start: (o) => startNode('proxy-lifecycle', CLI, ['forward'], o),
+};
+
+const bare: ProxySpec = {
+  name: 'bare-node',
+  unavailable: () => null,
+  version: () => `bench/proxies/bare-proxy.mjs, node ${process.version}`,
+  start: (o) => startNode('bare-node', BARE, [], o),
+};
+
+function firstLine(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim();
+}
+
+const haproxy: ProxySpec = {
+  name: 'haproxy',
+  unavailable: () => (hasCommand('haproxy') ? null : 'haproxy is not installed'),
+  version: () => firstLine('haproxy', ['-v']),
+  async start(o) {
+    const port = await freePort();
+    const cfg = join(o.tmp, `haproxy-${port}.cfg`);
+    // One thread; maxconn is left to HAProxy, which derives it from the open-files limit.
+    writeFileSync(
+      cfg,
+      [
+        'global',
+        '  nbthread 1',
+        'defaults',
+        '  mode tcp',
+        '  timeout connect 10s',
+        '  timeout client 1h',
+        '  timeout server 1h',
+        'frontend bench',
+        `  bind 127.0.0.1:${port}`,
+        '  default_backend upstream',
+        'backend upstream',
+        `  server echo 127.0.0.1:${o.target}`,
+        '',
+      ].join('\n'),
+    );
+    const proc = new Proc('haproxy', 'haproxy', ['-f', cfg, '-db'], o.core, { cwd: o.tmp });
+    await waitForPort(port, proc, 10_000);
+    return { name: 'haproxy', port, pid: proc.pid, proc, stop: () => proc.stop() };
+  },
+};
+
+/** Where the stream module is: a dynamic module of nginx-light, or built in. */
+function nginxStreamModule(): { load: string | null; error: string | null } {
+  const v = spawnSync('nginx', ['-V'], { encoding: 'utf8' });
+  const flags = `${v.stdout ?? ''}${v.stderr ?? ''}`;
+  if (/--with-stream(\s|$)/.test(flags)) return { load: null, error: null };
+  const candidates: string[] = [];
+  const dpkg = spawnSync('dpkg', ['-L', 'libnginx-mod-stream'], { encoding: 'utf8' });
+  if (dpkg.status === 0) candidates.push(...dpkg.stdout.split('\n').filter((l) => l.endsWith('ngx_stream_module.so')));
+  candidates.push('/usr/lib/nginx/modules/ngx_stream_module.so', '/usr/share/nginx/modules/ngx_stream_module.so');
+  const found = candidates.find((p) => existsSync(p));
+  return found ? { load: found, error: null } : { load: null, error: 'the nginx stream module is not installed (libnginx-mod-stream)' };
+}
+
+const nginx: ProxySpec = {
+  name: 'nginx',
+  unavailable: () => (!hasCommand('nginx') ? 'nginx is not installed' : nginxStreamModule().error),
+  version: () => firstLine('nginx', ['-v']),
+  async start(o) {
+    const port = await freePort();
+    const dir = join(o.tmp, `nginx-${port}`);
+    mkdirSync(dir, { recursive: true });
+    const cfg = join(dir, 'nginx.conf');
+    const { load } = nginxStreamModule();
+    writeFileSync(
+      cfg,
+      [
+        load ? `load_module ${load};` : '',
+        'worker_processes 1;',
+        `pid ${join(dir, 'nginx.pid')};`,
+        'error_log stderr warn;',
+        'events { worker_connections 65536; }',
+        'stream {',
+        '  server {',
+        `    listen 127.0.0.1:${port} backlog=4096;`,
+        `    proxy_pass 127.0.0.1:${o.target};`,
+        '    proxy_half_close on;',
+        '    proxy_timeout 1h;',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    // The master stays in the foreground; its one worker is measured with it (process tree).
+    const proc = new Proc('nginx', 'nginx', ['-p', dir, '-e', 'stderr', '-c', cfg, '-g', 'daemon off;'], o.core, { cwd: dir });
+    await waitForPort(port, proc, 10_000);
+    return { name: 'nginx', port, pid: proc.pid, proc, stop: () => proc.stop() };
+  },
+};
+
+export const PROXIES: Record<ProxyName, ProxySpec> = {
+  'bare-node': bare,
+  'proxy-lifecycle': lifecycle,
+  haproxy,
+  nginx,
+};
+
+/**
+ * Installs HAProxy and nginx (stream) from Debian packages when missing. Returns what it did
+ * (or why it could not); never throws, the benchmark goes on without them.
+ */
+export function installMissing(wanted: readonly ProxyName[], log: (line: string) => void): string[] {
+  const notes: string[] = [];
+  const need = wanted.filter((n) => (n === 'haproxy' || n === 'nginx') && PROXIES[n].unavailable() !== null);
+  if (need.length === 0) return notes;
+  if (!hasCommand('apt-get')) return [`${need.join(', ')}: not installed, and there is no apt-get here`];
+  if (process.getuid?.() !== 0) return [`${need.join(', ')}: not installed, and installing needs root`];
+  const packages = need.flatMap((n) => (n === 'haproxy' ? ['haproxy'] : ['nginx-light', 'libnginx-mod-stream']));
+  log(`installing ${packages.join(' ')} (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const update = spawnSync('apt-get', ['update', '-qq'], { encoding: 'utf8', env, timeout: 180_000 });
+  if (update.status !== 0) notes.push(`apt-get update failed: ${(update.stderr ?? '').trim().split('\n').pop()}`);
+  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { encoding: 'utf8', env, timeout: 300_000 });
+  if (install.status !== 0) notes.push(`apt-get install ${packages.join(' ')} failed: ${(install.stderr ?? '').trim().split('\n').pop()}`);
+  else notes.push(`installed ${packages.join(' ')}`);
+  return notes;
+}

@@ -1,0 +1,272 @@
+// The load generator: one process, driven over IPC by bench/run.ts. Each command runs one
+// workload against `port` (a proxy in front of upstream.mjs) and answers with what it saw:
+// bytes expected and received, pattern mismatches, errors, connections that never closed.
+import net from 'node:net';
+import { MODE, chunkMatches, header, writePattern } from './pattern.mjs';
+
+const HOST = '127.0.0.1';
+
+/** A deterministic PRNG (mulberry32), so a seed gives the same lifecycles every run. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Counts received bytes and checks the pattern; `corrupt` once a chunk does not match. */
+function receiver(socket) {
+  const r = { received: 0, corrupt: false, ended: false };
+  socket.on('data', (chunk) => {
+    if (!r.corrupt && !chunkMatches(chunk, r.received)) r.corrupt = true;
+    r.received += chunk.length;
+  });
+  socket.on('end', () => (r.ended = true));
+  return r;
+}
+
+/**
+ * One connection, run to its 'close' (or to `deadlineMs`, then counted as hung and destroyed).
+ * `script(socket, rx)` drives it; resolves with { error, hung, received, corrupt, ended }.
+ */
+function connection(port, deadlineMs, script, { writesAfterFin = false } = {}) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port, allowHalfOpen: true, noDelay: true });
+    const rx = receiver(socket);
+    let error = null;
+    let hung = false;
+    socket.on('error', (err) => (error ??= err.code ?? err.name));
+    // Answer the peer's FIN with ours, unless the script still has something to send.
+    if (!writesAfterFin) socket.on('end', () => socket.writableEnded || socket.end());
+    const timer = setTimeout(() => {
+      hung = true;
+      socket.destroy();
+    }, deadlineMs);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ error, hung, received: rx.received, corrupt: rx.corrupt, ended: rx.ended });
+    });
+    script(socket, rx);
+  });
+}
+
+/** Runs `total` tasks with at most `concurrency` in flight. */
+async function pool(total, concurrency, task) {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+}
+
+function tally() {
+  return { completed: 0, expectedBytes: 0, receivedBytes: 0, lostBytes: 0, extraBytes: 0, corrupt: 0, hung: 0, errors: {}, unexpected: 0 };
+}
+
+function account(t, result, expected) {
+  t.completed++;
+  if (result.hung) t.hung++;
+  if (result.error) t.errors[result.error] = (t.errors[result.error] ?? 0) + 1;
+  if (expected === null) return;
+  // A verified lifecycle: every byte must arrive, intact, followed by a FIN, with no error.
+  t.expectedBytes += expected;
+  t.receivedBytes += result.received;
+  if (result.received < expected) t.lostBytes += expected - result.received;
+  if (result.received > expected) t.extraBytes += result.received - expected;
+  if (result.corrupt) t.corrupt++;
+  if (result.error || !result.ended || result.received !== expected || result.corrupt) t.unexpected++;
+}
+
+/** Echo `bytes` through the proxy: write them, FIN, read the echo to the FIN. */
+function echoScript(bytes) {
+  return (socket) => writePattern(socket, bytes, () => socket.end());
+}
+
+async function bulk({ port, conns, bytes, deadlineMs }) {
+  const t = tally();
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: conns }, () => connection(port, deadlineMs, echoScript(bytes)).then((r) => account(t, r, bytes))),
+  );
+  return { ...t, wallMs: performance.now() - start };
+}
+
+/** Connect, 64-byte echo, close: write, wait for the echo, FIN, wait for the FIN back. */
+async function short({ port, total, concurrency, size, deadlineMs }) {
+  const t = tally();
+  const start = performance.now();
+  await pool(total, concurrency, async () => {
+    const r = await connection(port, deadlineMs, (socket, rx) => {
+      writePattern(socket, size, () => {});
+      const check = () => {
+        if (rx.received >= size) {
+          socket.off('data', check);
+          socket.end();
+        }
+      };
+      socket.on('data', check);
+    });
+    account(t, r, size);
+  });
+  return { ...t, wallMs: performance.now() - start };
+}
+
+// --- idle: open many, hold, close ---
+
+let idleSockets = [];
+let idleResults = [];
+
+async function idleOpen({ port, count, concurrency, size, deadlineMs }) {
+  const t = tally();
+  const start = performance.now();
+  idleSockets = [];
+  idleResults = [];
+  await pool(count, concurrency, () =>
+    new Promise((opened) => {
+      const done = connection(port, deadlineMs, (socket, rx) => {
+        idleSockets.push(socket);
+        writePattern(socket, size, () => {});
+        const check = () => {
+          if (rx.received >= size) {
+            socket.off('data', check);
+            opened();
+          }
+        };
+        socket.on('data', check);
+        socket.on('close', opened);
+      });
+      idleResults.push(done);
+    }),
+  );
+  const open = idleSockets.filter((s) => !s.destroyed && !s.readableEnded).length;
+  return { ...t, open, wallMs: performance.now() - start };
+}
+
+async function idleClose({ size }) {
+  const t = tally();
+  const start = performance.now();
+  for (const s of idleSockets) if (!s.destroyed) s.end();
+  const results = await Promise.all(idleResults);
+  for (const r of results) account(t, r, size);
+  idleSockets = [];
+  idleResults = [];
+  return { ...t, wallMs: performance.now() - start };
+}
+
+// --- churn: random lifecycles ---
+
+/**
+ * The lifecycles of the churn workload, with their weights. `expected` is the byte count the
+ * client must receive (null: not checked, the connection is aborted on purpose).
+ */
+const LIFECYCLES = [
+  // Half-close echo: write n bytes, FIN, read the echo to the FIN.
+  { name: 'echo', weight: 30, run: (r) => ({ expected: r.n, script: echoScript(r.n) }) },
+  // Connect and FIN at once, no byte either way.
+  { name: 'empty', weight: 10, run: () => ({ expected: 0, script: (s) => s.end() }) },
+  // FIN right after the request; the server streams its answer after that FIN.
+  {
+    name: 'stream_after_fin',
+    weight: 15,
+    run: (r) => ({ expected: r.m, script: (s) => s.end(header(MODE.STREAM_AFTER_FIN, r.m)) }),
+  },
+  // The server answers and sends its FIN first; the client keeps sending, then FINs.
+  {
+    name: 'server_closes',
+    weight: 15,
+    run: (r) => ({
+      expected: r.m,
+      writesAfterFin: true,
+      script: (s) => {
+        s.write(header(MODE.SERVER_CLOSES, r.m));
+        s.on('end', () => writePattern(s, r.k, () => s.end()));
+      },
+    }),
+  },
+  // The server resets the connection.
+  { name: 'server_resets', weight: 5, run: () => ({ expected: null, script: (s) => s.write(header(MODE.SERVER_RESETS)) }) },
+  // The client sends, then resets mid-echo.
+  {
+    name: 'client_resets',
+    weight: 10,
+    run: (r) => ({
+      expected: null,
+      script: (s) => {
+        writePattern(s, r.n + 1, () => {});
+        s.once('data', () => s.resetAndDestroy());
+      },
+    }),
+  },
+  // The client sends and closes at once, without waiting for anything.
+  {
+    name: 'client_destroys',
+    weight: 10,
+    run: (r) => ({
+      expected: null,
+      script: (s) => {
+        s.once('connect', () => {
+          s.write(Buffer.alloc(Math.min(r.n, 1024)));
+          s.destroy();
+        });
+      },
+    }),
+  },
+  // Connects, then closes before sending anything.
+  { name: 'client_closes_silently', weight: 5, run: () => ({ expected: null, script: (s) => s.once('connect', () => s.destroy()) }) },
+];
+const TOTAL_WEIGHT = LIFECYCLES.reduce((a, l) => a + l.weight, 0);
+
+function pick(random) {
+  let x = random() * TOTAL_WEIGHT;
+  for (const l of LIFECYCLES) {
+    x -= l.weight;
+    if (x < 0) return l;
+  }
+  return LIFECYCLES[LIFECYCLES.length - 1];
+}
+
+async function churn({ port, total, concurrency, seed, maxBytes, deadlineMs }) {
+  const random = rng(seed);
+  const t = tally();
+  const byLifecycle = {};
+  const start = performance.now();
+  await pool(total, concurrency, async () => {
+    const lifecycle = pick(random);
+    const params = {
+      n: Math.floor(random() * maxBytes),
+      m: 1 + Math.floor(random() * maxBytes),
+      k: Math.floor(random() * 1024),
+    };
+    const { expected, script, writesAfterFin } = lifecycle.run(params);
+    const r = await connection(port, deadlineMs, script, { writesAfterFin });
+    account(t, r, expected);
+    const b = (byLifecycle[lifecycle.name] ??= { count: 0, unexpected: 0, hung: 0 });
+    b.count++;
+    if (r.hung) b.hung++;
+    if (expected !== null && (r.error || !r.ended || r.received !== expected || r.corrupt)) b.unexpected++;
+  });
+  return { ...t, byLifecycle, wallMs: performance.now() - start };
+}
+
+const COMMANDS = { bulk, short, idleOpen, idleClose, churn };
+
+process.on('message', async (msg) => {
+  if (msg.type === 'exit') process.exit(0);
+  const command = COMMANDS[msg.type];
+  if (command === undefined) {
+    process.send({ type: 'error', id: msg.id, error: `unknown command ${msg.type}` });
+    return;
+  }
+  try {
+    const result = await command(msg);
+    process.send({ type: 'result', id: msg.id, result });
+  } catch (err) {
+    process.send({ type: 'error', id: msg.id, error: String(err?.stack ?? err) });
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'ready' });

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// The Node floor: the least a correct Node TCP proxy does. Both sockets half-open, pipe()
+// both ways (backpressure and FIN forwarding come from streams), and an error on one side
+// destroys the other so a reset never leaks the peer. No timers, no bookkeeping.
+//
+//   node bench/proxies/bare-proxy.mjs --listen 127.0.0.1:0 --target 127.0.0.1:9000
+// prints `listening on HOST:PORT` once it accepts, exits on SIGTERM/SIGINT.
+import net from 'node:net';
+
+function flag(name) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0 || i + 1 >= process.argv.length) {
+    console.error(`bare-proxy: missing --${name} HOST:PORT`);
+    process.exit(2);
+  }
+  const value = process.argv[i + 1];
+  const colon = value.lastIndexOf(':');
+  return { host: value.slice(0, colon) || '127.0.0.1', port: Number(value.slice(colon + 1)) };
+}
+
+const listen = flag('listen');
+const target = flag('target');
+
+const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
+  const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+  client.on('error', () => upstream.destroy());
+  upstream.on('error', () => client.destroy());
+  client.pipe(upstream);
+  upstream.pipe(client);
+});
+
+server.listen({ host: listen.host, port: listen.port, backlog: 4096 }, () => {
+  const { address, port } = server.address();
+  console.log(`listening on ${address}:${port}`);
+});
+
+const stop = () => process.exit(0);
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,120 @@
+// The benchmark in smoke mode (tiny sizes, one repeat, no install): it runs every workload
+// through the bare Node proxy and proxy-lifecycle (and HAProxy / nginx when installed),
+// loses no byte, leaks nothing, and writes its JSON. No timing is asserted.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ROOT } from './helpers/cli-harness.js';
+
+interface Checks {
+  lostBytes: number;
+  extraBytes: number;
+  corrupt: number;
+  hung: number;
+  unexpected: number;
+  leakedFds: number;
+  upstreamOpen: number;
+}
+
+interface Trial {
+  proxy: string;
+  workload: string;
+  ok: boolean;
+  error?: string;
+  metrics: Record<string, number>;
+  checks: Checks;
+  detail: Record<string, unknown>;
+}
+
+interface Result {
+  smoke: boolean;
+  machine: { nproc: number; cpu: string; node: string };
+  proxies: Record<string, string>;
+  summary: Record<string, Record<string, { median: number; ratio: number | null }>>;
+  goals: { goal: string; holds: boolean | null }[];
+  table: { header: string[]; rows: string[][] };
+  trials: Trial[];
+}
+
+function runBench(args: string[], limitMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    // A bound, not a timing assertion: a hung benchmark must not hang the test run.
+    const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const WORKLOADS = ['bulk', 'short', 'idle', 'churn'];
+
+test('bench --smoke: every workload through bare Node and proxy-lifecycle, no byte lost, nothing leaked, JSON written', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  try {
+    const out = join(dir, 'smoke.json');
+    const run = await runBench(['--smoke', '--out', out], 170_000);
+    assert.is(run.code, 0, `bench exited ${run.code}\n${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, 'metric (median of repeats)');
+
+    const result = JSON.parse(readFileSync(out, 'utf8')) as Result;
+    assert.is(result.smoke, true);
+    assert.type(result.machine.cpu, 'string');
+    const proxies = Object.keys(result.proxies);
+    assert.ok(proxies.includes('bare-node'), `proxies run: ${proxies.join(', ')}`);
+    assert.ok(proxies.includes('proxy-lifecycle'), `proxies run: ${proxies.join(', ')}`);
+
+    for (const proxy of proxies) {
+      for (const workload of WORKLOADS) {
+        const trials = result.trials.filter((t) => t.proxy === proxy && t.workload === workload);
+        assert.is(trials.length, 1, `${proxy} ${workload}: one trial`);
+        const t = trials[0]!;
+        assert.ok(t.ok, `${proxy} ${workload} failed: ${t.error}`);
+        assert.equal(
+          t.checks,
+          { lostBytes: 0, extraBytes: 0, corrupt: 0, hung: 0, unexpected: 0, leakedFds: 0, upstreamOpen: 0 },
+          `${proxy} ${workload}: ${JSON.stringify(t.checks)} ${JSON.stringify(t.detail)}`,
+        );
+        for (const [k, v] of Object.entries(t.metrics)) assert.ok(Number.isFinite(v), `${proxy} ${workload} ${k} = ${v}`);
+      }
+      // The idle workload held every connection it asked for.
+      const idle = result.trials.find((t) => t.proxy === proxy && t.workload === 'idle')!;
+      assert.is(idle.detail.open, idle.detail.requested, `${proxy}: idle connections open`);
+      // Random lifecycles: every kind ran, and the aborted kinds were aborted, not hung.
+      const churn = result.trials.find((t) => t.proxy === proxy && t.workload === 'churn')!;
+      const kinds = churn.detail.byLifecycle as Record<string, { count: number; unexpected: number; hung: number }>;
+      for (const kind of ['echo', 'empty', 'stream_after_fin', 'server_closes', 'server_resets', 'client_resets', 'client_destroys']) {
+        assert.ok((kinds[kind]?.count ?? 0) > 0, `${proxy}: lifecycle ${kind} ran`);
+      }
+    }
+
+    // Summary and goals are computed from the trials (values only, no thresholds on them).
+    assert.ok(result.summary['bulk.mibPerCpuSec']?.['proxy-lifecycle']?.median! > 0);
+    assert.ok(result.summary['short.connsPerCpuSec']?.['proxy-lifecycle']?.ratio! > 0);
+    assert.is(result.goals.length, 4);
+    assert.is(result.goals.find((g) => g.goal.startsWith('zero bytes lost'))?.holds, true);
+    assert.is(result.table.header[0], 'metric (median of repeats)');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench rejects an unknown flag with exit code 2 and the usage', async () => {
+  const run = await runBench(['--smoke', '--no-such-flag'], 60_000);
+  assert.is(run.code, 2);
+  assert.match(run.stderr, 'unknown flag --no-such-flag');
+  assert.match(run.stderr, 'Usage: npm run bench');
+});
+
+test.run();

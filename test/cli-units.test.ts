@@ -69,6 +69,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     },
     shutdownTimeout: 8,
     logFile: 'x.jsonl',
+    metrics: undefined,
     json: true,
     quiet: true,
   });

@@ -22,6 +22,8 @@ export interface ConnectionContext {
   readEnded: SidePair<boolean>;
   /** The upstream was ended before it finished connecting; flush once connected. */
   serverEndPending: boolean;
+  /** The upstream has connected; until then every close happens in phase `connecting`. */
+  connected: boolean;
   /** Cumulative bytes as of the last ACTIVITY checkpoint. */
   bytes: { clientToServer: number; serverToClient: number };
 }
@@ -58,7 +60,8 @@ type ReasonMode = 'first' | 'force' | 'grace';
 function applyReason(context: ConnectionContext, side: Side, reason: CloseReason, phase: ClosePhase, mode: ReasonMode) {
   const current = context.reasons[side];
   const keep = current !== null && (mode === 'first' || (mode === 'grace' && PROXY_DECISIONS.has(current)));
-  const ending = moreDecisive(context.ending, { side, reason, phase });
+  // As HAProxy's %ts: whatever the client did, the session was still waiting for its upstream.
+  const ending = moreDecisive(context.ending, { side, reason, phase: context.connected ? phase : 'connecting' });
   if (keep) return ending === context.ending ? {} : { ending };
   return { reasons: withSide(context.reasons, side, reason), ending };
 }
@@ -130,6 +133,7 @@ export const connectionSetup = setup({
       readEnded: withSide(context.readEnded, params.side, true),
     })),
     markServerEndPending: assign({ serverEndPending: true }),
+    markConnected: assign({ connected: true }),
     recordBytes: assign(({ context, event }) =>
       event.type === 'ACTIVITY'
         ? { bytes: { clientToServer: event.clientToServer, serverToClient: event.serverToClient } }
@@ -321,7 +325,10 @@ const connecting = {
     },
   },
   on: {
-    CONNECTED: [{ guard: 'serverEndPending', target: 'draining.flushing' }, { target: 'open' }],
+    CONNECTED: [
+      { guard: 'serverEndPending', target: 'draining.flushing', actions: 'markConnected' },
+      { target: 'open', actions: 'markConnected' },
+    ],
     ERROR: {
       guard: self('server'),
       target: 'closed',
@@ -375,6 +382,7 @@ export const connectionMachine = connectionSetup.createMachine({
     errors: { client: null, server: null },
     readEnded: { client: false, server: false },
     serverEndPending: false,
+    connected: false,
     bytes: { clientToServer: 0, serverToClient: 0 },
   }),
   // XState drops this root handler when a region handles ACTIVITY itself, so every

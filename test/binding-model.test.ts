@@ -148,6 +148,7 @@ function differences(m: ModelWorld, real: Real, withHashes: boolean): string[] {
   eq('ending', lc.ending, mc.ending);
   eq('readEnded', lc.readEnded, mc.readEnded);
   eq('serverEndPending', lc.serverEndPending, mc.serverEndPending);
+  eq('connected', lc.connected, mc.connected);
   eq('checkpoint bytes', lc.bytes, mc.bytes);
   for (const side of ['client', 'server'] as const) {
     if (!sameError(mc.errors[side], lc.errors[side])) out.push(`errors.${side}: live ${lc.errors[side]} model ${mc.errors[side]}`);
@@ -545,10 +546,10 @@ test(`the binding follows the model: ${RUNS} random peer scripts over loopback (
 });
 
 /**
- * Found by the property above (e.g. PL_SEED=1): with `timeoutBehavior: 'close'`, a socket
- * timeout on a half-closed connection ends both live sides, but their reasons stay
- * `fin`/`peer_fin`, so the close looks like a normal half-close while the proxy cut the open
- * direction (later bytes are discarded). README "Close reasons": a decision of the proxy
+ * Regression, found by the property above (PL_SEED=1): with `timeoutBehavior: 'close'`, a
+ * socket timeout on a half-closed connection ended both live sides but left their reasons at
+ * `fin`/`peer_fin`, so the close looked like a normal half-close while the proxy had cut the
+ * open direction (later bytes discarded). README "Close reasons": a decision of the proxy
  * (`shutdown`, `timeout`, ...) overrides the half-close reason of a side that was still live.
  */
 test('a close-behaviour socket timeout on a half-closed connection records reason timeout on both live sides', async () => {

@@ -490,6 +490,28 @@ test('connecting: client END marks serverEndPending, CONNECTED then goes straigh
   assert.is(sim.region('server'), 'draining.writeEnded');
 });
 
+/** Regression, found by the fault matrix: these endings were recorded in phase 'open' (cO / CO). */
+test('a client reset or FIN while the upstream connects ends in phase connecting (cK / CK), and after CONNECTED in phase open', () => {
+  const cases = [
+    [{ type: 'ERROR', side: 'client', code: 'ECONNRESET' }, 'reset'],
+    [{ type: 'END', side: 'client' }, 'fin'],
+  ] as const;
+  for (const [event, reason] of cases) {
+    const early = new MachineSim();
+    early.send(event);
+    assert.equal(early.context.ending, { side: 'client', reason, phase: 'connecting' }, event.type);
+    assert.is(early.context.connected, false);
+    early.send({ type: 'CONNECTED' });
+    assert.is(early.context.connected, true);
+    assert.is(early.context.ending?.phase, 'connecting', 'connecting later does not rewrite the ending');
+
+    const late = new MachineSim();
+    late.send({ type: 'CONNECTED' });
+    late.send(event);
+    assert.equal(late.context.ending, { side: 'client', reason, phase: 'open' }, `${event.type} once connected`);
+  }
+});
+
 test('connecting: client CLOSE and ERROR mark serverEndPending (peer_closed); CONNECTED -> draining.flushing', () => {
   for (const event of [{ type: 'CLOSE', side: 'client' }, { type: 'ERROR', side: 'client', code: 'ECONNRESET' }] as const) {
     const sim = new MachineSim();

@@ -1,0 +1,437 @@
+/**
+ * The fault matrix: every fault × side × phase, one test per cell, over real loopback sockets
+ * with a ManualClock (timers are deterministic: the test jumps from one due timer to the next
+ * and lets the I/O settle in between).
+ *
+ * Each cell asserts its outcome: the path of the client and server regions (from the replayed
+ * timeline, consecutive duplicates removed), the final reasons and the termination code. The
+ * expected outcomes are the table in docs/fault-matrix.md, which this test generates:
+ * `PL_WRITE_MATRIX=1` rewrites it; otherwise a cell whose outcome differs from its row fails,
+ * and so does the last test when the document differs in any way from what the run produces.
+ * Every cell also checks what must hold whatever the table says: the fault shows in the
+ * reasons or the code, replay equals the live run, and nothing (timer, listener) is left.
+ * Impossible cells are skipped, each with the reason, and listed in the document too.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boundListenerCount, closeCode, regionName, replay, type CloseInfo, type DisposedRecord } from '../src/index.js';
+import { startFaultRig, settle, waitUntil, type FaultRig, type Peer, type UpstreamKind } from './helpers/fault-rig.js';
+import { payload } from './helpers/net.js';
+import { assertReplayMatches } from './helpers/replay.js';
+import { RESET_CODES, guardUncaught } from './helpers/robust-rig.js';
+
+const DOC = new URL('../docs/fault-matrix.md', import.meta.url);
+const README = new URL('../README.md', import.meta.url);
+const README_START = '<!-- fault-matrix:start -->';
+const README_END = '<!-- fault-matrix:end -->';
+const WRITE = process.env.PL_WRITE_MATRIX === '1';
+
+const FAULTS = ['connect refused', 'connect timeout', 'RST', 'FIN', 'stall', 'silent', 'shutdown'] as const;
+const SIDES = ['client', 'server'] as const;
+const PHASES = ['connecting', 'open', 'half-closed', 'draining'] as const;
+type Fault = (typeof FAULTS)[number];
+type CellSide = (typeof SIDES)[number];
+type Phase = (typeof PHASES)[number];
+
+/** The settings of every cell. */
+const SETTINGS = {
+  connectTimeout: 3000,
+  gracePeriod: 2000,
+  idleTimeout: 60_000,
+  parityTimeout: 20_000,
+  parityInactivity: 5000,
+  socketTimeout: 0,
+  activitySampleInterval: 1000,
+} as const;
+const SHUTDOWN_TIMEOUT = 1000;
+const BULK = 8 * 1024 * 1024;
+/** A cell that is not over after this much simulated time fails. */
+const LIMIT_MS = 10 * 60_000;
+
+/** Why a cell cannot happen, or null. */
+function impossible(fault: Fault, side: CellSide, phase: Phase): string | null {
+  if (fault === 'connect refused' || fault === 'connect timeout') {
+    if (side === 'client') return 'the proxy gets the client already connected: only the upstream connect can fail';
+    if (phase !== 'connecting') return 'a connect fault exists only while the upstream connects';
+    return null;
+  }
+  if (side === 'server' && phase === 'connecting' && fault !== 'shutdown') {
+    return 'there is no upstream peer before its connect completes (an upstream that never answers or refuses is the connect timeout / connect refused row)';
+  }
+  if (fault === 'stall' && phase === 'connecting') return 'nothing flows towards the client before the upstream connects, so no buffer can fill';
+  if (fault === 'stall' && phase === 'half-closed') {
+    return "the proxy has ended this side to forward the other peer's FIN: nothing flows towards it any more, so no buffer can fill (a stall before that FIN is the draining row)";
+  }
+  return null;
+}
+
+interface Row {
+  fault: Fault;
+  side: CellSide;
+  phase: Phase;
+  client: string;
+  server: string;
+  reasons: string;
+  code: string;
+}
+
+const rowKey = (fault: string, side: string, phase: string) => `${fault}|${side}|${phase}`;
+const short = (state: string) => state.replace(/^draining\./, '');
+
+function rowLine(r: Row): string {
+  return `| ${r.fault} | ${r.side} | ${r.phase} | ${r.client} | ${r.server} | ${r.reasons} | \`${r.code}\` |`;
+}
+
+/** The rows of the committed document, by fault|side|phase. */
+function committedRows(): Map<string, string> {
+  const rows = new Map<string, string>();
+  let text = '';
+  try {
+    text = readFileSync(DOC, 'utf8');
+  } catch {
+    return rows;
+  }
+  for (const line of text.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim());
+    // | fault | side | phase | client | server | reasons | code |
+    if (cells.length === 9 && (FAULTS as readonly string[]).includes(cells[1]!)) rows.set(rowKey(cells[1]!, cells[2]!, cells[3]!), line);
+  }
+  return rows;
+}
+
+const COMMITTED = WRITE ? new Map<string, string>() : committedRows();
+const produced = new Map<string, Row>();
+
+function dedup(states: string[]): string {
+  const out: string[] = [];
+  for (const s of states) if (out[out.length - 1] !== s) out.push(s);
+  return out.join(' → ');
+}
+
+function upstreamKind(fault: Fault, phase: Phase): UpstreamKind {
+  if (fault === 'connect refused') return 'refused';
+  if (fault === 'connect timeout') return 'never';
+  return phase === 'connecting' ? 'deferred' : 'connect';
+}
+
+const region = (rig: FaultRig, side: CellSide) => regionName(rig.conn.state, side);
+
+/** Advances the clock to each next due timer, letting the I/O settle in between, until disposed. */
+async function runToEnd(rig: FaultRig): Promise<void> {
+  await settle(rig);
+  while (!rig.conn.disposed) {
+    const due = rig.clock.nextDue();
+    if (due === undefined) throw new Error(`stuck: no timer armed and not disposed (${JSON.stringify(rig.conn.state)})`);
+    if (due > LIMIT_MS) throw new Error(`not over after ${LIMIT_MS} ms of simulated time`);
+    rig.clock.advance(due - rig.clock.now());
+    await settle(rig);
+  }
+}
+
+async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ row: Row; info: CloseInfo; rig: FaultRig }> {
+  const kind = upstreamKind(fault, phase);
+  const rig = await startFaultRig({
+    supervisor: SETTINGS,
+    upstream: kind,
+    // Draining: the proxy buffers all it reads towards a peer that does not read, without
+    // pausing the sender, so the sender's FIN is read and forwarded behind the pending bytes.
+    highWaterMark: phase === 'draining' ? 4 * BULK : undefined,
+  });
+  try {
+    const conn = rig.conn;
+    const client = rig.client;
+    client.socket.write('hello');
+    let upstream: Peer | null = null;
+    if (kind === 'connect') {
+      upstream = await rig.acceptedUpstream();
+      await waitUntil(() => region(rig, 'server') === 'open' && upstream!.received === 5, 'the request upstream');
+      upstream.socket.write('world');
+      await waitUntil(() => client.received === 5, 'the answer at the client');
+    }
+    const faulted = () => (side === 'client' ? client : upstream!);
+    const otherPeer = () => (side === 'client' ? upstream! : client);
+    const otherSide: CellSide = side === 'client' ? 'server' : 'client';
+
+    // Bring the connection into the phase. The peer on this side keeps its half open (the
+    // fault decides what it does next).
+    if (phase === 'half-closed') {
+      faulted().answerFin = false;
+      otherPeer().socket.end();
+      await waitUntil(
+        () => faulted().gotEnd && region(rig, side) === 'draining.writeEnded' && region(rig, otherSide) === 'draining.readEnded',
+        "the other peer's FIN forwarded",
+      );
+    } else if (phase === 'draining') {
+      faulted().answerFin = false;
+      faulted().socket.pause();
+      otherPeer().socket.write(payload(BULK));
+      otherPeer().socket.end();
+      const towards = side === 'client' ? conn.client : conn.server!;
+      const readFromOther = () => (side === 'client' ? conn.serverToClient : conn.clientToServer);
+      await waitUntil(
+        () => readFromOther() === BULK + 5 && region(rig, side) === 'draining.flushing' && region(rig, otherSide) === 'draining.readEnded' && towards.writableLength > 0,
+        'the proxy to flush towards a peer that does not read',
+      );
+    }
+    await settle(rig);
+
+    // The fault.
+    switch (fault) {
+      case 'connect refused':
+      case 'connect timeout':
+        break;
+      case 'RST':
+        faulted().socket.resetAndDestroy();
+        break;
+      case 'FIN':
+        faulted().socket.resume();
+        faulted().socket.end();
+        break;
+      case 'stall':
+        faulted().answerFin = false;
+        faulted().socket.pause();
+        if (phase === 'open') {
+          otherPeer().socket.write(payload(BULK));
+          await waitUntil(() => conn.pauses > 0, 'backpressure: the proxy pauses the sender');
+        }
+        break;
+      case 'silent':
+        faulted().answerFin = false;
+        faulted().socket.resume();
+        break;
+      case 'shutdown':
+        // The peer on this side lags: it does not answer the proxy's FIN (and, while draining,
+        // still does not read); the other peer cooperates.
+        if (phase !== 'connecting' || side === 'client') faulted().answerFin = false;
+        void rig.supervisor.shutdown({ timeout: SHUTDOWN_TIMEOUT });
+        break;
+    }
+    await settle(rig);
+    if (kind === 'deferred') {
+      upstream = await rig.connectUpstream(!(fault === 'shutdown' && side === 'server'));
+    }
+    await runToEnd(rig);
+
+    const info = await conn.closed;
+    const replayed = replay(rig.supervisor.log.records(), { timeline: true }).connections.get(conn.id)!;
+    assert.ok(replayed.done, 'replay: done');
+    const timeline = replayed.timeline!;
+    const row: Row = {
+      fault,
+      side,
+      phase,
+      client: dedup(['open', ...timeline.map((s) => s.client)].map(short)),
+      server: dedup(['connecting', ...timeline.map((s) => s.server)].map(short)),
+      reasons: `${info.reasons.client} / ${info.reasons.server}`,
+      code: info.code,
+    };
+    // Whatever the table says: the code is the replayed ending's, the log agrees, nothing is left.
+    assert.is(info.code, closeCode(replayed.context.ending), 'code of the replayed ending');
+    const disposed = rig.supervisor.log.records().find((r): r is DisposedRecord => r.kind === 'disposed' && r.conn === conn.id);
+    assert.is(disposed?.code, info.code, 'the disposed record has the code');
+    assert.equal(replayed.context.reasons, info.reasons, 'replayed reasons');
+    assertReplayMatches(rig.supervisor, [conn]);
+    assert.is(rig.clock.pending, 0, 'no timer left on the clock');
+    assert.is(conn.pendingTimers, 0, 'no timer left on the connection');
+    assert.is(rig.supervisor.stats.active, 0, 'supervisor empty');
+    assert.is(boundListenerCount(conn.client), 0, 'no listener of ours on the client socket');
+    if (conn.server !== null) assert.is(boundListenerCount(conn.server), 0, 'no listener of ours on the upstream socket');
+    return { row, info, rig };
+  } catch (err) {
+    await rig.close();
+    throw err;
+  }
+}
+
+/** What each fault must show, whatever the exact path. */
+function assertFaultShows(fault: Fault, side: CellSide, phase: Phase, info: CloseInfo, rig: FaultRig): void {
+  const ending = info.ending;
+  const timers = rig.supervisor.log.records().flatMap((r) => (r.kind === 'event' ? [r.event.type] : []));
+  switch (fault) {
+    case 'connect refused':
+      assert.is(info.reasons.server, 'connect_refused');
+      assert.is(info.errors.server, 'ECONNREFUSED');
+      assert.is(info.code, 'RK');
+      break;
+    case 'connect timeout':
+      assert.is(info.reasons.server, 'connect_timeout');
+      assert.is(info.code, 'TK');
+      break;
+    case 'RST':
+      assert.ok(RESET_CODES.includes(info.errors[side] ?? ''), `reset seen on the ${side}: ${String(info.errors[side])}`);
+      assert.equal([ending?.side, ending?.reason], [side, 'reset'], 'the reset decides the ending');
+      break;
+    case 'FIN':
+      for (const s of SIDES) assert.ok(['fin', 'peer_fin'].includes(info.reasons[s] ?? ''), `${s} reason ${String(info.reasons[s])}`);
+      assert.is(ending?.reason, 'fin');
+      break;
+    case 'stall':
+      // The stalled side never drains: the grace period destroys it.
+      assert.ok(timers.some((t) => t.startsWith(`xstate.after.gracePeriod.connection.${side}.`)), `grace period expired on the ${side}`);
+      break;
+    case 'silent':
+      assert.ok(['idle_timeout', 'parity_timeout'].includes(ending?.reason ?? ''), `a proxy timer ends a silent peer: ${String(ending?.reason)}`);
+      break;
+    case 'shutdown':
+      assert.is(info.reasons[side], 'aborted', 'the lagging side is cut at the shutdown deadline');
+      assert.is(ending?.reason, 'aborted');
+      break;
+  }
+  if (phase === 'connecting' && (fault === 'RST' || fault === 'FIN')) {
+    // Regression (found by this matrix): the client's end was recorded in phase 'open' (cO / CO)
+    // while the upstream was still connecting. README "Termination codes": K = upstream
+    // connecting, so cK / CK.
+    assert.is(info.code.slice(1), 'K', `the client ${fault === 'RST' ? 'reset' : 'closed'} while the upstream was connecting`);
+  }
+}
+
+for (const fault of FAULTS) {
+  for (const side of SIDES) {
+    for (const phase of PHASES) {
+      const why = impossible(fault, side, phase);
+      const name = `${fault} × ${side} × ${phase}`;
+      if (why !== null) {
+        test.skip(`${name} (impossible: ${why})`, () => {});
+        continue;
+      }
+      test(name, async () => {
+        const guard = guardUncaught();
+        const { row, info, rig } = await runCell(fault, side, phase);
+        try {
+          produced.set(rowKey(fault, side, phase), row);
+          assertFaultShows(fault, side, phase, info, rig);
+          assert.equal(guard.errors, [], 'nothing thrown');
+          if (!WRITE) {
+            const committed = COMMITTED.get(rowKey(fault, side, phase));
+            assert.ok(committed !== undefined, `no row for ${name} in docs/fault-matrix.md (run with PL_WRITE_MATRIX=1)`);
+            assert.is(rowLine(row), committed, `outcome of ${name} (docs/fault-matrix.md)`);
+          }
+        } finally {
+          guard.dispose();
+          await rig.close();
+        }
+      });
+    }
+  }
+}
+
+const OUTCOMES_HEADER = `| fault | side | phase | client path | server path | reasons | code |
+|---|---|---|---|---|---|---|`;
+
+/** README.md with its fault-matrix block holding `rows`. */
+function readmeWith(readme: string, rows: string[]): string {
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start < 0 || end < start) throw new Error(`README.md has no ${README_START} ... ${README_END} block`);
+  return `${readme.slice(0, start + README_START.length)}\n${OUTCOMES_HEADER}\n${rows.join('\n')}\n${readme.slice(end)}`;
+}
+
+function outcomeRows(): string[] {
+  const rows: string[] = [];
+  for (const fault of FAULTS) {
+    for (const side of SIDES) {
+      for (const phase of PHASES) {
+        if (impossible(fault, side, phase) !== null) continue;
+        const row = produced.get(rowKey(fault, side, phase));
+        if (row === undefined) throw new Error(`cell ${fault} × ${side} × ${phase} produced no outcome (it failed)`);
+        rows.push(rowLine(row));
+      }
+    }
+  }
+  return rows;
+}
+
+function document(): string {
+  const rows = outcomeRows();
+  const impossibleRows: string[] = [];
+  for (const fault of FAULTS) {
+    for (const side of SIDES) {
+      for (const phase of PHASES) {
+        const why = impossible(fault, side, phase);
+        if (why !== null) impossibleRows.push(`| ${fault} | ${side} | ${phase} | ${why} |`);
+      }
+    }
+  }
+  return `# Fault matrix
+
+<!-- Generated by test/fault-matrix.test.ts: PL_WRITE_MATRIX=1 npm run test:unit (or
+     node --import tsx node_modules/uvu/bin.js test fault-matrix) rewrites it. Do not edit by
+     hand: the test fails when this file differs from what a run produces. -->
+
+What the proxy does for every fault, on either side, in every phase of a connection. Each row
+is one test over real loopback sockets (test client ⇄ proxy ⇄ test upstream) with a
+\`ManualClock\`, run until the connection is disposed.
+
+- **client path / server path**: the states each side's region went through (from the replayed
+  event log, repeats removed; \`readEnded\`, \`writeEnded\` and \`flushing\` are the \`draining\` states).
+- **reasons**: the close reason of the client / server side (see the README, "Close reasons").
+- **code**: the termination code (\`CloseInfo.code\`, README "Termination codes").
+
+Settings (ms): \`connectTimeout\` ${SETTINGS.connectTimeout}, \`gracePeriod\` ${SETTINGS.gracePeriod}, \`idleTimeout\` ${SETTINGS.idleTimeout},
+\`parityTimeout\` ${SETTINGS.parityTimeout}, \`parityInactivity\` ${SETTINGS.parityInactivity}, no socket timeout, activity sampled
+every ${SETTINGS.activitySampleInterval}; shutdown deadline ${SHUTDOWN_TIMEOUT}.
+
+## Faults
+
+The client first sends a request; once connected, the upstream answers. The peer that is not
+faulted cooperates: it reads everything and answers the proxy's FIN with its own.
+
+| fault | what the peer on *side* does |
+|---|---|
+| connect refused | the upstream port is closed (\`ECONNREFUSED\`) |
+| connect timeout | the upstream never completes its connect |
+| RST | resets its socket (\`resetAndDestroy()\`) |
+| FIN | sends FIN, keeps reading, closes once it got the proxy's FIN |
+| stall | stops reading for good, with the proxy's buffer towards it full (open: the other peer sends ${BULK / 1024 / 1024} MB, so backpressure pauses it), never answers FIN |
+| silent | sends nothing more and never answers FIN, but keeps reading |
+| shutdown | the proxy shuts down (\`supervisor.shutdown({ timeout: ${SHUTDOWN_TIMEOUT} })\`); the peer on *side* lags: it does not answer the proxy's FIN |
+
+## Phases
+
+| phase | the connection when the fault happens |
+|---|---|
+| connecting | the upstream has not connected yet (for client faults and shutdown: an asynchronous upstream factory that the test resolves after the fault) |
+| open | both directions open, bytes went both ways |
+| half-closed | the *other* peer sent FIN and the proxy forwarded it: this side is \`writeEnded\`, the other \`readEnded\` |
+| draining | the proxy is flushing towards this side: the peer here does not read, the other peer sent ${BULK / 1024 / 1024} MB and FIN, so the proxy ended this side behind bytes still pending (\`flushing\`) |
+
+## Outcomes
+
+${OUTCOMES_HEADER}
+${rows.join('\n')}
+
+## Impossible cells
+
+| fault | side | phase | why |
+|---|---|---|---|
+${impossibleRows.join('\n')}
+`;
+}
+
+test('docs/fault-matrix.md is what this run produces', () => {
+  const text = document();
+  if (WRITE) {
+    writeFileSync(DOC, text);
+    return;
+  }
+  let committed = '';
+  try {
+    committed = readFileSync(DOC, 'utf8');
+  } catch {
+    assert.unreachable('docs/fault-matrix.md is missing (run with PL_WRITE_MATRIX=1)');
+  }
+  assert.fixture(committed, text, 'docs/fault-matrix.md is stale: regenerate it with PL_WRITE_MATRIX=1');
+});
+
+test("README.md's fault-matrix table is what this run produces", () => {
+  const readme = readFileSync(README, 'utf8');
+  const text = readmeWith(readme, outcomeRows());
+  if (WRITE) {
+    writeFileSync(README, text);
+    return;
+  }
+  assert.fixture(readme, text, "README.md's fault-matrix table is stale: regenerate it with PL_WRITE_MATRIX=1");
+});
+
+test.run();

@@ -28,7 +28,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { boundListenerCount, ManualClock, resolveOptions, Supervisor, tableFor, type CloseInfo, type Connection, type LogRecord, type LogSink } from '../src/index.js';
+import { boundListenerCount, closeCode, ManualClock, replay, resolveOptions, Supervisor, tableFor, type CloseInfo, type Connection, type LogRecord, type LogSink } from '../src/index.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -105,6 +105,7 @@ function parseArgs(argv: string[]): Config {
 
 const FDS_PER_CONNECTION = 4;
 const SHUTDOWN_DEADLINE = 3000;
+const LOG_CAPACITY = 2000;
 const FD_RESERVE = 256;
 
 function fdLimits(): { soft: number; hard: number } | null {
@@ -354,6 +355,8 @@ interface Figures {
   codes: Record<string, number>;
   kinds: Record<string, number>;
   releaseFailures: number;
+  replayed: number;
+  replayMismatches: number;
   peersClosedByTheSoak: number;
   failures: string[];
 }
@@ -404,18 +407,34 @@ export async function soak(cfg: Config): Promise<Figures> {
     timeoutBehavior: 'reset' as const,
   };
 
-  // Every record is counted by kind; the in-memory ring stays small (the warm-up fills it).
+  // Every record is counted by kind, and each connection's records are replayed once it is
+  // disposed: it must replay to done with the reasons and code its 'disposed' record has. The
+  // in-memory ring stays small (the warm-up fills it).
   const records: Record<string, number> = { open: 0, event: 0, disposed: 0 };
+  const perConnection = new Map<number, LogRecord[]>();
+  let replayed = 0;
+  let replayMismatches = 0;
   let io = 0;
   const counter: LogSink = {
     write(record: LogRecord) {
       records[record.kind] = (records[record.kind] ?? 0) + 1;
       io++;
+      if (record.kind === 'open') perConnection.set(record.conn, [record]);
+      else if (record.kind === 'event') perConnection.get(record.conn)?.push(record);
+      else {
+        const own = perConnection.get(record.conn);
+        perConnection.delete(record.conn);
+        const again = own === undefined ? undefined : replay(own).connections.get(record.conn);
+        replayed++;
+        if (again === undefined || !again.done || JSON.stringify(again.context.reasons) !== JSON.stringify(record.reasons) || closeCode(again.context.ending) !== record.code) {
+          replayMismatches++;
+        }
+      }
     },
     close: async () => {},
   };
   const clock = new ManualClock();
-  const supervisor = new Supervisor({ clock, logCapacity: 2000, ...settings });
+  const supervisor = new Supervisor({ clock, logCapacity: LOG_CAPACITY, ...settings });
   supervisor.log.addSink(counter);
 
   const codes: Record<string, number> = {};
@@ -684,7 +703,8 @@ export async function soak(cfg: Config): Promise<Figures> {
   // ---- warm-up: one window of the same mix, so the heap baseline is a steady state (compiled
   // code, the transition tables of both settings, a full log ring).
   const warmupStart = Date.now();
-  batch = newBatch(cfg.warmup, Math.min(cfg.warmup, concurrency), window, 0, 0.1);
+  const warmupSlots = Math.max(1, Math.min(cfg.warmup, concurrency));
+  batch = newBatch(cfg.warmup, warmupSlots, Math.ceil(cfg.warmup / warmupSlots) * window, 0, 0.1);
   await run(Number.POSITIVE_INFINITY, () => lives.size > 0 || queue.size > 0);
   const warmupConnections = nextId;
   const warmupSeconds = (Date.now() - warmupStart) / 1000;
@@ -720,6 +740,9 @@ export async function soak(cfg: Config): Promise<Figures> {
   const supervisorEmpty = stats.active === 0 && supervisor.connections.size === 0 && clockTimers === 0;
   if (!supervisorEmpty) failures.push(`supervisor not empty: ${JSON.stringify(stats)}, ${clockTimers} clock timers`);
   if (releaseFailures > 0) failures.push(`${releaseFailures} disposed connections kept a socket, listener or timer`);
+
+  if (replayMismatches > 0) failures.push(`${replayMismatches} connections do not replay from their log records to their recorded end`);
+  if (replayed !== stats.total) failures.push(`${replayed} of ${stats.total} connections were replayed`);
 
   // Whatever test peer is still open (none expected: every peer closes or gives up) is closed.
   let peersClosedByTheSoak = 0;
@@ -780,6 +803,8 @@ export async function soak(cfg: Config): Promise<Figures> {
     codes,
     kinds,
     releaseFailures,
+    replayed,
+    replayMismatches,
     peersClosedByTheSoak,
     failures,
   };
@@ -809,6 +834,7 @@ function report(cfg: Config, f: Figures): string {
     `  released             ${f.releaseFailures === 0 ? 'every disposed connection released its sockets, listeners and timers' : `${f.releaseFailures} connections did NOT`}`,
     `  leaked handles       ${f.leakedHandles} (baseline ${JSON.stringify(f.handlesBefore)}, after ${JSON.stringify(f.handlesAfter)})`,
     `  events logged        ${f.eventsLogged} (${sorted(f.records)})`,
+    `  replayed             ${f.replayed} connections, each from its own records: ${f.replayMismatches === 0 ? 'every one ends done with its recorded reasons and code' : `${f.replayMismatches} DO NOT`}`,
     `  termination codes    ${sorted(f.codes)}`,
     `  test peers left open ${f.peersClosedByTheSoak} (every peer closes once the proxy closed its end)`,
     f.failures.length === 0 ? 'RESULT PASS' : `RESULT FAIL\n${f.failures.map((x) => `  - ${x}`).join('\n')}`,

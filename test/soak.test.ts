@@ -67,6 +67,9 @@ test('soak: 300 connections over a simulated 2 h leave nothing behind and a flat
   assert.is(f.records.open, f.stats.total);
   assert.is(f.records.disposed, f.stats.total);
   assert.ok(f.records.event > 10 * f.stats.total, `events: ${f.records.event}`);
+  // ...and each one replays from its own records to the reasons and code it was disposed with.
+  assert.is(f.replayed, f.stats.total, 'every connection replayed');
+  assert.is(f.replayMismatches, 0, 'every replay ends where the live connection did');
   // The lifecycles were varied: closes by either side, resets, timers, refusals, the shutdown.
   const codes = Object.keys(f.codes);
   for (const code of ['CO', 'SO', 'cO', 'sO', 'iO', 'pH', 'lO', 'RK']) assert.ok(codes.includes(code), `code ${code} seen (${codes.join(' ')})`);

@@ -172,7 +172,7 @@ async function main(): Promise<number> {
   writeFileSync(cfg.out, `${JSON.stringify(result, null, 2)}\n`);
   log(`results: ${relative(process.cwd(), cfg.out) || cfg.out}`);
 
-  if (cfg.docs !== null) {
+  if (cfg.docs.length > 0) {
     const section = [
       `Measured ${date.slice(0, 10)} on ${info.nproc} cores (${info.cpu}), ${info.memoryGiB} GiB, Linux ${info.kernel}, Node ${info.node}; proxy pinned to core ${cfg.proxyCore ?? '-'}, load to core ${cfg.loadCore ?? '-'}. Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadEnd.map((l) => l.toFixed(2)).join(' ')} at end; ${elapsed.toFixed(0)} s.`,
       '',
@@ -188,8 +188,10 @@ async function main(): Promise<number> {
       ...Object.entries(versions).map(([p, v]) => `- ${p}: ${v}`),
       ...notes.map((n) => `- note: ${n}`),
     ].join('\n');
-    writeDocs(cfg.docs, section);
-    log(`table written to ${relative(process.cwd(), cfg.docs)}`);
+    for (const file of cfg.docs) {
+      writeDocs(file, section);
+      log(`table written to ${relative(process.cwd(), file) || file}`);
+    }
   }
   const failed = trials.filter((t) => !t.ok).length;
   return failed > 0 ? 1 : 0;

@@ -20,7 +20,8 @@ export interface BenchConfig {
   /** How long the proxy's fds and the upstream may take to come back to their baseline. */
   leakWaitMs: number;
   out: string;
-  docs: string | null;
+  /** Files whose results block (between the bench:results markers) is rewritten. */
+  docs: string[];
   install: boolean;
   profile: boolean;
   proxyCore: number | null;
@@ -45,7 +46,8 @@ export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BE
   --churn-max-bytes N     largest payload of a random lifecycle (16384)
   --seed N                seed of the random lifecycles (1)
   --out FILE              JSON results (bench/results/latest.json; smoke: bench/results/smoke.json)
-  --docs FILE | --no-docs write the results table into FILE (docs/bench.md; never with --smoke)
+  --docs FILES | --no-docs  rewrite the results block of each file (comma list; docs/bench.md;
+                          e.g. docs/bench.md,README.md); never with --smoke
   --no-install            do not apt-get install haproxy / nginx when missing
   --profile               run the Node proxies with --cpu-prof and take a heap snapshot of each
                           at the idle peak (bench/results/profiles/)
@@ -120,7 +122,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
   if (idleConns < requested) {
     notes.push(`idle connections capped at ${idleConns} (asked ${requested}): the open-files limit is ${limit} and the proxy needs 2 per connection; raise it with ulimit -n (hard limit) to measure ${requested}`);
   }
-  const bulkBytes = Math.round(num('bulk-mb', 256, 4) * 1024 * 1024);
+  const bulkBytes = Math.round(num('bulk-mb', 256, 16) * 1024 * 1024);
   const core = (name: string, dflt: number): number | null => {
     const n = num(name, dflt, dflt);
     return n < 0 ? null : n;
@@ -152,7 +154,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
     },
     leakWaitMs: 10_000,
     out: flags.get('out') ?? join(ROOT, 'bench', 'results', smoke ? 'smoke.json' : 'latest.json'),
-    docs: smoke || flags.get('no-docs') === 'true' ? null : (flags.get('docs') ?? join(ROOT, 'docs', 'bench.md')),
+    docs: smoke || flags.get('no-docs') === 'true' ? [] : (flags.get('docs') ?? join(ROOT, 'docs', 'bench.md')).split(',').map((f) => f.trim()).filter(Boolean),
     install: !smoke && flags.get('no-install') !== 'true',
     profile,
     proxyCore,

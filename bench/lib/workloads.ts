@@ -39,6 +39,9 @@ interface UpstreamStats {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Work per proxy CPU-second; NaN (null in the JSON) when the run used less than one clock tick. */
+const perCpu = (work: number, cpu: number) => (cpu > 0 ? work / cpu : NaN);
+
 /** Waits until the proxy's descriptor count stops moving; returns it. */
 async function stableFds(pid: number, ms = 300): Promise<number> {
   let last = openFds(pid);
@@ -124,7 +127,7 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
         const { r, cpu } = await measure({ type: 'bulk', conns, bytes, deadlineMs: 600_000 });
         const through = conns * bytes + r.receivedBytes;
         const mib = through / 2 ** 20;
-        trial.metrics = { mibPerSec: mib / (r.wallMs / 1000), mibPerCpuSec: mib / cpu, cpuSec: cpu, wallSec: r.wallMs / 1000 };
+        trial.metrics = { mibPerSec: mib / (r.wallMs / 1000), mibPerCpuSec: perCpu(mib, cpu), cpuSec: cpu, wallSec: r.wallMs / 1000 };
         const leaks = await leakCheck(pid, baseline, upstream, cfg.leakWaitMs);
         trial.checks = checksOf([warm, r], leaks);
         trial.detail = { bytesThroughProxy: through, errors: r.errors, fdBaseline: baseline, leakSettleMs: leaks.settleMs };
@@ -135,7 +138,7 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
         const warm = await client.request<LoadResult>({ type: 'short', port, total: warmup, concurrency, size, deadlineMs });
         const baseline = await stableFds(pid);
         const { r, cpu } = await measure({ type: 'short', total, concurrency, size });
-        trial.metrics = { connsPerSec: r.completed / (r.wallMs / 1000), connsPerCpuSec: r.completed / cpu, cpuSec: cpu, wallSec: r.wallMs / 1000 };
+        trial.metrics = { connsPerSec: r.completed / (r.wallMs / 1000), connsPerCpuSec: perCpu(r.completed, cpu), cpuSec: cpu, wallSec: r.wallMs / 1000 };
         const leaks = await leakCheck(pid, baseline, upstream, cfg.leakWaitMs);
         trial.checks = checksOf([warm, r], leaks);
         trial.detail = { completed: r.completed, errors: r.errors, fdBaseline: baseline, leakSettleMs: leaks.settleMs };
@@ -193,7 +196,7 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
         const { r, cpu } = await measure({ type: 'churn', total, concurrency, maxBytes, seed });
         trial.metrics = {
           connsPerSec: r.completed / (r.wallMs / 1000),
-          connsPerCpuSec: r.completed / cpu,
+          connsPerCpuSec: perCpu(r.completed, cpu),
           cpuSec: cpu,
           wallSec: r.wallMs / 1000,
         };

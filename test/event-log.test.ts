@@ -20,12 +20,14 @@ import {
   readEventLog,
   regionName,
   replay,
+  type CloseInfo,
   type ConnectionInputEvent,
   type ConnectionSettings,
   type LogRecord,
   type LogSink,
   type RuntimeEvent,
 } from '../src/index.js';
+import { closeServer, connect, echoServer, listen, readAll, startProxy } from './helpers/net.js';
 import { MachineSim } from './helpers/pure-machine-sim.js';
 
 const ev = (t: number, conn: number, event: RuntimeEvent): LogRecord => ({ t, conn, kind: 'event', event });
@@ -120,6 +122,48 @@ test('capacity 0 keeps nothing, but sinks and records$ still receive every recor
   assert.equal(sink.got, recs);
   assert.equal(seen, recs);
   await log.close();
+});
+
+test('active: only a log with capacity, a sink or a subscriber is active', async () => {
+  const idle = new EventLog({ capacity: 0 });
+  assert.is(idle.active, false);
+  const sub = idle.records$.subscribe(() => {});
+  assert.is(idle.active, true, 'a subscriber makes it active');
+  sub.unsubscribe();
+  assert.is(idle.active, false, 'and unsubscribing makes it inactive again');
+  idle.addSink(memorySink());
+  assert.is(idle.active, true, 'a sink makes it active');
+  assert.is(new EventLog({ capacity: 1 }).active, true);
+  await idle.close();
+});
+
+test('a proxy whose log is inactive builds no record, and CloseInfo still has the client address', async () => {
+  let appended = 0;
+  class CountingLog extends EventLog {
+    override append(record: LogRecord): void {
+      appended++;
+      super.append(record);
+    }
+  }
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  for (const capacity of [0, 10]) {
+    appended = 0;
+    const proxy = await startProxy(upstreamPort, { log: new CountingLog({ capacity }) });
+    const closed = new Promise<CloseInfo>((resolve) => proxy.supervisor.once('close', resolve));
+    const client = await connect(proxy.port);
+    const localPort = client.localPort;
+    const echoed = readAll(client);
+    client.end('ping');
+    assert.is((await echoed).toString(), 'ping');
+    const info = await closed;
+    assert.is(info.client, `127.0.0.1:${localPort}`, `capacity ${capacity}: the client address`);
+    client.destroy();
+    await proxy.close();
+    if (capacity === 0) assert.is(appended, 0, 'no record was built for an inactive log');
+    else assert.ok(appended >= 4, `records appended when the log keeps them (${appended})`);
+  }
+  await closeServer(upstream);
 });
 
 test('the default capacity is 100 000; a capacity that is not a whole number from 0 up throws', () => {

@@ -25,8 +25,11 @@ export interface CloseInfo {
   bytes: { clientToServer: number; serverToClient: number };
   /** Bytes read after the other side was gone, with nowhere to forward them. */
   discarded: number;
-  /** Times a side was paused because the other could not keep up. */
-  pauses: number;
+  /**
+   * Times reading from each side was paused because the other could not keep up (Envoy's
+   * `downstream_` / `upstream_flow_control_paused_reading_total`).
+   */
+  pauses: SidePair<number>;
   durationMs: number;
 }
 
@@ -64,11 +67,15 @@ export class Connection implements SocketOwner, RuntimeHost {
   serverToClient = 0;
   discarded = 0;
   paused = 0;
-  pauses = 0;
+  /** Times reading from the client was paused for backpressure (see {@link CloseInfo.pauses}). */
+  clientPauses = 0;
+  /** Times reading from the server was paused for backpressure. */
+  serverPauses = 0;
 
   private readonly runtime: MachineRuntime;
   private readonly env: ConnectionEnvironment;
   private readonly options: ResolvedLifecycleOptions;
+  private readonly clientAddress: string | undefined;
   private checkpointC2S = 0;
   private checkpointS2C = 0;
   private closedSockets = 0;
@@ -88,7 +95,9 @@ export class Connection implements SocketOwner, RuntimeHost {
     bindSocket(client as BoundSocket, this, 'client', false);
     this.configure(client);
     this.runtime = env.runtime(options.settings, env.clock, this);
-    env.log?.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: address(client) });
+    // Read now: once the socket is closed its address is gone, and CloseInfo reports it.
+    this.clientAddress = address(client);
+    if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });
     this.runtime.start();
     if (client.destroyed) {
       // Nothing to proxy for: record the close and do not open the upstream at all.
@@ -115,6 +124,11 @@ export class Connection implements SocketOwner, RuntimeHost {
   /** Both regions are final and the sockets are released. */
   get disposed(): boolean {
     return this.disposedInfo !== null;
+  }
+
+  /** Times reading from either side was paused for backpressure. */
+  get pauses(): number {
+    return this.clientPauses + this.serverPauses;
   }
 
   /** Timers this connection has armed (zero once disposed). */
@@ -212,7 +226,8 @@ export class Connection implements SocketOwner, RuntimeHost {
 
   /** @internal */
   record(event: RuntimeEvent): void {
-    this.env.log?.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', event });
+    const log = this.env.log;
+    if (log !== null && log.active) log.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', event });
   }
 
   /** @internal */
@@ -299,18 +314,18 @@ export class Connection implements SocketOwner, RuntimeHost {
     const now = this.env.clock.now();
     const info: CloseInfo = {
       id: this.id,
-      client: address(this.client),
+      client: this.clientAddress,
       reasons: context.reasons,
       ending: context.ending,
       code: closeCode(context.ending),
       errors: context.errors,
       bytes: { clientToServer: this.clientToServer, serverToClient: this.serverToClient },
       discarded: this.connected ? this.discarded : this.clientToServer + this.serverToClient,
-      pauses: this.pauses,
+      pauses: { client: this.clientPauses, server: this.serverPauses },
       durationMs: now - this.startedAt,
     };
     this.disposedInfo = info;
-    this.env.log?.append({
+    if (this.env.log?.active) this.env.log.append({
       t: now,
       conn: this.id,
       kind: 'disposed',

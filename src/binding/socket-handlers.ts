@@ -10,8 +10,10 @@ export interface SocketOwner {
   discarded: number;
   /** Bit 1: client paused by backpressure; bit 2: server paused. */
   paused: number;
-  /** How many times a side was paused for backpressure. */
-  pauses: number;
+  /** Times reading from the client was paused because the server could not keep up. */
+  clientPauses: number;
+  /** Times reading from the server was paused because the client could not keep up. */
+  serverPauses: number;
   client: SocketLike;
   server: SocketLike | null;
   socketEvent(side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void;
@@ -48,7 +50,8 @@ function socketOnData(this: BoundSocket, chunk: Buffer): void {
   }
   if (!dest.write(chunk)) {
     owner.paused |= PAUSED_BIT[side];
-    owner.pauses++;
+    if (side === 'client') owner.clientPauses++;
+    else owner.serverPauses++;
     this.pause();
   }
 }
@@ -120,8 +123,9 @@ export function bindSocket(socket: BoundSocket, owner: SocketOwner, side: Side, 
 export function unbindSocket(socket: BoundSocket): void {
   for (const [event, handler] of HANDLERS) socket.removeListener(event, handler as (...args: unknown[]) => void);
   socket.removeListener('connect', socketOnConnect);
-  delete socket[kOwner];
-  delete socket[kSide];
+  // Assigned, not deleted: `delete` turns the socket into a slow dictionary-mode object.
+  socket[kOwner] = undefined;
+  socket[kSide] = undefined;
 }
 
 /** How many of our handlers are on `socket` (tests use it to prove cleanup). */

@@ -39,6 +39,14 @@ export class EventLog {
     return this.ring.length;
   }
 
+  /**
+   * Whether an appended record goes anywhere (ring, sink or subscriber). Writers check it
+   * first, so a proxy that keeps no log allocates no record per event.
+   */
+  get active(): boolean {
+    return this.ring.length > 0 || this.sinks.length > 0 || this.subject.observed;
+  }
+
   /** Appends one record. */
   append(record: LogRecord): void {
     const capacity = this.ring.length;

@@ -47,14 +47,16 @@ export const METRICS = {
   upstream_cx_connect_timeout_total: ['counter', 'Upstream connects that timed out (connectTimeout)'],
   cx_close_total: ['counter', 'Sides closed, by side (client, server) and close reason'],
   cx_termination_total: ['counter', 'Connections closed, by two-letter termination code'],
-  cx_flow_control_paused_reading_total: ['counter', 'Times reading from one side was paused because the other could not keep up'],
+  downstream_flow_control_paused_reading_total: ['counter', 'Times reading from a client was paused because its upstream could not keep up'],
+  upstream_flow_control_paused_reading_total: ['counter', 'Times reading from an upstream was paused because its client could not keep up'],
 } as const;
 
 /** What has been counted of a live connection so far, so that counters only ever add the difference. */
 interface Counted {
   c2s: number;
   s2c: number;
-  pauses: number;
+  clientPauses: number;
+  serverPauses: number;
 }
 
 async function loadClient(): Promise<PromClient> {
@@ -92,7 +94,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   /** Brings the byte and pause counters up to date with every live connection. */
   function refresh(): void {
     if (stopped) return;
-    for (const connection of supervisor.connections.values()) add(connection.id, connection.clientToServer, connection.serverToClient, connection.pauses);
+    for (const c of supervisor.connections.values()) add(c.id, c.clientToServer, c.serverToClient, c.clientPauses, c.serverPauses);
   }
 
   const cxTotal = counter('downstream_cx_total');
@@ -116,24 +118,27 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   const connectTimeout = counter('upstream_cx_connect_timeout_total');
   const closes: Counter<'side' | 'reason'> = counter('cx_close_total', ['side', 'reason'] as const);
   const terminations: Counter<'code'> = counter('cx_termination_total', ['code'] as const);
-  const paused = counter('cx_flow_control_paused_reading_total');
+  const clientPaused = counter('downstream_flow_control_paused_reading_total');
+  const serverPaused = counter('upstream_flow_control_paused_reading_total');
   // Every side and reason from zero, so that rates work from the first close.
   for (const side of ['client', 'server']) for (const reason of CLOSE_REASONS) closes.inc({ side, reason }, 0);
 
-  function add(id: number, c2s: number, s2c: number, pauses: number): void {
+  function add(id: number, c2s: number, s2c: number, clientPauses: number, serverPauses: number): void {
     let seen = counted.get(id);
-    if (seen === undefined) counted.set(id, (seen = { c2s: 0, s2c: 0, pauses: 0 }));
+    if (seen === undefined) counted.set(id, (seen = { c2s: 0, s2c: 0, clientPauses: 0, serverPauses: 0 }));
     if (c2s > seen.c2s) rxBytes.inc(c2s - seen.c2s);
     if (s2c > seen.s2c) txBytes.inc(s2c - seen.s2c);
-    if (pauses > seen.pauses) paused.inc(pauses - seen.pauses);
+    if (clientPauses > seen.clientPauses) clientPaused.inc(clientPauses - seen.clientPauses);
+    if (serverPauses > seen.serverPauses) serverPaused.inc(serverPauses - seen.serverPauses);
     seen.c2s = Math.max(seen.c2s, c2s);
     seen.s2c = Math.max(seen.s2c, s2c);
-    seen.pauses = Math.max(seen.pauses, pauses);
+    seen.clientPauses = Math.max(seen.clientPauses, clientPauses);
+    seen.serverPauses = Math.max(seen.serverPauses, serverPauses);
   }
 
   const onConnection = (_connection: Connection) => cxTotal.inc();
   const onClose = (info: CloseInfo) => {
-    add(info.id, info.bytes.clientToServer, info.bytes.serverToClient, info.pauses);
+    add(info.id, info.bytes.clientToServer, info.bytes.serverToClient, info.pauses.client, info.pauses.server);
     counted.delete(info.id);
     cxLength.observe(info.durationMs);
     terminations.inc({ code: info.code });
@@ -147,7 +152,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   };
   const onSample = (sample: ConnectionSample) => {
     const connection = supervisor.connections.get(sample.id);
-    add(sample.id, sample.clientToServer, sample.serverToClient, connection?.pauses ?? 0);
+    add(sample.id, sample.clientToServer, sample.serverToClient, connection?.clientPauses ?? 0, connection?.serverPauses ?? 0);
   };
 
   supervisor.on('connection', onConnection);

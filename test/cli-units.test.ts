@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SETTINGS, type CloseInfo, type LogRecord } from '../src/index.js';
 import { accessLogEntry, formatJson, formatText } from '../src/cli/access-log.js';
-import { durationValue, formatEndpoint, parseArgs, parseListen, parseTarget } from '../src/cli/args.js';
+import { durationValue, formatEndpoint, looksLikeHostPort, parseArgs, parseListen, parseTarget, type FlagSpec } from '../src/cli/args.js';
 import { CliError } from '../src/cli/cli-error.js';
 import { renderTable } from '../src/cli/demo/table.js';
 import { Follower, type FollowItem } from '../src/cli/follow.js';
@@ -36,6 +36,58 @@ test('parseArgs: --flag value, --flag=value, booleans, -h, positionals and --', 
   throwsCli(() => parseArgs(['--lisen', '1'], SPEC, 'cmd'), 'unknown flag --lisen for cmd (did you mean --listen?)');
   throwsCli(() => parseArgs(['--constructor'], SPEC, 'cmd'), 'unknown flag --constructor for cmd');
   throwsCli(() => parseArgs(['--quiet', '--quiet'], SPEC, 'cmd'), '--quiet is given more than once');
+});
+
+const OPTIONAL: FlagSpec = { ...SPEC, inspect: { optional: true, shape: looksLikeHostPort, describe: '[HOST:]PORT' } };
+const flagsOf = (argv: string[]) => {
+  const parsed = parseArgs(argv, OPTIONAL, 'cmd');
+  return { flags: Object.fromEntries(parsed.flags), positionals: parsed.positionals };
+};
+
+test('parseArgs: a flag with an optional value takes the next token only when it has the value\'s shape', () => {
+  assert.equal(flagsOf(['--inspect']), { flags: { inspect: true }, positionals: [] });
+  assert.equal(flagsOf(['--inspect', '4242']), { flags: { inspect: '4242' }, positionals: [] });
+  assert.equal(flagsOf(['--inspect=4242']), { flags: { inspect: '4242' }, positionals: [] });
+  assert.equal(flagsOf(['--inspect', 'localhost:4242']), { flags: { inspect: 'localhost:4242' }, positionals: [] });
+  assert.equal(flagsOf(['--inspect', '[::1]:4242']), { flags: { inspect: '[::1]:4242' }, positionals: [] });
+  // The next flag, a word without a port or a dash token is not its value: it stands alone.
+  assert.equal(flagsOf(['--inspect', '--quiet']), { flags: { inspect: true, quiet: true }, positionals: [] });
+  throwsCli(() => parseArgs(['--inspect', '-1'], OPTIONAL, 'cmd'), 'unknown flag -1 for cmd');
+  assert.equal(flagsOf(['--inspect', 'file.txt']), { flags: { inspect: true }, positionals: ['file.txt'] });
+  assert.equal(flagsOf(['--inspect', '--', '80']), { flags: { inspect: true }, positionals: ['80'] });
+  assert.equal(flagsOf(['--listen', '1', '--inspect']), { flags: { listen: '1', inspect: true }, positionals: [] });
+  // Given with `=`, the value must have the shape: the error names the flag and what it takes.
+  throwsCli(() => parseArgs(['--inspect=abc'], OPTIONAL, 'cmd'), '--inspect takes [HOST:]PORT or nothing, got "abc"');
+  throwsCli(() => parseArgs(['--inspect='], OPTIONAL, 'cmd'), '--inspect takes [HOST:]PORT or nothing, got ""');
+  throwsCli(() => parseArgs(['--inspect', '--inspect', '1'], OPTIONAL, 'cmd'), '--inspect is given more than once');
+  throwsCli(() => parseArgs(['--inspekt'], OPTIONAL, 'cmd'), 'unknown flag --inspekt for cmd (did you mean --inspect?)');
+  assert.equal(['80', 'h:80', 'a.b-c_d:1', '[::1]:80', '99999'].map(looksLikeHostPort), [true, true, true, true, true]);
+  assert.equal(['', 'h', 'h:', ':80', '[::1]', 'h:80x', '-1', 'a b:1'].map(looksLikeHostPort), [false, false, false, false, false, false, false, false]);
+});
+
+test('parseForwardArgs: --inspect [PORT] and --inspect-every N', () => {
+  const base = ['--listen', '1', '--target', 'h:2'];
+  const inspectOf = (argv: string[]) => {
+    const config = parseForwardArgs([...base, ...argv]);
+    assert.ok(config !== 'help');
+    return config.inspect;
+  };
+  assert.is(inspectOf([]), undefined);
+  assert.equal(inspectOf(['--inspect']), { port: 0, every: 1 });
+  assert.equal(inspectOf(['--inspect', '4242']), { port: 4242, every: 1 });
+  assert.equal(inspectOf(['--inspect=0', '--inspect-every', '100']), { port: 0, every: 100 });
+  assert.equal(inspectOf(['--inspect', '--inspect-every=3', '--quiet']), { port: 0, every: 3 });
+  throwsCli(() => parseForwardArgs([...base, '--inspect', '65536']), '--inspect: port must be a whole number from 0 to 65535, got "65536"');
+  throwsCli(() => parseForwardArgs([...base, '--inspect=x']), '--inspect takes a PORT or nothing, got "x"');
+  throwsCli(
+    () => parseForwardArgs([...base, '--inspect', '127.0.0.1:4242']),
+    '--inspect takes a PORT only, got "127.0.0.1:4242" (the inspector relay listens on every interface; it cannot bind one address)',
+  );
+  throwsCli(() => parseForwardArgs([...base, '--inspect', 'x']), 'forward takes no positional arguments, got "x"');
+  for (const bad of ['0', '-1', '1.5', 'two', '2147483648']) {
+    throwsCli(() => parseForwardArgs([...base, '--inspect', '--inspect-every', bad]), `--inspect-every must be a whole number from 1 (every connection) to 2147483647, got ${JSON.stringify(bad)}`);
+  }
+  throwsCli(() => parseForwardArgs([...base, '--inspect-every', '2']), '--inspect-every needs --inspect');
 });
 
 test('parseListen / parseTarget: ports, hosts, IPv6 in brackets', () => {
@@ -70,6 +122,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     shutdownTimeout: 8,
     logFile: 'x.jsonl',
     metrics: undefined,
+    inspect: undefined,
     json: true,
     quiet: true,
   });
@@ -104,7 +157,7 @@ const info: CloseInfo = {
   errors: { client: null, server: 'ECONNRESET' },
   bytes: { clientToServer: 10, serverToClient: 2000 },
   discarded: 3,
-  pauses: 0,
+  pauses: { client: 0, server: 1 },
   durationMs: 12.6,
 };
 

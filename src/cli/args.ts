@@ -1,20 +1,42 @@
 import { CliError } from './cli-error.js';
 
-/** What a flag takes: a value (`--listen 8080`, `--listen=8080`) or nothing (`--quiet`). */
-export type FlagKind = 'string' | 'boolean';
+/**
+ * A flag whose value may be left out (`--inspect`, `--inspect 4242`, `--inspect=4242`).
+ * `shape` decides whether the next token is the flag's value, so that `--inspect --quiet`
+ * and `--inspect` before a positional both leave the flag alone.
+ */
+export interface OptionalValue {
+  readonly optional: true;
+  /** Whether `text` looks like this flag's value. */
+  readonly shape: (text: string) => boolean;
+  /** The allowed values, for error messages (`[HOST:]PORT`). */
+  readonly describe: string;
+}
+
+/**
+ * What a flag takes: a value (`--listen 8080`, `--listen=8080`), nothing (`--quiet`), or a
+ * value that may be left out ({@link OptionalValue}).
+ */
+export type FlagKind = 'string' | 'boolean' | OptionalValue;
 
 /** The flags a command accepts, by long name without the dashes. */
 export type FlagSpec = Readonly<Record<string, FlagKind>>;
 
-/** A parsed command line: flag values by name, and the positional arguments in order. */
+/**
+ * A parsed command line: flag values by name (`true` for a boolean flag, or an optional-value
+ * flag given alone), and the positional arguments in order.
+ */
 export interface ParsedArgs {
   flags: Map<string, string | true>;
   positionals: string[];
 }
 
 /**
- * A small strict parser: unknown flags, repeated flags, a missing value and a value given
- * to a boolean flag are errors ({@link CliError}, exit 2). `--` ends the flags.
+ * A small strict parser: unknown flags, repeated flags, a missing value, a value given to a
+ * boolean flag and a value of the wrong shape given to an optional-value flag are errors
+ * ({@link CliError}, exit 2). `--` ends the flags. An optional-value flag takes the next
+ * token only when it does not start with `-` and has the flag's shape; otherwise it stands
+ * alone.
  */
 export function parseArgs(argv: readonly string[], spec: FlagSpec, command: string): ParsedArgs {
   const flags = new Map<string, string | true>();
@@ -42,6 +64,21 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec, command: stri
     if (kind === 'boolean') {
       if (eq !== -1) throw new CliError(`--${name} takes no value`);
       flags.set(name, true);
+      continue;
+    }
+    if (kind !== 'string') {
+      if (eq === -1) {
+        const next = argv[i + 1];
+        if (next !== undefined && !next.startsWith('-') && kind.shape(next)) {
+          flags.set(name, next);
+          i++;
+        } else flags.set(name, true);
+        continue;
+      }
+      const given = arg.slice(eq + 1);
+      // `--inspect=` asks for a value explicitly: a wrong one is an error, not "no value".
+      if (!kind.shape(given)) throw new CliError(`--${name} takes ${kind.describe} or nothing, got ${JSON.stringify(given)}`);
+      flags.set(name, given);
       continue;
     }
     let value: string | undefined;
@@ -112,6 +149,11 @@ function splitHostPort(text: string, flag: string, expected: string): { host?: s
   if (host === '') throw new CliError(`${flag}: the host is missing in ${JSON.stringify(text)}`);
   if (!/^[A-Za-z0-9._-]+$/.test(host)) throw new CliError(`${flag}: ${JSON.stringify(host)} is not a host name or address`);
   return { host, port: text.slice(colon + 1) };
+}
+
+/** The shape of a `[HOST:]PORT` value, for an optional-value flag: a port, `HOST:PORT` or `[IPV6]:PORT`. */
+export function looksLikeHostPort(text: string): boolean {
+  return /^(?:\d+|[A-Za-z0-9._-]+:\d+|\[[^\]]+\]:\d+)$/.test(text);
 }
 
 /** `--listen [HOST:]PORT` (or another listening flag): port 0 picks a free port; no host means every interface. */

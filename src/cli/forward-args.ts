@@ -1,5 +1,5 @@
 import { InvalidOptionError, resolveOptions, type LifecycleOptions } from '../index.js';
-import { durationValue, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
+import { durationValue, looksLikeHostPort, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
 import { CliError } from './cli-error.js';
 
 /** Each duration flag and the library option it sets, one to one. */
@@ -29,6 +29,8 @@ const FLAGS: FlagSpec = {
   'shutdown-timeout': 'string',
   log: 'string',
   metrics: 'string',
+  inspect: { optional: true, shape: looksLikeHostPort, describe: 'a PORT' },
+  'inspect-every': 'string',
   json: 'boolean',
   quiet: 'boolean',
   help: 'boolean',
@@ -44,8 +46,46 @@ export interface ForwardConfig {
   logFile?: string;
   /** Where to serve Prometheus metrics (`/metrics`), if at all. */
   metrics?: Endpoint;
+  /** Whether to run the Stately inspector relay, on which port (0: a free one), for one connection in `every`. */
+  inspect?: InspectConfig;
   json: boolean;
   quiet: boolean;
+}
+
+/** `--inspect [PORT]` and `--inspect-every N`. */
+export interface InspectConfig {
+  /** The relay's port; 0 picks a free one. */
+  port: number;
+  /** Inspect connections 1, 1 + every, 1 + 2 × every, … (1: all of them). */
+  every: number;
+}
+
+/**
+ * `--inspect` alone or with a port, and `--inspect-every`. The relay of `@statelyai/inspect`
+ * cannot bind one address (it listens on every interface), so a host is refused rather than
+ * silently ignored.
+ */
+function parseInspect(value: string | true | undefined, everyText: string | undefined): InspectConfig | undefined {
+  if (value === undefined) {
+    if (everyText !== undefined) throw new CliError('--inspect-every needs --inspect');
+    return undefined;
+  }
+  let port = 0;
+  if (value !== true) {
+    const endpoint = parseListen(value, '--inspect');
+    if (endpoint.host !== undefined) {
+      throw new CliError(`--inspect takes a PORT only, got ${JSON.stringify(value)} (the inspector relay listens on every interface; it cannot bind one address)`);
+    }
+    port = endpoint.port;
+  }
+  let every = 1;
+  if (everyText !== undefined) {
+    every = Number(everyText);
+    if (!/^\d+$/.test(everyText) || every < 1 || every > 2 ** 31 - 1) {
+      throw new CliError(`--inspect-every must be a whole number from 1 (every connection) to ${2 ** 31 - 1}, got ${JSON.stringify(everyText)}`);
+    }
+  }
+  return { port, every };
 }
 
 /**
@@ -82,6 +122,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
   if (typeof shutdownTimeout !== 'number' || shutdownTimeout < 0 || shutdownTimeout > 2 ** 31 - 1) {
     throw new CliError(`--shutdown-timeout must be a number of milliseconds from 0 to ${2 ** 31 - 1}, got ${JSON.stringify(shutdownText)}`);
   }
+  const inspect = parseInspect(flags.get('inspect'), str('inspect-every'));
   return {
     listen: parseListen(listen),
     target: parseTarget(target),
@@ -89,6 +130,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     shutdownTimeout,
     logFile: str('log'),
     metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),
+    inspect,
     json: flags.has('json'),
     quiet: flags.has('quiet'),
   };

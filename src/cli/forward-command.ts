@@ -1,8 +1,18 @@
 import { closeSync, openSync } from 'node:fs';
-import { EventLog, JsonlSink, collectMetrics, serveMetrics, type CloseInfo, type MetricsServer, type SupervisorMetrics } from '../index.js';
+import {
+  EventLog,
+  JsonlSink,
+  collectMetrics,
+  serveMetrics,
+  startInspectorServer,
+  type CloseInfo,
+  type InspectorServer,
+  type MetricsServer,
+  type SupervisorMetrics,
+} from '../index.js';
 import { accessLogEntry, formatJson, formatText } from './access-log.js';
 import { CliError } from './cli-error.js';
-import { parseForwardArgs } from './forward-args.js';
+import { parseForwardArgs, type InspectConfig } from './forward-args.js';
 import type { Output } from './output.js';
 import { Proxy } from './proxy.js';
 import { FORWARD_USAGE } from './usage.js';
@@ -15,6 +25,17 @@ function checkWritable(file: string): void {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such directory' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message;
     throw new CliError(`--log: cannot open ${file}: ${why}`);
+  }
+}
+
+/** Starts the inspector relay for `--inspect`, its failures as one line naming the flag. */
+async function startInspector(config: InspectConfig): Promise<InspectorServer> {
+  try {
+    return await startInspectorServer({ port: config.port });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use` : e.code === 'EACCES' ? `permission denied for port ${config.port}` : e.message.replace(/^inspector: /, '');
+    throw new CliError(`--inspect: ${why}`);
   }
 }
 
@@ -47,8 +68,13 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // The relay comes first: the supervisor takes its observer when it is created.
+  const inspector = config.inspect === undefined ? null : await startInspector(config.inspect);
+  const every = config.inspect?.every ?? 1;
+  const inspect =
+    inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : (id: number) => (id - 1) % every === 0 };
   const proxy = await Proxy.start(
-    { listen: config.listen, target: config.target, supervisor: { ...config.options, log } },
+    { listen: config.listen, target: config.target, supervisor: { ...config.options, log, inspect } },
     {
       onClose: (info: CloseInfo) => {
         if (config.quiet) return;
@@ -57,7 +83,10 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
       },
       onServerError: (err) => notice('server_error', { error: err.message }, `listening socket error: ${err.message}`),
     },
-  );
+  ).catch(async (err: unknown) => {
+    await inspector?.close();
+    throw err;
+  });
   out.stdout(`listening on ${proxy.address}`);
   let metrics: { collector: SupervisorMetrics; server: MetricsServer } | null = null;
   if (config.metrics !== undefined) {
@@ -68,10 +97,12 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     } catch (err) {
       proxy.abort();
       await proxy.stop(0);
+      await inspector?.close();
       throw new CliError(`--metrics: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use' : (err as Error).message}`);
     }
     out.stdout(`metrics on ${metrics.server.url}`);
   }
+  if (inspector !== null) out.stdout(`inspector on ${inspector.url}`);
 
   const signal = await signalled;
   const active = proxy.supervisor.stats.active;
@@ -89,6 +120,8 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     metrics.collector.stop();
     await metrics.server.close();
   }
+  // After the drain, so the inspector sees every connection to its end.
+  await inspector?.close();
   notice(
     'stopped',
     { finished: result.inFlight - result.aborted, destroyed: result.aborted },

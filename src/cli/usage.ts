@@ -37,6 +37,10 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
   --no-half-open              end both sides on the first FIN instead of keeping the other direction open
   --shutdown-timeout MS       on SIGTERM/SIGINT, destroy connections still open after this long (30000)
   --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
+  --inspect [PORT]            run the selected connections as XState actors and show them live in the
+                              Stately inspector: prints 'inspector on URL' (a free port without PORT;
+                              the relay listens on every interface; needs @statelyai/inspect)
+  --inspect-every N           with --inspect, inspect connections 1, 1+N, 1+2N, ... (1: all of them)
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
   --json                      access-log lines as JSON
   --quiet                     no access log

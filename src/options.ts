@@ -6,12 +6,22 @@ import { InvalidOptionError } from './errors.js';
  * of defaults. Durations are milliseconds.
  */
 export interface LifecycleOptions extends Partial<ConnectionSettings> {
-  /** TCP keep-alive on both sockets, so dead peers of long-lived connections are found. Default `true`. */
+  /**
+   * TCP keep-alive on both sockets, so the kernel finds dead peers of long-lived connections.
+   * Default `false`, as in HAProxy (`option clitcpka`), nginx (`so_keepalive`) and Node: it
+   * costs four `setsockopt` calls per socket. Turn it on (or set `idleTimeout`) when open
+   * connections may outlive a peer that vanished without a RST.
+   */
   keepAlive?: boolean;
   /** Initial delay of TCP keep-alive probes. Default 60 000 ms. */
   keepAliveInitialDelay?: number;
   /** Disable Nagle on both sockets. Default `true`: a proxy should not add latency. */
   noDelay?: boolean;
+  /**
+   * Read the client's address when a connection opens, for `CloseInfo.client` and the log's
+   * `open` record. Default `true`; `false` saves a `getpeername` call per connection.
+   */
+  clientAddress?: boolean;
   /** Seed's name for {@link ConnectionSettings.gracePeriod}. */
   socketCleanupGracePeriod?: number;
   /** Seed's name for {@link ConnectionSettings.allowHalfOpen}. */
@@ -26,6 +36,7 @@ export interface ResolvedLifecycleOptions {
   keepAlive: boolean;
   keepAliveInitialDelay: number;
   noDelay: boolean;
+  clientAddress: boolean;
 }
 
 /** The seed plan's names, accepted as aliases. */
@@ -47,7 +58,7 @@ const HINTS: Readonly<Record<string, string>> = {
 const TIMEOUT_BEHAVIORS: readonly TimeoutBehavior[] = ['reset', 'close', 'ignore'];
 
 type Kind = 'duration' | 'positive' | 'boolean';
-const KINDS: Readonly<Record<keyof ConnectionSettings | 'keepAlive' | 'keepAliveInitialDelay' | 'noDelay', Kind | 'behavior'>> = {
+const KINDS: Readonly<Record<keyof ConnectionSettings | 'keepAlive' | 'keepAliveInitialDelay' | 'noDelay' | 'clientAddress', Kind | 'behavior'>> = {
   socketTimeout: 'duration',
   timeoutBehavior: 'behavior',
   allowHalfOpen: 'boolean',
@@ -60,6 +71,7 @@ const KINDS: Readonly<Record<keyof ConnectionSettings | 'keepAlive' | 'keepAlive
   keepAlive: 'boolean',
   keepAliveInitialDelay: 'duration',
   noDelay: 'boolean',
+  clientAddress: 'boolean',
 };
 
 /** The largest delay Node's timers accept (about 24.8 days). */
@@ -103,7 +115,7 @@ export function resolveOptions(input: LifecycleOptions = {}, base?: ResolvedLife
   }
   const out: ResolvedLifecycleOptions = base
     ? { ...base, settings: { ...base.settings } }
-    : { settings: { ...DEFAULT_SETTINGS }, keepAlive: true, keepAliveInitialDelay: 60_000, noDelay: true };
+    : { settings: { ...DEFAULT_SETTINGS }, keepAlive: false, keepAliveInitialDelay: 60_000, noDelay: true, clientAddress: true };
   const seen = new Map<string, string>();
   for (const [key, value] of Object.entries(input)) {
     if (value === undefined) continue;

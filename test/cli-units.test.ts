@@ -110,7 +110,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     '--listen', '9000', '--target', 'up:1',
     '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
     '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
-    '--no-half-open', '--shutdown-timeout', '8', '--log', 'x.jsonl', '--json', '--quiet',
+    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--log', 'x.jsonl', '--json', '--quiet',
   ]);
   assert.equal(config, {
     listen: { host: undefined, port: 9000 },
@@ -118,6 +118,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     options: {
       gracePeriod: 1, socketTimeout: 2, parityTimeout: 3, parityInactivity: 4, connectTimeout: 5,
       idleTimeout: 6, maxLifetime: 7, timeoutBehavior: 'close', allowHalfOpen: false,
+      keepAlive: true, keepAliveInitialDelay: 9,
     },
     shutdownTimeout: 8,
     logFile: 'x.jsonl',
@@ -131,6 +132,11 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
   assert.is(defaults.shutdownTimeout, 30_000);
   assert.is(parseForwardArgs(['--help']), 'help');
+  // --keep-alive alone keeps the library's delay; its value must be a number of ms.
+  const alone = parseForwardArgs(['--listen', '1', '--keep-alive', '--target', 'h:2']);
+  assert.ok(alone !== 'help');
+  assert.equal(alone.options, { keepAlive: true });
+  throwsCli(() => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--keep-alive=soon']), '--keep-alive takes a delay in MS or nothing, got "soon"');
 });
 
 test('parseForwardArgs: the library validates each lifecycle flag, and its message names the flag', () => {

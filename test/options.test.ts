@@ -37,12 +37,13 @@ const asOptions = (o: Record<string, unknown>) => o as unknown as LifecycleOptio
 
 // --- defaults and aliases -------------------------------------------------------------
 
-test('defaults: the machine defaults plus keepAlive, keepAliveInitialDelay and noDelay', () => {
+test('defaults: the machine defaults plus keepAlive (off), keepAliveInitialDelay, noDelay and clientAddress', () => {
   const r = resolveOptions();
   assert.equal(r.settings, { ...DEFAULT_SETTINGS });
-  assert.is(r.keepAlive, true);
+  assert.is(r.keepAlive, false);
   assert.is(r.keepAliveInitialDelay, 60_000);
   assert.is(r.noDelay, true);
+  assert.is(r.clientAddress, true);
   assert.equal(resolveOptions({}), r);
   assert.equal(DEFAULT_SETTINGS, {
     socketTimeout: 0,
@@ -68,9 +69,10 @@ test('every option is taken as given; undefined means default', () => {
     connectTimeout: 5,
     idleTimeout: 6,
     maxLifetime: MAX,
-    keepAlive: false,
+    keepAlive: true,
     keepAliveInitialDelay: 0,
     noDelay: false,
+    clientAddress: false,
   };
   const r = resolveOptions(input);
   assert.equal(r.settings, {
@@ -84,7 +86,7 @@ test('every option is taken as given; undefined means default', () => {
     idleTimeout: 6,
     maxLifetime: MAX,
   });
-  assert.equal([r.keepAlive, r.keepAliveInitialDelay, r.noDelay], [false, 0, false]);
+  assert.equal([r.keepAlive, r.keepAliveInitialDelay, r.noDelay, r.clientAddress], [true, 0, false, false]);
   assert.is(resolveOptions({ gracePeriod: undefined }).settings.gracePeriod, 5000);
 });
 
@@ -160,7 +162,7 @@ test('the message shows the bad value', () => {
   assert.match(invalid(() => resolveOptions({ gracePeriod: NaN })).message, 'got NaN');
 });
 
-for (const key of ['allowHalfOpen', 'allowHalfOpenConnections', 'keepAlive', 'noDelay']) {
+for (const key of ['allowHalfOpen', 'allowHalfOpenConnections', 'keepAlive', 'noDelay', 'clientAddress']) {
   test(`${key}: non-booleans throw naming ${key}`, () => {
     for (const value of [1, 0, 'true', null, {}]) {
       const e = invalid(() => resolveOptions(asOptions({ [key]: value })));

@@ -96,7 +96,7 @@ export class Connection implements SocketOwner, RuntimeHost {
     this.configure(client);
     this.runtime = env.runtime(options.settings, env.clock, this);
     // Read now: once the socket is closed its address is gone, and CloseInfo reports it.
-    this.clientAddress = address(client);
+    this.clientAddress = options.clientAddress ? address(client) : undefined;
     if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });
     this.runtime.start();
     if (client.destroyed) {

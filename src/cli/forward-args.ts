@@ -18,6 +18,7 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   ...Object.fromEntries(Object.entries(DURATION_FLAGS).map(([flag, option]) => [option, flag])),
   timeoutBehavior: 'timeout-behavior',
   allowHalfOpen: 'no-half-open',
+  keepAliveInitialDelay: 'keep-alive',
 };
 
 const FLAGS: FlagSpec = {
@@ -26,6 +27,7 @@ const FLAGS: FlagSpec = {
   ...Object.fromEntries(Object.keys(DURATION_FLAGS).map((f) => [f, 'string' as const])),
   'timeout-behavior': 'string',
   'no-half-open': 'boolean',
+  'keep-alive': { optional: true, shape: (text) => /^\d+(\.\d+)?$/.test(text), describe: 'a delay in MS' },
   'shutdown-timeout': 'string',
   log: 'string',
   metrics: 'string',
@@ -109,6 +111,11 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
   }
   if (flags.has('timeout-behavior')) options.timeoutBehavior = str('timeout-behavior');
   if (flags.has('no-half-open')) options.allowHalfOpen = false;
+  const keepAlive = flags.get('keep-alive');
+  if (keepAlive !== undefined) {
+    options.keepAlive = true;
+    if (keepAlive !== true) options.keepAliveInitialDelay = durationValue(keepAlive);
+  }
   try {
     resolveOptions(options as LifecycleOptions);
   } catch (err) {

@@ -73,8 +73,10 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   const every = config.inspect?.every ?? 1;
   const inspect =
     inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : (id: number) => (id - 1) % every === 0 };
+  // The access log and the log file show the client's address; without either, skip the syscall.
+  const clientAddress = !config.quiet || config.logFile !== undefined;
   const proxy = await Proxy.start(
-    { listen: config.listen, target: config.target, supervisor: { ...config.options, log, inspect } },
+    { listen: config.listen, target: config.target, supervisor: { ...config.options, clientAddress, log, inspect } },
     {
       onClose: (info: CloseInfo) => {
         if (config.quiet) return;

@@ -35,6 +35,8 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
   --idle-timeout MS           both directions silent this long closes the connection, 0 = off (0)
   --max-lifetime MS           hard cap on a connection's age, 0 = off (0)
   --no-half-open              end both sides on the first FIN instead of keeping the other direction open
+  --keep-alive [MS]           TCP keep-alive on both sockets, first probe after MS of silence (60000); off
+                              without it, as in HAProxy and nginx
   --shutdown-timeout MS       on SIGTERM/SIGINT, destroy connections still open after this long (30000)
   --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
   --inspect [PORT]            run the selected connections as XState actors and show them live in the

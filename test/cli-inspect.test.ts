@@ -8,72 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLI, Child, ROOT, accessLines, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
 import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+import { Viewer, loadWs } from './helpers/relay-viewer.js';
 
 ensureBuilt();
-
-/** The few members of a `ws` client this test uses (`ws` ships no types; @types/ws is not installed). */
-interface WsClient {
-  readonly readyState: number;
-  on(event: 'open', listener: () => void): this;
-  on(event: 'message', listener: (data: { toString(): string }) => void): this;
-  on(event: 'close', listener: () => void): this;
-  on(event: 'error', listener: (err: Error) => void): this;
-  close(): void;
-}
-type WsConstructor = new (url: string) => WsClient;
-
-/** `ws` is installed as a dependency of @statelyai/inspect; imported by name, untyped. */
-async function loadWs(): Promise<WsConstructor> {
-  const specifier = 'ws';
-  const mod = (await import(specifier)) as { WebSocket?: WsConstructor; default?: WsConstructor };
-  return (mod.WebSocket ?? mod.default)!;
-}
-
-interface Relayed {
-  type: string;
-  name?: string;
-  sessionId?: string;
-  event?: { type: string; side?: string };
-  snapshot?: { value?: unknown; status?: string; context?: { bytes?: { clientToServer: number; serverToClient: number } } };
-}
-
-/** A viewer of the relay: collects every message it relays. */
-class Viewer {
-  readonly messages: Relayed[] = [];
-  closed = false;
-  private readonly socket: WsClient;
-
-  constructor(WebSocket: WsConstructor, url: string) {
-    this.socket = new WebSocket(url);
-    this.socket.on('message', (data) => this.messages.push(JSON.parse(data.toString()) as Relayed));
-    this.socket.on('error', () => {});
-    this.socket.on('close', () => (this.closed = true));
-  }
-
-  async open(): Promise<void> {
-    await until(() => this.socket.readyState === 1 || this.closed, 'viewer connected');
-    assert.not.ok(this.closed, 'the relay accepted the viewer');
-  }
-
-  /** The ids of the actors (connections) the relay has told about. */
-  sessions(): string[] {
-    return [...new Set(this.messages.filter((m) => m.type === '@xstate.actor').map((m) => m.sessionId!))];
-  }
-
-  of(sessionId: string): Relayed[] {
-    return this.messages.filter((m) => m.sessionId === sessionId);
-  }
-
-  /** The final snapshot of an actor, once the relay has passed it on. */
-  final(sessionId: string): Relayed | undefined {
-    return this.of(sessionId).find((m) => m.type === '@xstate.snapshot' && m.snapshot?.status === 'done');
-  }
-
-  async close(): Promise<void> {
-    this.socket.close();
-    await until(() => this.closed, 'viewer closed');
-  }
-}
 
 /** The error code of a loopback connect to `port`, or `null` if it connected. */
 function connectError(port: number): Promise<string | null> {

@@ -4,32 +4,8 @@ import * as assert from 'uvu/assert';
 import { Supervisor, boundListenerCount } from '../src/index.js';
 import { startInspectorServer } from '../src/inspect/inspector-server.js';
 import { closeServer, connect, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
+import { Viewer, loadWs } from './helpers/relay-viewer.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
-
-/** The few members of a `ws` client this test uses (`ws` ships no types; @types/ws is not installed). */
-interface WsClient {
-  readonly readyState: number;
-  on(event: 'open', listener: () => void): this;
-  on(event: 'message', listener: (data: { toString(): string }) => void): this;
-  on(event: 'close', listener: () => void): this;
-  on(event: 'error', listener: (err: Error) => void): this;
-  close(): void;
-}
-type WsConstructor = new (url: string) => WsClient;
-
-/** `ws` is installed as a dependency of @statelyai/inspect; imported by name, untyped. */
-async function loadWs(): Promise<WsConstructor> {
-  const specifier = 'ws';
-  const mod = (await import(specifier)) as { WebSocket?: WsConstructor; default?: WsConstructor };
-  return (mod.WebSocket ?? mod.default)!;
-}
-
-interface Relayed {
-  type: string;
-  sessionId?: string;
-  event?: { type: string; side?: string };
-  snapshot?: { value?: unknown; status?: string };
-}
 
 test('inspection events of a proxied connection reach a viewer of the local relay', async () => {
   const WebSocket = await loadWs();
@@ -38,13 +14,9 @@ test('inspection events of a proxied connection reach a viewer of the local rela
   assert.is(inspector.wsUrl, `ws://127.0.0.1:${inspector.port}`);
 
   // A viewer, as the relay's browser page is: it gets what inspectors send to the relay.
-  const viewer = new WebSocket(inspector.wsUrl);
-  const messages: Relayed[] = [];
-  let viewerClosed = false;
-  viewer.on('message', (data) => messages.push(JSON.parse(data.toString()) as Relayed));
-  viewer.on('error', () => {});
-  viewer.on('close', () => (viewerClosed = true));
-  await until(() => viewer.readyState === 1, 'viewer connected');
+  const viewer = new Viewer(WebSocket, inspector.wsUrl);
+  const messages = viewer.messages;
+  await viewer.open();
 
   const upstream = echoServer();
   const upstreamPort = await listen(upstream);
@@ -81,8 +53,7 @@ test('inspection events of a proxied connection reach a viewer of the local rela
     assert.is(boundListenerCount(recorded[0]!.client), 0);
     assertReplayMatches(supervisor, recorded);
   } finally {
-    viewer.close();
-    await until(() => viewerClosed, 'viewer closed');
+    await viewer.close();
     await inspector.close();
     await closeServer(proxy);
     await closeServer(upstream);

@@ -29,6 +29,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { boundListenerCount, closeCode, ManualClock, replay, resolveOptions, Supervisor, tableFor, type CloseInfo, type Connection, type LogRecord, type LogSink } from '../src/index.js';
+import { prng } from '../test/helpers/prng.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -132,16 +133,6 @@ function openFds(): number {
 
 // ---------------------------------------------------------------- small tools
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A binary min-heap of timed items. */
 class TimedQueue<T> {

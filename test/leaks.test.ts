@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { ManualClock, Supervisor, boundListenerCount, type CloseInfo, type Connection, type SocketLike } from '../src/index.js';
 import { closeServer, listen, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
-import { Keyed, RESET_CODES, closedPort, endpoint, guardUncaught, localPort, pairKey, peerKey, prng, region, turns, type Endpoint } from './helpers/robust-rig.js';
+import { Keyed, RESET_CODES, closedPort, endpoint, guardUncaught, localPort, pairKey, peerKey, region, turns, type Endpoint } from './helpers/robust-rig.js';
+import { prng } from './helpers/prng.js';
 
 const TOTAL = 1000;
 const CONCURRENCY = 50;

@@ -5,6 +5,7 @@
  */
 import { ManualClock, TableRuntime, closeCode, DEFAULT_SETTINGS } from '../../src/index.js';
 import type { ConnectionOutput, ConnectionSettings, LogRecord, RuntimeEvent, RuntimeHost, EffectType, Side } from '../../src/index.js';
+import { prng } from './prng.js';
 
 /** One step of a scenario, at `at` ms after the connection opened. */
 export type SimStep =
@@ -208,17 +209,6 @@ export const DEMO_SCENARIOS: SimScenario[] = [
   },
 ];
 
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `count` connections, opened `every` ms apart, each a scenario picked at random; records in time order. */
 export function simulateMany(count: number, every = 3, seed = 1): LogRecord[] {

@@ -226,17 +226,6 @@ export function region(conn: Connection, side: 'client' | 'server'): string {
 /** Error codes that mean a reset. */
 export const RESET_CODES = ['ECONNRESET', 'EPIPE', 'ECONNABORTED'];
 
-/** A deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Lets the event loop turn `n` times (I/O included). */
 export async function turns(n = 3): Promise<void> {

@@ -1,9 +1,20 @@
 // `proxy-lifecycle demo`, run as a child process: self-contained, loopback only.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readEventLog, replay } from '../src/index.js';
 import { ensureBuilt, runCli } from './helpers/cli-harness.js';
 
 ensureBuilt();
+
+const tmp = mkdtempSync(join(tmpdir(), 'pl-cli-demo-'));
+const logFile = join(tmp, 'demo.jsonl');
+// One demo run (about 3 s) for every test that needs it, with its event log. uvu swallows
+// errors thrown in hooks, so each test awaits this instead: a failed run fails them.
+let run: ReturnType<typeof runCli> | undefined;
+const demo = () => (run ??= runCli(['demo', '--log', logFile], 30_000));
 
 interface TableRow {
   scenario: string;
@@ -25,7 +36,7 @@ function table(stdout: string): TableRow[] {
 }
 
 test('demo runs every scenario against real sockets, shows lifecycles as they happen, and every check passes', async () => {
-  const { code, stdout, stderr } = await runCli(['demo'], 30_000);
+  const { code, stdout, stderr } = await demo();
   assert.is(code, 0, `exit code; stdout:\n${stdout}\nstderr:\n${stderr}`);
   assert.is(stderr, '');
   const rows = table(stdout);
@@ -59,13 +70,69 @@ test('demo runs every scenario against real sockets, shows lifecycles as they ha
   assert.match(stdout, /^all 7 checks passed$/m);
 });
 
-test('demo --help prints its usage; demo with an argument is exit 2', async () => {
+test('demo --log FILE appends the event log: replay reads one complete connection per demo connection, with the endings the demo printed', async () => {
+  const { code, stdout } = await demo();
+  assert.is(code, 0);
+  // What the demo printed live: each connection's id, and its termination code when it closed.
+  const shown = new Set([...stdout.matchAll(/^\s+#(\d+)\s/gm)].map((m) => Number(m[1])));
+  const printedCodes = new Map([...stdout.matchAll(/^\s+#(\d+)\s+closed after \d+ ms: term (\S+),/gm)].map((m) => [Number(m[1]), m[2]!]));
+  assert.ok(shown.size >= 6, `the demo shows its connections (${[...shown].join(', ')})`);
+  assert.equal([...printedCodes.keys()].sort((a, b) => a - b), [...shown].sort((a, b) => a - b), 'every connection the demo shows closes');
+  assert.ok(stdout.includes(`\nevent log of ${shown.size} connections appended to ${logFile} (proxy-lifecycle replay ${logFile})\n`), 'the demo says where the log is');
+
+  // The library reads it: one connection per demo connection, each replayed to its end.
+  const records = await readEventLog(logFile);
+  const { connections, incomplete } = replay(records);
+  assert.equal(incomplete, []);
+  assert.equal([...connections.keys()].sort((a, b) => a - b), [...shown].sort((a, b) => a - b), 'one logged connection per demo connection');
+  for (const [id, c] of connections) {
+    assert.ok(c.done, `connection ${id} is complete in the log`);
+    const disposed = records.find((r) => r.kind === 'disposed' && r.conn === id);
+    assert.ok(disposed !== undefined && disposed.kind === 'disposed', `connection ${id} has a disposed record`);
+    assert.is(disposed.code, printedCodes.get(id), `connection ${id}: the logged code is the one the demo printed`);
+  }
+  // The demo's endings are all there: a clean close, a server reset, a server-side close, an abort.
+  const codes = new Set(records.flatMap((r) => (r.kind === 'disposed' ? [r.code] : [])));
+  for (const code of ['CO', 'sO', 'SO', 'AO']) assert.ok(codes.has(code), `code ${code} in the log (${[...codes].join(', ')})`);
+
+  // The command line reads it too: a complete timeline per connection, nothing skipped.
+  const replayed = await runCli(['replay', logFile]);
+  assert.is(replayed.code, 0, replayed.stderr);
+  assert.is(replayed.stderr, '');
+  const headers = [...replayed.stdout.matchAll(/^connection (\d+) from 127\.0\.0\.1:\d+, opened /gm)].map((m) => Number(m[1]));
+  assert.equal(headers.sort((a, b) => a - b), [...shown].sort((a, b) => a - b));
+  const closedCodes = [...replayed.stdout.matchAll(/^\s+closed after \d+ ms: term (\S+),/gm)].map((m) => m[1]);
+  assert.is(closedCodes.length, shown.size, 'each timeline ends closed');
+  assert.not.match(replayed.stdout, /still open|skipped connection|no close record/);
+});
+
+test('demo --help prints its usage; demo with an argument or an unwritable --log is exit 2', async () => {
   const help = await runCli(['demo', '--help']);
   assert.is(help.code, 0);
-  assert.match(help.stdout, /^Usage: proxy-lifecycle demo/);
+  assert.match(help.stdout, /^Usage: proxy-lifecycle demo \[--log FILE\]/);
+  assert.match(help.stdout, /^\s+--log FILE\s+append the proxy's event log to FILE/m);
   const extra = await runCli(['demo', 'now']);
   assert.is(extra.code, 2);
   assert.is(extra.stderr, 'proxy-lifecycle: demo takes no arguments, got "now"\n');
+  // Refused before anything starts: no output, nothing run.
+  const missingDir = join(tmp, 'no-such-dir', 'demo.jsonl');
+  const bad = await runCli(['demo', '--log', missingDir]);
+  assert.is(bad.code, 2);
+  assert.is(bad.stderr, `proxy-lifecycle: --log: cannot open ${missingDir}: no such directory\n`);
+  assert.is(bad.stdout, '');
+  const dir = await runCli(['demo', '--log', tmp]);
+  assert.is(dir.code, 2);
+  assert.is(dir.stderr, `proxy-lifecycle: --log: cannot open ${tmp}: it is a directory\n`);
+  const empty = await runCli(['demo', '--log']);
+  assert.is(empty.code, 2);
+  assert.is(empty.stderr, 'proxy-lifecycle: --log needs a value\n');
+  assert.not.ok(existsSync(missingDir));
+});
+
+test.after(async () => {
+  // A test that failed before the run finished still leaves no child behind.
+  await run?.catch(() => {});
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 test.run();

@@ -1,11 +1,16 @@
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Supervisor, type CloseInfo, type LogRecord } from '../src/index.js';
-import { LANE_STATES, renderTimelineHtml, timelineData } from '../src/timeline/index.js';
+import { Supervisor, readEventLog, type CloseInfo, type LogRecord } from '../src/index.js';
+import { LANE_STATES, renderTimelineHtml, timelineData, type TimelineData } from '../src/timeline/index.js';
+import { CLI, ensureBuilt } from './helpers/cli-harness.js';
 import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/lifecycle-sim.js';
@@ -240,7 +245,7 @@ browserTest('in Chromium: 10 000 connections load, only the rows in view are dra
   }
 });
 
-browserTest('in Chromium: a demo-like log (docs/timeline.png with PL_WRITE_DOCS=1)', async () => {
+browserTest('in Chromium: a demo-like log with every kind of ending', async () => {
   const records = DEMO_SCENARIOS.flatMap((s, i) => [
     ...simulate(2 * i + 1, 1_700_000_000_000 + i * 90, s),
     ...simulate(2 * i + 2, 1_700_000_000_000 + i * 90 + 45, s),
@@ -254,10 +259,92 @@ browserTest('in Chromium: a demo-like log (docs/timeline.png with PL_WRITE_DOCS=
     await page.mouse.move(p.x, p.y);
     await page.waitForFunction(() => document.getElementById('tip')!.style.display === 'block');
     assert.match((await page.locator('#tip').textContent())!, /client flushing, server closed/, 'the lane states under the pointer');
-    if (process.env.PL_WRITE_DOCS === '1') await page.screenshot({ path: DOCS_PNG });
     assert.equal(errors, []);
   } finally {
     await page.close();
+  }
+});
+
+const execFileP = promisify(execFile);
+
+/** Runs the built binary in `cwd` to its end; rejects (with its output) on a non-zero exit. */
+async function runBinary(cwd: string, args: string[]): Promise<string> {
+  const { stdout } = await execFileP(process.execPath, [CLI, ...args], { cwd, timeout: 30_000, killSignal: 'SIGKILL' });
+  return stdout;
+}
+
+browserTest('in Chromium: the real demo\'s log, through demo --log and replay --html (docs/timeline.png with PL_WRITE_DOCS=1)', async () => {
+  ensureBuilt();
+  const tmp = mkdtempSync(join(tmpdir(), 'pl-timeline-demo-'));
+  try {
+    // Relative names, run in tmp: the page's title is the log's name, as a user would see it.
+    const demoOut = await runBinary(tmp, ['demo', '--log', 'demo.jsonl']);
+    assert.match(demoOut, /^all \d+ checks passed$/m);
+    const records = await readEventLog(join(tmp, 'demo.jsonl'));
+    const ids = [...new Set(records.map((r) => r.conn))].sort((a, b) => a - b);
+    const codes = new Map<string, number>();
+    for (const r of records) if (r.kind === 'disposed') codes.set(r.code!, (codes.get(r.code!) ?? 0) + 1);
+    assert.ok(ids.length >= 6, `the demo logged its connections (${ids.join(', ')})`);
+    assert.is([...codes.values()].reduce((a, b) => a + b, 0), ids.length, 'every logged connection was disposed');
+    const aborted = records.find((r) => r.kind === 'disposed' && r.code === 'AO');
+    assert.ok(aborted, 'the shutdown scenario destroyed its idle connection at the deadline (AO)');
+
+    const replayOut = await runBinary(tmp, ['replay', 'demo.jsonl', '--html', 'demo.html']);
+    assert.is(replayOut, `wrote demo.html (${ids.length} connections)\n`);
+    const { page, errors, requests } = await openPage(readFileSync(join(tmp, 'demo.html'), 'utf8'), { width: 1500, height: 480 });
+    try {
+      assert.is(await page.locator('h1').textContent(), 'demo.jsonl');
+      assert.is(await page.evaluate(() => document.body.dataset.rows), String(ids.length));
+      assert.match((await page.locator('#summary').textContent())!, new RegExp(`^${ids.length} connections over `));
+      // One row per connection: hovering each row in turn meets every connection of the log once.
+      const hovered: number[] = [];
+      for (let k = 0; k < ids.length; k++) {
+        const p = await rowPoint(page, k, 120);
+        await page.mouse.move(p.x, p.y);
+        await page.waitForFunction(() => document.getElementById('tip')!.style.display === 'block');
+        hovered.push(Number(await page.evaluate(() => document.body.dataset.hoverConnection)));
+      }
+      assert.equal([...hovered].sort((a, b) => a - b), ids);
+      // The header counts the termination codes the log's disposed records have.
+      const shown = await page.locator('#codes button').allTextContents();
+      assert.equal(shown.sort(), [...codes].map(([code, n]) => `${code} ${n}`).sort());
+
+      // The screenshot: the pointer just before the aborted connection's ABORT, its events in the tooltip.
+      const k = hovered.indexOf(aborted.conn);
+      const { span, opened, abortAt, before } = await page.evaluate((id) => {
+        const d = (window as unknown as { timeline: { data: TimelineData } }).timeline.data;
+        const row = d.rows.find((r) => r[0] === id)!;
+        const events = row[11];
+        let at = -1;
+        let before = 0;
+        for (let j = 0; j < events.length; j += 2) {
+          if (d.strings[events[j + 1]!] === 'ABORT') at = events[j]!;
+          else if (at < 0) before = events[j]!;
+        }
+        return { span: d.span, opened: row[1], abortAt: at, before };
+      }, aborted.conn);
+      assert.ok(abortAt >= 0, 'the aborted connection has an ABORT event');
+      const box = (await page.locator('#scroller').boundingBox())!;
+      // The page's time axis: x = 250 + t / span * (width - 250 - 16).
+      // A little before the ABORT, nearer to it than to the event before it.
+      const t = opened + abortAt - Math.min(6, (abortAt - before) / 3);
+      const p = await rowPoint(page, k, 250 + (t / span) * (box.width - 266));
+      await page.mouse.move(p.x, p.y);
+      await page.waitForFunction((id) => document.body.dataset.hoverConnection === String(id), aborted.conn);
+      const tip = (await page.locator('#tip').textContent())!;
+      assert.ok(tip.includes(`connection #${aborted.conn}`), tip);
+      assert.ok(tip.includes('termination AO') && tip.includes('client aborted') && tip.includes('server aborted'), tip);
+      assert.match(tip, /client open, server open/, 'the lanes under the pointer: open until the abort');
+      assert.match(tip, /\+\d+(\.\d+)? (ms|s)  ABORT$/m, 'the abort is among its events');
+      if (abortAt > before) assert.is(await page.locator('#tip b', { hasText: 'ABORT' }).count(), 1, 'the abort is the event nearest the pointer');
+      if (process.env.PL_WRITE_DOCS === '1') await page.screenshot({ path: DOCS_PNG });
+      assert.equal(errors, []);
+      assert.equal(requests, [], 'the page asked for nothing');
+    } finally {
+      await page.close();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 });
 

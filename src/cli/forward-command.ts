@@ -1,7 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
 import {
-  EventLog,
-  JsonlSink,
   collectMetrics,
   serveMetrics,
   startInspectorServer,
@@ -13,20 +10,10 @@ import {
 import { accessLogEntry, formatJson, formatText } from './access-log.js';
 import { CliError } from './cli-error.js';
 import { parseForwardArgs, type InspectConfig } from './forward-args.js';
+import { closeLog, openLog } from './log-file.js';
 import type { Output } from './output.js';
 import { Proxy } from './proxy.js';
 import { FORWARD_USAGE } from './usage.js';
-
-/** Fails early, with a clear line, when the log file cannot be opened for appending. */
-function checkWritable(file: string): void {
-  try {
-    closeSync(openSync(file, 'a'));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such directory' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message;
-    throw new CliError(`--log: cannot open ${file}: ${why}`);
-  }
-}
 
 /** Starts the inspector relay for `--inspect`, its failures as one line naming the flag. */
 async function startInspector(config: InspectConfig): Promise<InspectorServer> {
@@ -49,8 +36,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     out.stdout(FORWARD_USAGE);
     return 0;
   }
-  if (config.logFile !== undefined) checkWritable(config.logFile);
-  const log = new EventLog({ capacity: 0, sinks: config.logFile === undefined ? [] : [new JsonlSink(config.logFile)] });
+  const log = openLog(config.logFile);
   const notice = (event: string, fields: Record<string, unknown>, text: string) => {
     if (config.quiet) return;
     out.stderr(config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text);
@@ -129,11 +115,5 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     { finished: result.inFlight - result.aborted, destroyed: result.aborted },
     `stopped: ${result.inFlight - result.aborted} finished, ${result.aborted} destroyed`,
   );
-  try {
-    await log.close();
-  } catch (err) {
-    out.stderr(`proxy-lifecycle: writing ${config.logFile}: ${(err as Error).message}`);
-    return 1;
-  }
-  return 0;
+  return (await closeLog(log, config.logFile, out)) ? 0 : 1;
 }

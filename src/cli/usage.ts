@@ -6,7 +6,7 @@ Usage:
   proxy-lifecycle forward --listen [HOST:]PORT --target HOST:PORT [flags]
   proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
   proxy-lifecycle diagram [--format mermaid|dot]
-  proxy-lifecycle demo
+  proxy-lifecycle demo [--log FILE]
 
 Commands:
   forward   run a TCP proxy, with one access-log line per closed connection
@@ -63,10 +63,13 @@ Prints the connection machine's statechart (states, events, guards, delays), gen
 the machine definition itself. Default format: mermaid.
 `;
 
-export const DEMO_USAGE = `Usage: proxy-lifecycle demo
+export const DEMO_USAGE = `Usage: proxy-lifecycle demo [--log FILE]
 
 Starts upstream services and a proxy on free loopback ports, runs the scenarios a naive proxy
 gets wrong (half-close echo, a stream after the request's FIN, an idle connection surviving
 socket timeouts, a peer reset, a graceful shutdown), shows each connection's lifecycle as it
 happens, and ends with a summary table. Exits 0 when every scenario delivered what it should.
+
+  --log FILE   append the proxy's event log to FILE as JSON lines, as 'forward --log' does
+               (read it with 'replay FILE', or 'replay FILE --html OUT.html')
 `;

@@ -1,7 +1,7 @@
-import { EventLog } from '../../index.js';
 import { parseArgs } from '../args.js';
 import { CliError } from '../cli-error.js';
 import type { ClosedItem, FollowItem } from '../follow.js';
+import { closeLog, openLog } from '../log-file.js';
 import type { Output } from '../output.js';
 import { Proxy } from '../proxy.js';
 import { formatOpen, formatOutcome, formatStep } from '../timeline.js';
@@ -52,15 +52,20 @@ function describe(item: FollowItem): string {
 /**
  * `proxy-lifecycle demo`: upstream services and the proxy on free loopback ports, the
  * scenarios a naive proxy gets wrong, each connection's lifecycle as it happens, and a
- * summary table. Exit code 0 when every scenario delivered what it should, 1 otherwise.
+ * summary table. With `--log FILE`, the proxy's event log is appended to FILE as JSON lines,
+ * as `forward --log` does. Exit code 0 when every scenario delivered what it should (and the
+ * log was written), 1 otherwise.
  */
 export async function runDemo(argv: readonly string[], out: Output): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { help: 'boolean' }, 'demo');
+  const { flags, positionals } = parseArgs(argv, { log: 'string', help: 'boolean' }, 'demo');
   if (flags.has('help')) {
     out.stdout(DEMO_USAGE);
     return 0;
   }
   if (positionals.length > 0) throw new CliError(`demo takes no arguments, got ${JSON.stringify(positionals[0])}`);
+  const logFile = flags.get('log') as string | undefined;
+  // Checked before anything starts: a bad path is exit 2 at once.
+  const log = openLog(logFile);
 
   const services = new DemoServices();
   await services.start();
@@ -69,7 +74,7 @@ export async function runDemo(argv: readonly string[], out: Output): Promise<num
     {
       listen: { host: '127.0.0.1', port: 0 },
       target: { host: '127.0.0.1', port: services.port },
-      supervisor: { socketTimeout: SOCKET_TIMEOUT, timeoutBehavior: 'reset', gracePeriod: 1000, connectTimeout: 2000, log: new EventLog({ capacity: 0 }) },
+      supervisor: { socketTimeout: SOCKET_TIMEOUT, timeoutBehavior: 'reset', gracePeriod: 1000, connectTimeout: 2000, log },
     },
     {
       onItem: (item) => {
@@ -101,11 +106,16 @@ export async function runDemo(argv: readonly string[], out: Output): Promise<num
   // The last scenario stops the proxy; stop() is idempotent, and destroys anything left over.
   await proxy.stop(0);
   await services.close();
+  const logged = await closeLog(log, logFile, out);
 
   const failed = rows.filter((r) => !r.ok).length;
   out.stdout('');
   out.stdout(renderTable(rows));
   out.stdout('');
   out.stdout(failed === 0 ? `all ${rows.length} checks passed` : `${failed} of ${rows.length} checks FAILED`);
-  return failed === 0 ? 0 : 1;
+  if (logFile !== undefined && logged) {
+    const total = proxy.supervisor.stats.total;
+    out.stdout(`event log of ${total} connection${total === 1 ? '' : 's'} appended to ${logFile} (proxy-lifecycle replay ${logFile})`);
+  }
+  return failed === 0 && logged ? 0 : 1;
 }

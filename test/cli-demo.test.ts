@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readEventLog, replay } from '../src/index.js';
-import { ensureBuilt, runCli } from './helpers/cli-harness.js';
+import { spawn } from 'node:child_process';
+import { CLI, ensureBuilt, runCli } from './helpers/cli-harness.js';
 
 ensureBuilt();
 
@@ -133,6 +134,18 @@ test.after(async () => {
   // A test that failed before the run finished still leaves no child behind.
   await run?.catch(() => {});
   rmSync(tmp, { recursive: true, force: true });
+});
+
+test('a reader that goes away (demo | head -1) is no crash: the demo finishes and exits 0', async () => {
+  const child = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Like head: read the first chunk, then close the pipe.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  assert.is(code, 0, stderr);
+  assert.not.match(stderr, 'EPIPE');
 });
 
 test.run();

@@ -7,22 +7,10 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLI, Child, ROOT, accessLines, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
-import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+import { closeServer, connect, connectError, echoServer, listen, readAll, until } from './helpers/net.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';
 
 ensureBuilt();
-
-/** The error code of a loopback connect to `port`, or `null` if it connected. */
-function connectError(port: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const probe = net.connect(port, '127.0.0.1');
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(null);
-    });
-    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-}
 
 /** Sends `size` bytes through the proxy, checks the echo, and waits for the access-log line of connection `id`. */
 async function roundTrip(child: Child, port: number, id: number, size: number): Promise<void> {

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Supervisor, boundListenerCount } from '../src/index.js';
 import { startInspectorServer } from '../src/inspect/inspector-server.js';
-import { closeServer, connect, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
+import { closeServer, connect, connectError, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
@@ -61,18 +61,6 @@ test('inspection events of a proxied connection reach a viewer of the local rela
   // The relay no longer listens once closed.
   assert.is(await connectError(inspector.port), 'ECONNREFUSED');
 });
-
-/** The error code of a loopback connect to `port`, or `null` if it connected. */
-function connectError(port: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const probe = net.connect(port, '127.0.0.1');
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(null);
-    });
-    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-}
 
 test('a port in use is an error, not a crash', async () => {
   const blocker = net.createServer();

@@ -73,3 +73,15 @@ export async function until(predicate: () => boolean, what: string, ms = 5000): 
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+/** The error code of a loopback connect to `port` (e.g. `ECONNREFUSED`), or `null` if it connected. */
+export function connectError(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const probe = net.connect(port, '127.0.0.1');
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(null);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}

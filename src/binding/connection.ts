@@ -80,8 +80,6 @@ export class Connection implements SocketOwner, RuntimeHost {
   private checkpointS2C = 0;
   private closedSockets = 0;
   private serverEndPending = false;
-  /** Whether the upstream ever connected: if not, none of the client's bytes reached it. */
-  private connected = false;
   private finished = false;
   private disposedInfo: CloseInfo | null = null;
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
@@ -183,7 +181,6 @@ export class Connection implements SocketOwner, RuntimeHost {
         this.send({ type, side, code });
         return;
       case 'CONNECTED':
-        this.connected = true;
         this.send({ type });
         return;
       default:
@@ -320,7 +317,8 @@ export class Connection implements SocketOwner, RuntimeHost {
       code: closeCode(context.ending),
       errors: context.errors,
       bytes: { clientToServer: this.clientToServer, serverToClient: this.serverToClient },
-      discarded: this.connected ? this.discarded : this.clientToServer + this.serverToClient,
+      // An upstream that never connected got none of the client's bytes.
+      discarded: context.connected ? this.discarded : this.clientToServer + this.serverToClient,
       pauses: { client: this.clientPauses, server: this.serverPauses },
       durationMs: now - this.startedAt,
     };

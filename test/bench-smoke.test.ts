@@ -7,34 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { Goal, Summary, Trial as BenchTrial } from '../bench/lib/report.js';
 import { ROOT } from './helpers/cli-harness.js';
 
-interface Checks {
-  lostBytes: number;
-  extraBytes: number;
-  corrupt: number;
-  hung: number;
-  unexpected: number;
-  leakedFds: number;
-  upstreamOpen: number;
-}
-
-interface Trial {
-  proxy: string;
-  workload: string;
-  ok: boolean;
-  error?: string;
-  metrics: Record<string, number>;
-  checks: Checks;
-  detail: Record<string, unknown>;
-}
+/** A trial as read back from the JSON: a per-CPU figure may be null (less than one clock tick). */
+type Trial = Omit<BenchTrial, 'metrics'> & { metrics: Record<string, number | null> };
 
 interface Result {
   smoke: boolean;
   machine: { nproc: number; cpu: string; node: string };
   proxies: Record<string, string>;
-  summary: Record<string, Record<string, { median: number; ratio: number | null; diff: number | null }>>;
-  goals: { goal: string; holds: boolean | null }[];
+  summary: Summary;
+  goals: Goal[];
   table: { header: string[]; rows: string[][] };
   trials: Trial[];
 }

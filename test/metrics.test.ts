@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock, Supervisor, type CloseInfo, type Connection } from '../src/index.js';
 import { collectMetrics, METRICS, serveMetrics } from '../src/metrics/index.js';
-import { closeServer, connect, echoServer, listen, payload, readAll, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, payload, readAll, startUpstreams, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
 /** GET `url`; resolves with status, content type and body. */
@@ -53,16 +53,8 @@ test('scraped over HTTP after real connections: every counter matches the CloseI
   const server = await serveMetrics(metrics.register, { port: 0 });
   assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
 
-  const echo = echoServer();
-  const echoPort = await listen(echo);
-  const resetter = net.createServer((s) => {
-    s.on('error', () => {});
-    s.once('data', () => s.resetAndDestroy());
-  });
-  const resetPort = await listen(resetter);
-  const gone = net.createServer();
-  const refusedPort = await listen(gone);
-  await closeServer(gone);
+  const upstreams = await startUpstreams();
+  const { echoPort, resetPort, refusedPort } = upstreams;
   // An upstream that does not read until the proxy has had to pause the client once.
   let slow: net.Socket | undefined;
   const slowServer = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -174,8 +166,7 @@ test('scraped over HTTP after real connections: every counter matches the CloseI
     metrics.stop();
     await server.close();
     await closeServer(proxy);
-    await closeServer(echo);
-    await closeServer(resetter);
+    await upstreams.close();
     await closeServer(slowServer);
   }
 });

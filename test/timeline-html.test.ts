@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { Supervisor, readEventLog, type CloseInfo, type LogRecord } from '../src/index.js';
 import { LANE_STATES, renderTimelineHtml, timelineData, type TimelineData } from '../src/timeline/index.js';
 import { CLI, ensureBuilt } from './helpers/cli-harness.js';
-import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+import { closeServer, connect, listen, readAll, startUpstreams, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/lifecycle-sim.js';
 
@@ -25,16 +25,8 @@ const browserTest = HAVE_CHROMIUM ? test : test.skip;
 
 /** Three real loopback connections through a supervisor: an echo, an upstream reset, a refused connect. */
 async function realRun(): Promise<{ records: LogRecord[]; closes: CloseInfo[] }> {
-  const echo = echoServer();
-  const echoPort = await listen(echo);
-  const resetter = net.createServer((s) => {
-    s.on('error', () => {});
-    s.once('data', () => s.resetAndDestroy());
-  });
-  const resetPort = await listen(resetter);
-  const refused = net.createServer();
-  const refusedPort = await listen(refused);
-  await closeServer(refused);
+  const upstreams = await startUpstreams();
+  const { echoPort, resetPort, refusedPort } = upstreams;
   const supervisor = new Supervisor({ activitySampleInterval: 0 });
   const recorded = recordConnections(supervisor);
   const closes: CloseInfo[] = [];
@@ -65,8 +57,7 @@ async function realRun(): Promise<{ records: LogRecord[]; closes: CloseInfo[] }>
     assertReplayMatches(supervisor, recorded);
   } finally {
     await closeServer(proxy);
-    await closeServer(echo);
-    await closeServer(resetter);
+    await upstreams.close();
   }
   return { records: supervisor.log.records(), closes };
 }

@@ -1,7 +1,7 @@
 // The proxies under test, each started as its own process pinned to the proxy core:
 // proxy-lifecycle's `forward` command, the bare Node proxy, HAProxy and nginx (stream).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,21 +83,8 @@ async function startNode(name: ProxyName, script: string, extra: readonly string
   return { name, port: Number(m[1]), pid: proc.pid, proc, stop: () => proc.stop() };
 }
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/cli.js with tsup when it is missing or older than a source file. */
-export function ensureCliBuilt(): void {
-  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'machines')));
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= sources) return;
-  execFileSync('npx', ['tsup'], { cwd: ROOT, stdio: 'pipe' });
-}
+/** Builds dist/cli.js with tsup when it is missing or older than a source file (shared with the CLI tests). */
+export { ensureBuilt as ensureCliBuilt } from '../../test/helpers/cli-harness.js';
 
 const lifecycle: ProxySpec = {
   name: 'proxy-lifecycle',

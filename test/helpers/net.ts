@@ -85,3 +85,29 @@ export function connectError(port: number): Promise<string | null> {
     probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
 }
+
+/**
+ * Three upstreams for tests that need every kind of ending: one that echoes, one that resets
+ * at the first byte, and a port that refuses (listened on, then closed).
+ */
+export async function startUpstreams(): Promise<{ echoPort: number; resetPort: number; refusedPort: number; close(): Promise<void> }> {
+  const echo = echoServer();
+  const echoPort = await listen(echo);
+  const resetter = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => s.resetAndDestroy());
+  });
+  const resetPort = await listen(resetter);
+  const refused = net.createServer();
+  const refusedPort = await listen(refused);
+  await closeServer(refused);
+  return {
+    echoPort,
+    resetPort,
+    refusedPort,
+    async close() {
+      await closeServer(echo);
+      await closeServer(resetter);
+    },
+  };
+}

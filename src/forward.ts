@@ -1,34 +1,15 @@
 import { Connection, type ConnectionEnvironment } from './binding/connection.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
-import { systemClock, type Clock } from './clock.js';
-import type { EventLog } from './log/event-log.js';
-import type { Logger } from './logger.js';
-import { resolveOptions, type LifecycleOptions } from './options.js';
-import type { RuntimeFactory } from './runtime/machine-runtime.js';
+import { systemClock } from './clock.js';
+import { checkEnvironment, resolveOptions, splitEnvironment, type EnvironmentOptions, type LifecycleOptions } from './options.js';
 import { createTableRuntime } from './runtime/table-runtime.js';
-
-/** Where a connection's time, log and runtime come from. */
-export interface EnvironmentOptions {
-  /** The clock for every timer. Default: the system clock. */
-  clock?: Clock;
-  /** Append every lifecycle event here. Default: none for `forward()`, one per supervisor. */
-  log?: EventLog | null;
-  /** The machine runtime. Default: the lean table runtime derived from the XState machine. */
-  runtime?: RuntimeFactory;
-  /** Optional logger; the library never writes to the console. */
-  logger?: Logger;
-}
 
 /** Options of {@link forward}: lifecycle options plus where time and the log come from. */
 export interface ForwardOptions extends LifecycleOptions, EnvironmentOptions {}
 
 let standaloneId = 0;
 
-/** Splits environment fields off an options object, leaving the lifecycle options to validate. */
-export function splitEnvironment<T extends EnvironmentOptions>(options: T): [Omit<T, keyof EnvironmentOptions>, EnvironmentOptions] {
-  const { clock, log, runtime, logger, ...rest } = options;
-  return [rest, { clock, log, runtime, logger }];
-}
+export type { EnvironmentOptions };
 
 /**
  * Proxies `client` to `upstream` under the lifecycle machine: bytes flow with backpressure,
@@ -54,6 +35,7 @@ export function splitEnvironment<T extends EnvironmentOptions>(options: T): [Omi
 export function forward(client: SocketLike, upstream: Upstream, options: ForwardOptions = {}): Connection {
   const [lifecycle, envOptions] = splitEnvironment(options);
   const resolved = resolveOptions(lifecycle);
+  checkEnvironment(envOptions);
   const env: ConnectionEnvironment = {
     clock: envOptions.clock ?? systemClock,
     log: envOptions.log ?? null,

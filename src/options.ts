@@ -1,5 +1,10 @@
 import { DEFAULT_SETTINGS, type ConnectionSettings, type TimeoutBehavior } from '../machines/connection-settings.js';
+import type { Clock } from './clock.js';
 import { InvalidOptionError } from './errors.js';
+import { checkDuration, show } from './validate.js';
+import { EventLog } from './log/event-log.js';
+import type { Logger } from './logger.js';
+import type { RuntimeFactory } from './runtime/machine-runtime.js';
 
 /**
  * Per-connection lifecycle options. Every field is optional; see README.md for the table
@@ -74,9 +79,6 @@ const KINDS: Readonly<Record<keyof ConnectionSettings | 'keepAlive' | 'keepAlive
   clientAddress: 'boolean',
 };
 
-/** The largest delay Node's timers accept (about 24.8 days). */
-const MAX_DELAY = 2 ** 31 - 1;
-
 function check(name: string, kind: Kind | 'behavior', value: unknown): void {
   switch (kind) {
     case 'boolean':
@@ -87,21 +89,11 @@ function check(name: string, kind: Kind | 'behavior', value: unknown): void {
         throw new InvalidOptionError(name, `${name} must be one of 'reset', 'close', 'ignore', got ${show(value)}`);
       }
       return;
-    default: {
-      const min = kind === 'positive' ? 1 : 0;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_DELAY) {
-        const range = kind === 'positive' ? `from 1 to ${MAX_DELAY}` : `from 0 (off) to ${MAX_DELAY}`;
-        throw new InvalidOptionError(name, `${name} must be a number of milliseconds ${range}, got ${show(value)}`);
-      }
-    }
+    default:
+      checkDuration(name, value, kind === 'positive' ? 1 : 0);
   }
 }
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
-  return typeof value;
-}
 
 /**
  * Validates options and fills in defaults.
@@ -137,4 +129,66 @@ export function resolveOptions(input: LifecycleOptions = {}, base?: ResolvedLife
     else (out as unknown as Record<string, unknown>)[name] = value;
   }
   return out;
+}
+
+/** Where a connection's time, log and runtime come from. */
+export interface EnvironmentOptions {
+  /** The clock for every timer. Default: the system clock. */
+  clock?: Clock;
+  /** Append every lifecycle event here. Default: none for `forward()`, one per supervisor. */
+  log?: EventLog | null;
+  /** The machine runtime. Default: the lean table runtime derived from the XState machine. */
+  runtime?: RuntimeFactory;
+  /** Optional logger; the library never writes to the console. */
+  logger?: Logger;
+}
+
+const ENVIRONMENT_KEYS = ['clock', 'log', 'runtime', 'logger'] as const;
+
+/** Splits environment fields off an options object, leaving the lifecycle options to validate. */
+export function splitEnvironment<T extends EnvironmentOptions>(options: T): [Omit<T, keyof EnvironmentOptions>, EnvironmentOptions] {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', `options must be an object, got ${show(options)}`);
+  }
+  const { clock, log, runtime, logger, ...rest } = options;
+  return [rest, { clock, log, runtime, logger }];
+}
+
+const hasMethods = (value: unknown, names: readonly string[]): boolean =>
+  typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
+
+/**
+ * Validates the environment options (what is given; defaults are the caller's).
+ *
+ * @throws {InvalidOptionError} naming the option: a `clock` without `now`, `setTimeout` and
+ * `clearTimeout`; a `log` that is not an `EventLog` (or `null`); a `runtime` that is not a
+ * factory function; a `logger` whose `debug`, `warn` or `error` is not a function.
+ */
+export function checkEnvironment(env: EnvironmentOptions): EnvironmentOptions {
+  for (const key of ENVIRONMENT_KEYS) {
+    const value = env[key];
+    if (value === undefined) continue;
+    switch (key) {
+      case 'clock':
+        if (!hasMethods(value, ['now', 'setTimeout', 'clearTimeout'])) {
+          throw new InvalidOptionError('clock', `clock must be a Clock (an object with now(), setTimeout() and clearTimeout()), got ${show(value)}`);
+        }
+        break;
+      case 'log':
+        if (value !== null && !(value instanceof EventLog)) throw new InvalidOptionError('log', `log must be an EventLog or null, got ${show(value)}`);
+        break;
+      case 'runtime':
+        if (typeof value !== 'function') throw new InvalidOptionError('runtime', `runtime must be a RuntimeFactory function, got ${show(value)}`);
+        break;
+      case 'logger': {
+        const bad = typeof value !== 'object' || value === null ? [] : (['debug', 'warn', 'error'] as const).filter((m) => (value as Record<string, unknown>)[m] !== undefined && typeof (value as Record<string, unknown>)[m] !== 'function');
+        if (typeof value !== 'object' || value === null || bad.length > 0) {
+          const why = bad.length > 0 ? `its ${bad.join(', ')} must be functions` : `got ${show(value)}`;
+          throw new InvalidOptionError('logger', `logger must be an object with optional debug(), warn() and error() functions: ${why}`);
+        }
+        break;
+      }
+    }
+  }
+  return env;
 }

@@ -4,10 +4,17 @@ import { Connection, type CloseInfo, type ConnectionEnvironment } from './bindin
 import type { SocketLike, Upstream } from './binding/socket-like.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
-import { splitEnvironment, type EnvironmentOptions } from './forward.js';
 import { EventLog } from './log/event-log.js';
 import type { LogRecord } from './log/log-record.js';
-import { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';
+import { checkCount, checkDuration } from './validate.js';
+import {
+  checkEnvironment,
+  resolveOptions,
+  splitEnvironment,
+  type EnvironmentOptions,
+  type LifecycleOptions,
+  type ResolvedLifecycleOptions,
+} from './options.js';
 import { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
 import type { RuntimeFactory } from './runtime/machine-runtime.js';
 import { createTableRuntime } from './runtime/table-runtime.js';
@@ -15,8 +22,9 @@ import { createTableRuntime } from './runtime/table-runtime.js';
 /** Options of a {@link Supervisor}: defaults for every connection, plus its own. */
 export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions {
   /**
-   * How often byte counts are sampled into checkpoints and streams, in ms. Inactivity
-   * timers are as precise as this. Default 1000; 0 samples only around lifecycle events.
+   * How often byte counts are sampled into checkpoints and streams, in ms (how fresh the
+   * byte streams and metrics are; inactivity timers count from the last byte whatever it is).
+   * Default 1000; 0 samples only around lifecycle events.
    */
   activitySampleInterval?: number;
   /** In-memory event log capacity (records) when no `log` is given. Default 100 000. */
@@ -30,12 +38,28 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
   inspect?: { observer: InspectionObserver; select?: (connectionId: number) => boolean };
 }
 
-function checkDuration(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidOptionError(name, `${name} must be a number of milliseconds from 0 up, got ${String(value)}`);
+/** Options of {@link Supervisor.shutdown}. */
+export interface ShutdownOptions {
+  /** Destroy what is left after this many ms. Default 30 000. */
+  timeout?: number;
+  /** Let connections finish by themselves this long before ending them. Default 0. */
+  drainTimeout?: number;
+}
+
+const SHUTDOWN_KEYS: readonly string[] = ['timeout', 'drainTimeout'];
+
+function shutdownOptions(options: unknown): { timeout: number; drainTimeout: number } {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', `shutdown options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
-  return value;
+  for (const key of Object.keys(options)) {
+    if (!SHUTDOWN_KEYS.includes(key)) throw new InvalidOptionError(key, `unknown shutdown option ${key}. Allowed: ${SHUTDOWN_KEYS.join(', ')}`);
+  }
+  const { timeout, drainTimeout } = options as ShutdownOptions;
+  return {
+    timeout: timeout === undefined ? 30_000 : checkDuration('timeout', timeout),
+    drainTimeout: drainTimeout === undefined ? 0 : checkDuration('drainTimeout', drainTimeout),
+  };
 }
 
 /** Bytes moved by all connections, sampled. */
@@ -118,17 +142,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   constructor(options: SupervisorOptions = {}) {
     super();
-    const { activitySampleInterval, logCapacity, inspect, ...rest } = options;
-    const [lifecycle, envOptions] = splitEnvironment(rest);
+    const [own, envOptions] = splitEnvironment(options);
+    const { activitySampleInterval, logCapacity, inspect, ...lifecycle } = own;
     this.defaults = resolveOptions(lifecycle);
-    const interval = activitySampleInterval === undefined ? 1000 : activitySampleInterval;
-    if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 0) {
-      throw new InvalidOptionError(
-        'activitySampleInterval',
-        `activitySampleInterval must be a number of milliseconds from 0 (off) up, got ${String(interval)}`,
-      );
-    }
-    this.sampleInterval = interval;
+    checkEnvironment(envOptions);
+    this.sampleInterval = activitySampleInterval === undefined ? 1000 : checkDuration('activitySampleInterval', activitySampleInterval);
+    if (logCapacity !== undefined) checkCount('logCapacity', logCapacity);
     this.clock = envOptions.clock ?? systemClock;
     this.log = envOptions.log ?? new EventLog({ capacity: logCapacity });
     this.events$ = this.log.records$;
@@ -199,10 +218,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * 30 000). Resolves once every connection is disposed. Safe to call more than once: later
    * calls return the same promise.
    */
-  shutdown(options: { timeout?: number; drainTimeout?: number } = {}): Promise<void> {
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
     if (this.shutdownPromise !== null) return this.shutdownPromise;
-    const timeout = checkDuration('timeout', options.timeout, 30_000);
-    const drainTimeout = checkDuration('drainTimeout', options.drainTimeout, 0);
+    const { timeout, drainTimeout } = shutdownOptions(options);
     this.shutdownPromise = new Promise<void>((resolve) => {
       this.drained = resolve;
     });

@@ -1,4 +1,5 @@
 import { Subject, type Observable } from 'rxjs';
+import { checkCount } from '../validate.js';
 import type { LogRecord, LogSink } from './log-record.js';
 
 /** Options of an {@link EventLog}. */
@@ -26,10 +27,7 @@ export class EventLog {
   readonly records$: Observable<LogRecord> = this.subject.asObservable();
 
   constructor(options: EventLogOptions = {}) {
-    const capacity = options.capacity ?? 100_000;
-    if (!Number.isInteger(capacity) || capacity < 0) {
-      throw new TypeError(`capacity must be a whole number from 0 up, got ${String(capacity)}`);
-    }
+    const capacity = options.capacity === undefined ? 100_000 : checkCount('capacity', options.capacity);
     this.ring = new Array(capacity);
     this.sinks = options.sinks ? [...options.sinks] : [];
   }

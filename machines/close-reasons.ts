@@ -15,7 +15,7 @@
  * | `max_lifetime`    | the connection reached `maxLifetime`                                    |
  * | `parity_timeout`  | half-closed for `parityTimeout` and inactive for `parityInactivity`     |
  * | `grace_expired`   | the side did not finish within `gracePeriod` while draining; destroyed |
- * | `connect_refused` | the upstream refused the connection                                     |
+ * | `connect_refused` | the upstream refused the connection (wins over any earlier server reason) |
  * | `connect_timeout` | the upstream did not answer within `connectTimeout`                     |
  * | `connect_error`   | the upstream connect failed for another reason                          |
  * | `shutdown`        | graceful shutdown of the supervisor                                     |

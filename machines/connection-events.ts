@@ -17,9 +17,10 @@ export interface ErrorEvent { type: 'ERROR'; side: Side; code?: string }
 export interface TimeoutEvent { type: 'TIMEOUT'; side: Side }
 /**
  * A byte checkpoint: cumulative bytes forwarded each way. Sent at most once per
- * sampling period, and only when the counts moved, never per chunk.
+ * sampling period, and only when the counts moved, never per chunk. `idleMs`: how long
+ * before the checkpoint the last byte moved, so inactivity timers count from that byte.
  */
-export interface ActivityEvent { type: 'ACTIVITY'; clientToServer: number; serverToClient: number }
+export interface ActivityEvent { type: 'ACTIVITY'; clientToServer: number; serverToClient: number; idleMs?: number }
 /** Graceful shutdown: end both sides after their pending writes. */
 export interface ShutdownEvent { type: 'SHUTDOWN' }
 /** Immediate close: destroy both sides. */

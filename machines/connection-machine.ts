@@ -2,6 +2,7 @@ import { and, assign, not, or, raise, setup, stateIn } from 'xstate';
 import { moreDecisive, reasonForError, type ClosePhase, type CloseReason, type Ending } from './close-reasons.js';
 import type { ConnectionEvent, Side } from './connection-events.js';
 import { DEFAULT_SETTINGS, type ConnectionSettings } from './connection-settings.js';
+import { sinceLastByte } from './inactivity.js';
 
 /** Per-side record kept in the machine's context. */
 export interface SidePair<T> {
@@ -20,6 +21,8 @@ export interface ConnectionContext {
   errors: SidePair<string | null>;
   /** Whether each side's peer has sent FIN. */
   readEnded: SidePair<boolean>;
+  /** Whether our own FIN on each side has gone out after every pending write (`FINISHED`). */
+  flushed: SidePair<boolean>;
   /** The upstream was ended before it finished connecting; flush once connected. */
   serverEndPending: boolean;
   /** The upstream has connected; until then every close happens in phase `connecting`. */
@@ -91,6 +94,7 @@ export const connectionSetup = setup({
     isSelf: ({ event }, params: SideParams) => eventSide(event) === params.side,
     isPeer: ({ event }, params: SideParams) => eventSide(event) === other(params.side),
     readEnded: ({ context }, params: SideParams) => context.readEnded[params.side],
+    flushed: ({ context }, params: SideParams) => context.flushed[params.side],
     // We ended this side only to pass on the other side's FIN: its own direction stays open.
     forwardingFin: ({ context }, params: SideParams) => context.reasons[params.side] === 'peer_fin',
     halfOpenDisallowed: ({ context }) => !context.settings.allowHalfOpen,
@@ -118,10 +122,12 @@ export const connectionSetup = setup({
     setGraceReason: assign(({ context }, p: SideParams) => applyReason(context, p.side, 'grace_expired', 'draining', 'grace')),
     setErrorReason: assign(({ context, event }, p: PhaseParams) => {
       const code = event.type === 'ERROR' ? event.code : undefined;
-      const reason = reasonForError(code, p.phase === 'connecting');
+      const connecting = p.phase === 'connecting';
+      const reason = reasonForError(code, connecting);
       return {
         errors: withSide(context.errors, p.side, code ?? 'UNKNOWN'),
-        ...applyReason(context, p.side, reason, p.phase, 'first'),
+        // An upstream that never connected failed to connect, whatever the client did meanwhile.
+        ...applyReason(context, p.side, reason, p.phase, connecting ? 'force' : 'first'),
       };
     }),
     // The proxy's own decision (shutdown, idle, lifetime, parity) is why a still-live side
@@ -131,6 +137,9 @@ export const connectionSetup = setup({
     ),
     markReadEnded: assign(({ context }, params: SideParams) => ({
       readEnded: withSide(context.readEnded, params.side, true),
+    })),
+    markFlushed: assign(({ context }, params: SideParams) => ({
+      flushed: withSide(context.flushed, params.side, true),
     })),
     markServerEndPending: assign({ serverEndPending: true }),
     markConnected: assign({ connected: true }),
@@ -148,11 +157,11 @@ export const connectionSetup = setup({
   delays: {
     connectTimeout: ({ context }) => context.settings.connectTimeout,
     gracePeriod: ({ context }) => context.settings.gracePeriod,
-    socketTimeout: ({ context }) => context.settings.socketTimeout,
-    idleTimeout: ({ context }) => context.settings.idleTimeout,
+    socketTimeout: ({ context, event }) => sinceLastByte(context.settings.socketTimeout, event),
+    idleTimeout: ({ context, event }) => sinceLastByte(context.settings.idleTimeout, event),
     maxLifetime: ({ context }) => context.settings.maxLifetime,
     parityTimeout: ({ context }) => context.settings.parityTimeout,
-    parityInactivity: ({ context }) => context.settings.parityInactivity,
+    parityInactivity: ({ context, event }) => sinceLastByte(context.settings.parityInactivity, event),
   },
 });
 
@@ -191,6 +200,19 @@ function whenPeerClosed(side: Side, phase: ClosePhase) {
     guard: peerClosed(side),
     target: flushingTarget(side),
     actions: [endSocket(side), setReason(side, 'peer_closed', phase)],
+  } as const;
+}
+
+/**
+ * Once the other side is closed, a side with nothing left to flush (its FIN already out) has
+ * nothing more to do: whatever its peer still sends could go nowhere, so it closes at once
+ * instead of reading and discarding until the grace period ends.
+ */
+function closeWhenPeerClosed(side: Side, phase: ClosePhase) {
+  return {
+    guard: peerClosed(side),
+    target: closedTarget(side),
+    actions: [destroySocket(side), setReason(side, 'peer_closed', phase)],
   } as const;
 }
 
@@ -266,7 +288,7 @@ function sideStates(side: Side) {
         },
         /** We ended this side and our FIN went out; its peer may still send (half-open). */
         writeEnded: {
-          always: whenPeerClosed(side, 'half_closed'),
+          always: closeWhenPeerClosed(side, 'half_closed'),
           on: {
             ...halfClosed,
             // Our FIN is long gone, so there is nothing left to flush: an expired connection
@@ -275,8 +297,12 @@ function sideStates(side: Side) {
             END: { guard: self(side), target: 'flushing', actions: [markReadEnded(side)] },
           },
         },
-        /** Waiting for our writes to flush and the socket to close, bounded by the grace period. */
+        /**
+         * Waiting for our writes to flush and the socket to close, bounded by the grace period;
+         * once they have flushed and the other side is closed, there is nothing left to wait for.
+         */
         flushing: {
+          always: { ...closeWhenPeerClosed(side, 'draining'), guard: and([peerClosed(side), { type: 'flushed', params: { side } }]) },
           after: {
             gracePeriod: {
               target: closedTarget(side),
@@ -286,10 +312,14 @@ function sideStates(side: Side) {
           on: {
             // Half-open only when we ended this side to forward a FIN and both peers live on;
             // a side the proxy itself decided to close stays here, bounded by the grace period.
-            FINISHED: {
-              guard: and([self(side), { type: 'forwardingFin', params: { side } }, not({ type: 'readEnded', params: { side } }), not(peerClosed(side))]),
-              target: 'writeEnded',
-            },
+            FINISHED: [
+              {
+                guard: and([self(side), { type: 'forwardingFin', params: { side } }, not({ type: 'readEnded', params: { side } }), not(peerClosed(side))]),
+                target: 'writeEnded',
+                actions: { type: 'markFlushed', params: { side } },
+              },
+              { guard: self(side), actions: { type: 'markFlushed', params: { side } } },
+            ],
             END: { guard: self(side), actions: [markReadEnded(side)] },
             CLOSE: {
               guard: self(side),
@@ -321,7 +351,7 @@ const connecting = {
   after: {
     connectTimeout: {
       target: closedTarget('server'),
-      actions: [destroySocket('server'), setReason('server', 'connect_timeout', 'connecting')],
+      actions: [destroySocket('server'), forceReason('server', 'connect_timeout', 'connecting')],
     },
   },
   on: {
@@ -334,7 +364,7 @@ const connecting = {
       target: 'closed',
       actions: [destroySocket('server'), setErrorReason('server', 'connecting')],
     },
-    CLOSE: { guard: self('server'), target: 'closed', actions: [setReason('server', 'connect_error', 'connecting')] },
+    CLOSE: { guard: self('server'), target: 'closed', actions: [forceReason('server', 'connect_error', 'connecting')] },
     END: {
       guard: peer('server'),
       actions: [
@@ -381,6 +411,7 @@ export const connectionMachine = connectionSetup.createMachine({
     ending: null,
     errors: { client: null, server: null },
     readEnded: { client: false, server: false },
+    flushed: { client: false, server: false },
     serverEndPending: false,
     connected: false,
     bytes: { clientToServer: 0, serverToClient: 0 },

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createActor, SimulatedClock } from 'xstate';
 import { connectionMachine } from '../machines/connection-machine.js';
-import type { Side } from '../machines/connection-events.js';
+import type { ConnectionInputEvent, Side } from '../machines/connection-events.js';
 import { DEFAULT_SETTINGS, type ConnectionSettings } from '../machines/connection-settings.js';
 import { MachineSim, cancelled, effects, raisedNow, scheduled } from './helpers/pure-machine-sim.js';
 
@@ -175,14 +175,28 @@ test('FINISHED while flushing stays flushing when that side already read its FIN
   assert.ok(sim.pending().includes('gracePeriod:client.draining.flushing'), 'grace still bounds the close');
 });
 
-test('FINISHED while flushing stays flushing when the peer is closed', () => {
+test('FINISHED while flushing closes that side at once when the peer is closed: nothing is left to wait for', () => {
   const sim = connected();
   sim.send({ type: 'CLOSE', side: 'server' });
   assert.is(sim.region('client'), 'draining.flushing');
+  const actions = sim.send({ type: 'FINISHED', side: 'client' });
+  assert.is(sim.region('client'), 'closed');
+  assert.equal(effects(actions), ['destroySocket client']);
+  assert.ok(cancelled(actions).includes('gracePeriod:client.draining.flushing'), 'the grace timer is cancelled');
+  assert.equal(sim.pending(), []);
+  assert.equal(sim.context.reasons, { client: 'peer_closed', server: 'closed' });
+  assert.is(sim.status, 'done');
+});
+
+test('a side that flushed first (shutdown) closes at once when its peer closes later', () => {
+  const sim = connected();
+  sim.send({ type: 'SHUTDOWN' });
   sim.send({ type: 'FINISHED', side: 'client' });
-  assert.is(sim.region('client'), 'draining.flushing');
-  assert.ok(sim.pending().includes('gracePeriod:client.draining.flushing'));
-  sim.send({ type: 'CLOSE', side: 'client' });
+  assert.is(sim.region('client'), 'draining.flushing', 'the proxy decided: wait for the peer, bounded by grace');
+  const actions = sim.send({ type: 'CLOSE', side: 'server' });
+  assert.is(sim.region('client'), 'closed');
+  assert.ok(effects(actions).includes('destroySocket client'));
+  assert.is(sim.context.reasons.client, 'shutdown', 'the proxy decision stays the reason');
   assert.is(sim.status, 'done');
 });
 
@@ -256,15 +270,25 @@ for (const state of ['draining.readEnded', 'draining.writeEnded', 'draining.flus
   });
 }
 
-test('CLOSE and ERROR of the peer end a readEnded or writeEnded side', () => {
-  for (const state of ['draining.readEnded', 'draining.writeEnded'] as const) {
-    for (const event of [{ type: 'CLOSE', side: 'server' }, { type: 'ERROR', side: 'server', code: 'ECONNRESET' }] as const) {
-      const sim = reach('client', state);
-      const actions = sim.send(event);
-      assert.is(sim.region('client'), 'draining.flushing', `${state} + ${event.type}`);
-      assert.ok(effects(actions).includes('endSocket client'));
-      assert.is(sim.region('server'), 'closed');
-    }
+test('CLOSE and ERROR of the peer end a readEnded side after its writes flush', () => {
+  for (const event of [{ type: 'CLOSE', side: 'server' }, { type: 'ERROR', side: 'server', code: 'ECONNRESET' }] as const) {
+    const sim = reach('client', 'draining.readEnded');
+    const actions = sim.send(event);
+    assert.is(sim.region('client'), 'draining.flushing', `readEnded + ${event.type}`);
+    assert.ok(effects(actions).includes('endSocket client'));
+    assert.is(sim.region('server'), 'closed');
+  }
+});
+
+test('CLOSE and ERROR of the peer close a writeEnded side at once: its FIN is out, nothing is left to flush', () => {
+  for (const event of [{ type: 'CLOSE', side: 'server' }, { type: 'ERROR', side: 'server', code: 'ECONNRESET' }] as const) {
+    const sim = reach('client', 'draining.writeEnded');
+    const actions = sim.send(event);
+    assert.is(sim.region('client'), 'closed', `writeEnded + ${event.type}`);
+    assert.ok(effects(actions).includes('destroySocket client'));
+    assert.not.ok(sim.pending().some((t) => t.startsWith('gracePeriod:client')), 'no grace period to wait out');
+    assert.is(sim.region('server'), 'closed');
+    assert.is(sim.status, 'done');
   }
 });
 
@@ -473,6 +497,37 @@ test('connecting: ETIMEDOUT -> connect_timeout, other errors and a bare CLOSE ->
   }
 });
 
+for (const [code, reason] of [['ECONNREFUSED', 'connect_refused'], ['ETIMEDOUT', 'connect_timeout'], ['ENOTFOUND', 'connect_error']] as const) {
+  test(`a connect failure (${code}) after the client's FIN, reset or a shutdown is still recorded as ${reason}`, () => {
+    const before: ConnectionInputEvent[][] = [
+      [{ type: 'END', side: 'client' }],
+      [{ type: 'ERROR', side: 'client', code: 'ECONNRESET' }],
+      [{ type: 'CLOSE', side: 'client' }],
+      [{ type: 'SHUTDOWN' }],
+    ];
+    for (const events of before) {
+      const sim = new MachineSim();
+      for (const e of events) sim.send(e);
+      assert.is(sim.region('server'), 'connecting');
+      sim.send({ type: 'ERROR', side: 'server', code });
+      assert.is(sim.region('server'), 'closed');
+      assert.is(sim.context.reasons.server, reason, `after ${events.map((e) => e.type).join(', ')}`);
+      assert.is(sim.context.errors.server, code);
+    }
+  });
+}
+
+test('a connect timeout or a bare close while connecting, after the client ended, is still a connect failure', () => {
+  const timedOut = new MachineSim({ connectTimeout: 100 });
+  timedOut.send({ type: 'END', side: 'client' });
+  timedOut.advance(100);
+  assert.is(timedOut.context.reasons.server, 'connect_timeout');
+  const closed = new MachineSim();
+  closed.send({ type: 'END', side: 'client' });
+  closed.send({ type: 'CLOSE', side: 'server' });
+  assert.is(closed.context.reasons.server, 'connect_error');
+});
+
 test('connecting: client END marks serverEndPending, CONNECTED then goes straight to draining.flushing', () => {
   const sim = new MachineSim();
   const a = sim.send({ type: 'END', side: 'client' });
@@ -666,6 +721,38 @@ test('idleTimeout: ACTIVITY restarts it; expiry ends both sides with reason idle
   assert.is(sim.watch('idle'), 'done');
 });
 
+test('inactivity timers count from the last byte: a checkpoint that saw idleMs of silence arms only the rest', () => {
+  const sim = new MachineSim({ idleTimeout: 300, socketTimeout: 500, parityInactivity: 400 });
+  sim.send({ type: 'CONNECTED' });
+  sim.send({ type: 'END', side: 'client' }); // half-closed: the parity activity timer runs
+  sim.advance(250);
+  // The byte moved at 50; the checkpoint comes 200 ms later (a sampling tick).
+  const a = sim.send({ type: 'ACTIVITY', clientToServer: 5, serverToClient: 0, idleMs: 200 });
+  assert.equal(
+    scheduled(a).sort(),
+    ['idleTimeout:watch.idle.watching=100', 'parityInactivity:watch.activity.active=200', 'socketTimeout:watch.timeout.armed=300'],
+  );
+  assert.is(sim.dueOf('idleTimeout:watch.idle.watching'), 350, 'last byte at 50 + idleTimeout 300');
+  assert.is(sim.dueOf('socketTimeout:watch.timeout.armed'), 550);
+  assert.is(sim.dueOf('parityInactivity:watch.activity.active'), 450);
+});
+
+test('a checkpoint that saw more silence than the delay arms it to fire at once, never negative', () => {
+  const sim = new MachineSim({ idleTimeout: 300 });
+  sim.send({ type: 'CONNECTED' });
+  const a = sim.send({ type: 'ACTIVITY', clientToServer: 1, serverToClient: 0, idleMs: 1000 });
+  assert.equal(scheduled(a), ['idleTimeout:watch.idle.watching=0']);
+});
+
+test("a socket timeout under 'reset' re-arms in full after it fires, whatever the silence", () => {
+  const sim = connected({ socketTimeout: 100 });
+  sim.send({ type: 'ACTIVITY', clientToServer: 1, serverToClient: 0, idleMs: 30 });
+  assert.is(sim.dueOf('socketTimeout:watch.timeout.armed'), 70);
+  sim.advance(70);
+  const fired = sim.history.at(-1)!;
+  assert.equal(scheduled(fired.actions), ['socketTimeout:watch.timeout.armed=100'], 'the next period is a whole one');
+});
+
 // --- max lifetime -------------------------------------------------------------------------
 
 test('maxLifetime: expiry ends both sides with reason max_lifetime, and ACTIVITY does not postpone it', () => {
@@ -741,7 +828,7 @@ test("status is 'done' iff client and server are both closed; output has reasons
   assert.is(sim.region('server'), 'closed');
   assert.is(sim.status, 'active', 'one side closed is not done');
   assert.is(sim.output, undefined);
-  sim.send({ type: 'FINISHED', side: 'client' });
+  assert.is(sim.region('client'), 'draining.flushing');
   assert.is(sim.status, 'active', 'a flushing side is not closed');
   sim.send({ type: 'CLOSE', side: 'client' });
   assert.is(sim.status, 'done');

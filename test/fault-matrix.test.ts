@@ -9,7 +9,9 @@
  * `PL_WRITE_MATRIX=1` rewrites it; otherwise a cell whose outcome differs from its row fails,
  * and so does the last test when the document differs in any way from what the run produces.
  * Every cell also checks what must hold whatever the table says: the fault shows in the
- * reasons or the code, replay equals the live run, and nothing (timer, listener) is left.
+ * reasons or the code, replay equals the live run, nothing (timer, listener) is left, the
+ * proxy discarded little (it never reads on at full speed for nowhere), and the surviving
+ * socket closed without waiting for a timer once the faulted one had closed.
  * Impossible cells are skipped, each with the reason, and listed in the document too.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -27,7 +29,7 @@ const README_START = '<!-- fault-matrix:start -->';
 const README_END = '<!-- fault-matrix:end -->';
 const WRITE = process.env.PL_WRITE_MATRIX === '1';
 
-const FAULTS = ['connect refused', 'connect timeout', 'RST', 'FIN', 'stall', 'silent', 'shutdown'] as const;
+const FAULTS = ['connect refused', 'connect timeout', 'RST', 'RST mid-stream', 'FIN', 'stall', 'silent', 'shutdown'] as const;
 const SIDES = ['client', 'server'] as const;
 const PHASES = ['connecting', 'open', 'half-closed', 'draining'] as const;
 type Fault = (typeof FAULTS)[number];
@@ -48,6 +50,15 @@ const SHUTDOWN_TIMEOUT = 1000;
 const BULK = 8 * 1024 * 1024;
 /** A cell that is not over after this much simulated time fails. */
 const LIMIT_MS = 10 * 60_000;
+/**
+ * Every cell: the proxy reads little with nowhere to forward it (what was in flight, then the
+ * binding stops reading: its budget plus a read or two), and once the faulted side's socket
+ * has closed, the surviving socket closes without waiting for a timer.
+ */
+const DISCARD_LIMIT = 256 * 1024;
+const SURVIVOR_MS = 50;
+/** How much of the stream the peer on side reads before it resets (RST mid-stream). */
+const MID_STREAM = 1024 * 1024;
 
 /** Why a cell cannot happen, or null. */
 function impossible(fault: Fault, side: CellSide, phase: Phase): string | null {
@@ -58,6 +69,10 @@ function impossible(fault: Fault, side: CellSide, phase: Phase): string | null {
   }
   if (side === 'server' && phase === 'connecting' && fault !== 'shutdown') {
     return 'there is no upstream peer before its connect completes (an upstream that never answers or refuses is the connect timeout / connect refused row)';
+  }
+  if (fault === 'RST mid-stream' && phase === 'connecting') return 'nothing streams before the upstream connects (a reset then is the RST row)';
+  if (fault === 'RST mid-stream' && phase === 'draining') {
+    return 'the streaming peer never sends FIN, so the proxy never ends this side behind pending bytes (a reset of a peer that stopped reading is the RST × draining row)';
   }
   if (fault === 'stall' && phase === 'connecting') return 'nothing flows towards the client before the upstream connects, so no buffer can fill';
   if (fault === 'stall' && phase === 'half-closed') {
@@ -117,6 +132,17 @@ function upstreamKind(fault: Fault, phase: Phase): UpstreamKind {
 
 const region = (rig: FaultRig, side: CellSide) => regionName(rig.conn.state, side);
 
+/** The other peer streams at the proxy without ever stopping (an SSE upstream, an endless upload) until its socket goes. */
+function stream(from: Peer): void {
+  const chunk = payload(16 * 1024);
+  const socket = from.socket;
+  const pump = () => {
+    while (!socket.destroyed && socket.writable && socket.write(chunk));
+  };
+  socket.on('drain', pump);
+  pump();
+}
+
 /** Advances the clock to each next due timer, letting the I/O settle in between, until disposed. */
 async function runToEnd(rig: FaultRig): Promise<void> {
   await settle(rig);
@@ -155,7 +181,19 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
 
     // Bring the connection into the phase. The peer on this side keeps its half open (the
     // fault decides what it does next).
-    if (phase === 'half-closed') {
+    const streaming = fault === 'RST mid-stream';
+    if (streaming) {
+      // The peer on side asked (and, half-closed, sent its FIN, as an SSE client does); the
+      // other peer streams to it without end. The peer on side reads a good part, then resets.
+      otherPeer().answerFin = false; // a stream does not end because its reader half-closed
+      if (phase === 'half-closed') {
+        faulted().socket.end();
+        await waitUntil(() => region(rig, side) === 'draining.readEnded' && region(rig, otherSide) === 'draining.writeEnded', 'the FIN of the peer on side forwarded');
+      }
+      stream(otherPeer());
+      const before = faulted().received;
+      await waitUntil(() => faulted().received >= before + MID_STREAM, 'the stream flowing to the peer on side');
+    } else if (phase === 'half-closed') {
       faulted().answerFin = false;
       otherPeer().socket.end();
       await waitUntil(
@@ -174,7 +212,8 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
         'the proxy to flush towards a peer that does not read',
       );
     }
-    await settle(rig);
+    // A stream never settles: its cells go straight to the fault.
+    if (!streaming) await settle(rig);
 
     // The fault.
     switch (fault) {
@@ -182,6 +221,7 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
       case 'connect timeout':
         break;
       case 'RST':
+      case 'RST mid-stream':
         faulted().socket.resetAndDestroy();
         break;
       case 'FIN':
@@ -237,6 +277,13 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
     assert.is(rig.supervisor.stats.active, 0, 'supervisor empty');
     assert.is(boundListenerCount(conn.client), 0, 'no listener of ours on the client socket');
     if (conn.server !== null) assert.is(boundListenerCount(conn.server), 0, 'no listener of ours on the upstream socket');
+    // Whatever the fault: little read for nowhere, and no timer needed to close the survivor.
+    assert.ok(info.discarded <= DISCARD_LIMIT, `discarded ${info.discarded} bytes (at most ${DISCARD_LIMIT})`);
+    const faultedAt = rig.closedAt[side];
+    const survivorAt = rig.closedAt[otherSide];
+    if (faultedAt !== null && survivorAt !== null && survivorAt > faultedAt) {
+      assert.ok(survivorAt - faultedAt <= SURVIVOR_MS, `the ${otherSide} socket closed ${survivorAt - faultedAt} ms after the ${side} socket (at most ${SURVIVOR_MS})`);
+    }
     return { row, info, rig };
   } catch (err) {
     await rig.close();
@@ -259,6 +306,7 @@ function assertFaultShows(fault: Fault, side: CellSide, phase: Phase, info: Clos
       assert.is(info.code, 'TK');
       break;
     case 'RST':
+    case 'RST mid-stream':
       assert.ok(RESET_CODES.includes(info.errors[side] ?? ''), `reset seen on the ${side}: ${String(info.errors[side])}`);
       assert.equal([ending?.side, ending?.reason], [side, 'reset'], 'the reset decides the ending');
       break;
@@ -274,8 +322,16 @@ function assertFaultShows(fault: Fault, side: CellSide, phase: Phase, info: Clos
       assert.ok(['idle_timeout', 'parity_timeout'].includes(ending?.reason ?? ''), `a proxy timer ends a silent peer: ${String(ending?.reason)}`);
       break;
     case 'shutdown':
-      assert.is(info.reasons[side], 'aborted', 'the lagging side is cut at the shutdown deadline');
-      assert.is(ending?.reason, 'aborted');
+      if (phase === 'draining') {
+        // It never took what it was owed: cut at the deadline.
+        assert.is(info.reasons[side], 'aborted', 'the lagging side is cut at the shutdown deadline');
+        assert.is(ending?.reason, 'aborted');
+      } else {
+        // It got every byte and our FIN; once the other side is gone there is nothing to wait for.
+        assert.is(info.reasons[side], 'shutdown', 'the lagging side closes once the other side is gone');
+        assert.is(ending?.reason, 'shutdown');
+        assert.ok(info.durationMs < SHUTDOWN_TIMEOUT, `closed before the shutdown deadline (after ${info.durationMs} ms)`);
+      }
       break;
   }
   if (phase === 'connecting' && (fault === 'RST' || fault === 'FIN')) {
@@ -382,6 +438,7 @@ faulted cooperates: it reads everything and answers the proxy's FIN with its own
 | connect refused | the upstream port is closed (\`ECONNREFUSED\`) |
 | connect timeout | the upstream never completes its connect |
 | RST | resets its socket (\`resetAndDestroy()\`) |
+| RST mid-stream | the other peer streams to it without end (an SSE upstream, an endless upload); it reads ${MID_STREAM / 1024 / 1024} MB of the stream, then resets |
 | FIN | sends FIN, keeps reading, closes once it got the proxy's FIN |
 | stall | stops reading for good, with the proxy's buffer towards it full (open: the other peer sends ${BULK / 1024 / 1024} MB, so backpressure pauses it), never answers FIN |
 | silent | sends nothing more and never answers FIN, but keeps reading |
@@ -393,10 +450,14 @@ faulted cooperates: it reads everything and answers the proxy's FIN with its own
 |---|---|
 | connecting | the upstream has not connected yet (for client faults and shutdown: an asynchronous upstream factory that the test resolves after the fault) |
 | open | both directions open, bytes went both ways |
-| half-closed | the *other* peer sent FIN and the proxy forwarded it: this side is \`writeEnded\`, the other \`readEnded\` |
+| half-closed | the *other* peer sent FIN and the proxy forwarded it: this side is \`writeEnded\`, the other \`readEnded\` (RST mid-stream: the peer on *side* sent FIN after its request, as an SSE client does, and the stream flows on to it) |
 | draining | the proxy is flushing towards this side: the peer here does not read, the other peer sent ${BULK / 1024 / 1024} MB and FIN, so the proxy ended this side behind bytes still pending (\`flushing\`) |
 
 ## Outcomes
+
+Every cell also asserts that the proxy discarded at most ${DISCARD_LIMIT / 1024} KiB (bytes read with nowhere to
+forward them), and that once the faulted side's socket closed, the surviving one closed within
+${SURVIVOR_MS} ms of simulated time, without waiting for a timer.
 
 ${OUTCOMES_HEADER}
 ${rows.join('\n')}

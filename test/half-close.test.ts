@@ -137,7 +137,7 @@ test('a client-facing net.Server without allowHalfOpen still half-closes: the re
   }
 });
 
-test('allowHalfOpen: false ends both sides at the client FIN; a late upstream reply is discarded', async () => {
+test('allowHalfOpen: false ends both sides at the client FIN; a late upstream reply goes nowhere', async () => {
   const request = payload(64 * 1024);
   const received: Buffer[] = [];
   let upstreamSawEnd = false;
@@ -163,7 +163,9 @@ test('allowHalfOpen: false ends both sides at the client FIN; a late upstream re
 
     await until(() => conn.disposed, 'connection disposed');
     assert.is(got.length, 0, 'the client got nothing after its FIN');
-    assert.is(conn.discarded, 4, 'the late reply was read and dropped');
+    // Read and dropped, or not read at all: once the client is gone, the upstream (its FIN out)
+    // closes at once, and Node decides whether its last read came first.
+    assert.ok(conn.discarded === 0 || conn.discarded === 4, `the late reply went nowhere (discarded ${conn.discarded})`);
     assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
     // The client FIN put both sides into flushing at once (no half-open readEnded state).
     const { connections } = replay(rig.supervisor.log.records(), { timeline: true });

@@ -68,8 +68,10 @@ async function opened(rig: Rig, got?: Collector) {
   const conn = await rig.connection();
   await until(() => region(conn, 'server') === 'open', 'upstream connected');
   await exchange(client, collector, 'hello');
+  // Inactivity counts from here, the last byte (the checkpoint that sees it comes later).
+  const lastByte = rig.clock.now();
   rig.clock.advance(SAMPLE); // the sampler turns the bytes into an ACTIVITY checkpoint
-  return { client, got: collector, conn };
+  return { client, got: collector, conn, lastByte };
 }
 
 test("timeoutBehavior 'reset': a connection idle for 24 h stays open, TIMEOUT every minute, and still carries data", async () => {
@@ -78,9 +80,8 @@ test("timeoutBehavior 'reset': a connection idle for 24 h stays open, TIMEOUT ev
     upstream: echo,
   });
   try {
-    const { client, got, conn } = await opened(rig);
+    const { client, got, conn, lastByte: quietSince } = await opened(rig);
     const refreshes = countRefreshes(conn);
-    const quietSince = lastActivityAt(rig, conn);
 
     await idleFor(rig, DAY, (step) => {
       if (step % 60 === 0) {
@@ -121,9 +122,8 @@ test("timeoutBehavior 'close': closes with reason timeout after the first minute
     upstream: echo,
   });
   try {
-    const { client, got, conn } = await opened(rig);
+    const { client, got, conn, lastByte: quietSince } = await opened(rig);
     endOnEnd(client);
-    const quietSince = lastActivityAt(rig, conn);
     rig.clock.advance(quietSince + MINUTE - 1 - rig.clock.now());
     await tick();
     assert.is(region(conn, 'client'), 'open', 'open 1 ms before the timeout');
@@ -152,9 +152,8 @@ test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the fi
     upstream: echo,
   });
   try {
-    const { client, got, conn } = await opened(rig);
+    const { client, got, conn, lastByte: quietSince } = await opened(rig);
     const refreshes = countRefreshes(conn);
-    const quietSince = lastActivityAt(rig, conn);
     await idleFor(rig, DAY);
     await tick();
     assert.is(region(conn, 'client'), 'open');
@@ -167,9 +166,9 @@ test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the fi
 
     // Activity re-arms the timeout: one more after another minute of silence, then none.
     await exchange(client, got, 'wake up');
+    const activeAt = rig.clock.now();
     rig.clock.advance(SAMPLE);
-    const activeAt = lastActivityAt(rig, conn);
-    assert.ok(activeAt > quietSince, 'a new checkpoint for the new bytes');
+    assert.ok(lastActivityAt(rig, conn) > activeAt, 'a new checkpoint for the new bytes');
     await idleFor(rig, 10 * MINUTE);
     fired = timerEvents(rig.supervisor.log, conn.id, 'socketTimeout');
     assert.is(fired.length, 2, 'exactly one more timeout after the activity');
@@ -199,10 +198,12 @@ test('idleTimeout closes a silent connection with reason idle_timeout; sampled a
     endOnEnd(client);
     const firstQuiet = lastActivityAt(rig, conn);
     rig.clock.advance(20_000);
-    // Activity 20 s in: the sampler sees it at its next tick and the idle timer restarts.
+    // Activity 20 s in: the sampler sees it at its next tick and the idle timer restarts,
+    // counting from that byte, not from the tick.
     await exchange(client, got, 'keepalive');
+    const secondQuiet = rig.clock.now();
     rig.clock.advance(SAMPLE);
-    const secondQuiet = lastActivityAt(rig, conn);
+    assert.ok(lastActivityAt(rig, conn) > secondQuiet, 'the checkpoint came with the next tick');
     assert.ok(secondQuiet > firstQuiet);
     rig.clock.advance(firstQuiet + IDLE + 5_000 - rig.clock.now());
     await tick();

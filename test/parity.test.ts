@@ -114,19 +114,23 @@ test('upstream data every few seconds keeps it open past parityTimeout; it close
   const { rig, conn, got } = h;
   try {
     let sent = 0;
+    let lastByteAt = 0;
     while (rig.clock.now() < PARITY + 30_000) {
       const chunk = payload(4096);
       h.upstream().write(chunk);
       sent += chunk.length;
       await until(() => got.length === sent, `upstream data at ${rig.clock.now()}`);
+      lastByteAt = rig.clock.now();
       rig.clock.advance(5_000);
       assertHalfOpen(conn, `at ${rig.clock.now()} while active`);
     }
     assert.is(timerEvents(rig.supervisor.log, conn.id, 'parityTimeout').length, 1, 'parityTimeout passed while active');
     assert.ok(rig.clock.now() > PARITY);
 
-    // Now quiet: closes exactly parityInactivity after the last checkpoint.
-    const quietSince = lastActivityAt(rig, conn);
+    // Now quiet: closes exactly parityInactivity after the last byte (not after the
+    // checkpoint that saw it, which came with the next clock step).
+    const quietSince = lastByteAt;
+    assert.ok(lastActivityAt(rig, conn) > quietSince, 'the last checkpoint came after the last byte');
     rig.clock.advance(quietSince + INACTIVITY - 1 - rig.clock.now());
     await tick();
     assertHalfOpen(conn, '1 ms before parityInactivity of quiet');

@@ -71,6 +71,10 @@ export class Connection implements SocketOwner, RuntimeHost {
   clientPauses = 0;
   /** Times reading from the server was paused for backpressure. */
   serverPauses = 0;
+  /** When a byte last moved either way, on the connection's clock. */
+  lastActivity: number;
+  /** @internal The clock every timer and activity stamp of this connection uses. */
+  readonly clock: Clock;
 
   private readonly runtime: MachineRuntime;
   private readonly env: ConnectionEnvironment;
@@ -89,7 +93,9 @@ export class Connection implements SocketOwner, RuntimeHost {
     this.client = client;
     this.env = env;
     this.options = options;
+    this.clock = env.clock;
     this.startedAt = env.clock.now();
+    this.lastActivity = this.startedAt;
     bindSocket(client as BoundSocket, this, 'client', false);
     this.configure(client);
     this.runtime = env.runtime(options.settings, env.clock, this);
@@ -161,7 +167,8 @@ export class Connection implements SocketOwner, RuntimeHost {
     if (this.runtime.done) return false;
     this.checkpointC2S = this.clientToServer;
     this.checkpointS2C = this.serverToClient;
-    this.runtime.send({ type: 'ACTIVITY', clientToServer: this.clientToServer, serverToClient: this.serverToClient });
+    const idleMs = this.clock.now() - this.lastActivity;
+    this.runtime.send({ type: 'ACTIVITY', clientToServer: this.clientToServer, serverToClient: this.serverToClient, idleMs });
     return true;
   }
 

@@ -1,4 +1,5 @@
 import type { Side } from '../../machines/connection-events.js';
+import type { Clock } from '../clock.js';
 import type { SocketLike } from './socket-like.js';
 
 /** The owner a bound socket points back to; implemented by `Connection`. */
@@ -14,6 +15,9 @@ export interface SocketOwner {
   clientPauses: number;
   /** Times reading from the server was paused because the client could not keep up. */
   serverPauses: number;
+  /** When the last byte was read from either side, on {@link clock}: inactivity counts from here. */
+  lastActivity: number;
+  readonly clock: Clock;
   client: SocketLike;
   server: SocketLike | null;
   socketEvent(side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void;
@@ -32,6 +36,9 @@ export interface BoundSocket extends SocketLike {
 
 const PAUSED_BIT: Record<Side, number> = { client: 1, server: 2 };
 
+/** Bytes a connection may read and discard before it stops reading a side with nowhere to forward to. */
+export const DISCARD_BUDGET = 64 * 1024;
+
 function peerOf(owner: SocketOwner, side: Side): SocketLike | null {
   return side === 'client' ? owner.server : owner.client;
 }
@@ -42,10 +49,16 @@ function socketOnData(this: BoundSocket, chunk: Buffer): void {
   const side = this[kSide]!;
   if (side === 'client') owner.clientToServer += chunk.length;
   else owner.serverToClient += chunk.length;
+  // A plain field write: timers read it when they fall due, so no timer moves per chunk.
+  owner.lastActivity = owner.clock.now();
   const dest = peerOf(owner, side);
-  // Nowhere to forward: keep reading anyway, so that a later FIN or RST is still seen.
   if (dest === null || dest.destroyed || dest.writableEnded) {
+    // Nowhere to forward, ever again (a destroyed or ended socket stays so). Reading on for a
+    // while drains what was in flight and lets a FIN or RST be seen; past the budget, stop, so
+    // a peer that keeps sending is held by TCP flow control instead of read at full speed. The
+    // machine closes this side once its own writes are out (or at the grace period).
     owner.discarded += chunk.length;
+    if (owner.discarded > DISCARD_BUDGET) this.pause();
     return;
   }
   if (!dest.write(chunk)) {

@@ -4,6 +4,8 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { MachineRuntime, RuntimeEvent, RuntimeHost } from './machine-runtime.js';
 import type { CompiledAction } from './transition-table.js';
 
+type ScheduleAction = Extract<CompiledAction, { kind: 'schedule' }>;
+
 /** A pending delayed event and the handle of its clock timer. */
 interface PendingTimer {
   handle: TimerHandle;
@@ -79,7 +81,7 @@ export abstract class ScheduledRuntime implements MachineRuntime {
 
   private step(event: RuntimeEvent): void {
     this.host.record(event);
-    this.execute(this.apply(event));
+    this.execute(this.apply(event), event);
     if (this.done) {
       this.stop();
       const context = this.context;
@@ -87,11 +89,19 @@ export abstract class ScheduledRuntime implements MachineRuntime {
     }
   }
 
-  private execute(actions: readonly CompiledAction[]): void {
+  /**
+   * The delay to arm `action` with, for the event that led to it. The actions of a runtime
+   * that runs XState itself carry the machine's own delay.
+   */
+  protected delayOf(action: ScheduleAction, _event: RuntimeEvent | null): number {
+    return action.delay;
+  }
+
+  private execute(actions: readonly CompiledAction[], event: RuntimeEvent | null = null): void {
     for (let i = 0; i < actions.length; i++) {
       const action = actions[i]!;
       if (action.kind === 'effect') this.host.effect(action.type, action.side);
-      else if (action.kind === 'schedule') this.schedule(action.id, action.event, action.delay);
+      else if (action.kind === 'schedule') this.schedule(action.id, action.event, this.delayOf(action, event));
       else this.cancel(action.id);
     }
   }

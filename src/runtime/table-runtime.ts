@@ -1,5 +1,6 @@
 import type { ConnectionContext } from '../../machines/connection-machine.js';
 import type { ConnectionSettings } from '../../machines/connection-settings.js';
+import { sinceLastByte } from '../../machines/inactivity.js';
 import type { Clock } from '../clock.js';
 import type { MachineRuntime, RuntimeEvent, RuntimeHost } from './machine-runtime.js';
 import { ScheduledRuntime } from './scheduled-runtime.js';
@@ -39,6 +40,11 @@ export class TableRuntime extends ScheduledRuntime {
 
   protected initialActions(): readonly CompiledAction[] {
     return this.table.initial.actions;
+  }
+
+  /** Edges are shared by every checkpoint, so the silence a checkpoint saw is taken off here. */
+  protected override delayOf(action: Extract<CompiledAction, { kind: 'schedule' }>, event: RuntimeEvent | null): number {
+    return action.inactivity && event !== null ? sinceLastByte(action.delay, event) : action.delay;
   }
 
   protected apply(event: RuntimeEvent): readonly CompiledAction[] {

@@ -2,6 +2,7 @@ import { initialTransition, transition } from 'xstate';
 import { connectionMachine, type ConnectionContext } from '../../machines/connection-machine.js';
 import type { ConnectionInputEvent, Side } from '../../machines/connection-events.js';
 import type { ConnectionSettings } from '../../machines/connection-settings.js';
+import { INACTIVITY_DELAYS } from '../../machines/inactivity.js';
 import type { EffectType, RuntimeEvent } from './machine-runtime.js';
 
 type Snapshot = ReturnType<typeof initialTransition<typeof connectionMachine>>[0];
@@ -9,7 +10,11 @@ type Snapshot = ReturnType<typeof initialTransition<typeof connectionMachine>>[0
 /** One step's side effects, compiled once from XState's action objects. */
 export type CompiledAction =
   | { kind: 'effect'; type: EffectType; side: Side }
-  | { kind: 'schedule'; id: string; event: RuntimeEvent; delay: number }
+  /**
+   * `inactivity`: the delay counts silence, so a checkpoint that armed it takes off how long
+   * the connection had already been silent (`sinceLastByte`); tables compile it in full.
+   */
+  | { kind: 'schedule'; id: string; event: RuntimeEvent; delay: number; inactivity: boolean }
   | { kind: 'cancel'; id: string };
 
 /** An edge of the table: where an event leads from a node, and what to do on the way. */
@@ -56,7 +61,11 @@ export function compileActions(actions: readonly { type: string; params?: unknow
     } else if (action.type === 'xstate.raise') {
       const p = action.params as { event: RuntimeEvent; id?: string; delay?: number };
       // Undelayed raises were processed inside transition() already.
-      if (p.delay !== undefined && p.id !== undefined) out.push({ kind: 'schedule', id: p.id, event: p.event, delay: p.delay });
+      if (p.delay !== undefined && p.id !== undefined) {
+        // `xstate.after.<delay>.<state id>`
+        const inactivity = INACTIVITY_DELAYS.has(p.event.type.split('.')[2] ?? '');
+        out.push({ kind: 'schedule', id: p.id, event: p.event, delay: p.delay, inactivity });
+      }
     } else if (action.type === 'xstate.cancel') {
       out.push({ kind: 'cancel', id: (action.params as { sendId: string }).sendId });
     }
@@ -89,7 +98,9 @@ export class TransitionTable {
     const key = eventKey(event);
     let edge = node.edges.get(key);
     if (edge === undefined) {
-      const [next, actions] = transition(connectionMachine, node.snapshot, event as ConnectionInputEvent);
+      // One edge serves every checkpoint: compiled for no silence, the runtime takes it off.
+      const input = event.type === 'ACTIVITY' && event.idleMs !== undefined ? { ...event, idleMs: 0 } : event;
+      const [next, actions] = transition(connectionMachine, node.snapshot, input as ConnectionInputEvent);
       edge = { next: next === node.snapshot ? node : this.intern(next), actions: compileActions(actions) };
       node.edges.set(key, edge);
     }

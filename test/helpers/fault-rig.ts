@@ -35,6 +35,8 @@ export interface FaultRig {
   client: Peer;
   /** The upstream's accepted socket, once the upstream connected (see {@link connectUpstream}). */
   upstream: Peer | null;
+  /** When each of the proxy's own sockets closed, on the rig's clock (null while open). */
+  closedAt: { client: number | null; server: number | null };
   /** For a deferred upstream: starts the connect now and waits until the upstream accepted. */
   connectUpstream(answerFin?: boolean): Promise<Peer>;
   /** Waits until the upstream accepted the proxy's connection (a non-deferred upstream). */
@@ -68,7 +70,13 @@ export async function startFaultRig(options: FaultRigOptions): Promise<FaultRig>
   const upstreamPort = await listen(upstreamServer);
   const deadPort = options.upstream === 'refused' ? await closedPort() : 0;
   const hwm = options.highWaterMark;
-  const connectTo = (port: number) => track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, ...(hwm ? { highWaterMark: hwm } : {}) }));
+  const closedAt: FaultRig['closedAt'] = { client: null, server: null };
+  const proxySocket = (s: net.Socket, side: 'client' | 'server'): net.Socket => {
+    s.once('close', () => (closedAt[side] = clock.now()));
+    return track(s);
+  };
+  const connectTo = (port: number) =>
+    proxySocket(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, ...(hwm ? { highWaterMark: hwm } : {}) }), 'server');
 
   let release: ((s: SocketLike) => void) | null = null;
   const factory = (): SocketLike | Promise<SocketLike> => {
@@ -79,7 +87,7 @@ export async function startFaultRig(options: FaultRigOptions): Promise<FaultRig>
         return connectTo(deadPort);
       case 'never': {
         // A socket whose connect never completes (as for a peer that drops the SYN).
-        const s = track(new net.Socket());
+        const s = proxySocket(new net.Socket(), 'server');
         (s as { connecting: boolean }).connecting = true;
         return s;
       }
@@ -95,7 +103,7 @@ export async function startFaultRig(options: FaultRigOptions): Promise<FaultRig>
     conn = c;
   });
   const proxy = net.createServer({ allowHalfOpen: true, ...(hwm ? { highWaterMark: hwm } : {}) }, (client) => {
-    track(client);
+    proxySocket(client, 'client');
     supervisor.forward(client, factory);
   });
   const proxyPort = await listen(proxy);
@@ -117,6 +125,7 @@ export async function startFaultRig(options: FaultRigOptions): Promise<FaultRig>
     conn: conn!,
     client,
     upstream: null,
+    closedAt,
     async connectUpstream(answerFin = true) {
       if (release === null) throw new Error('the upstream is not deferred (or was released already)');
       const resolve = release as (s: SocketLike) => void;

@@ -25,6 +25,7 @@ import type { Side } from '../../machines/connection-events.js';
 import type { ConnectionSettings } from '../../machines/connection-settings.js';
 import { ManualClock, TransitionRuntime, describeEvent, regionName, type EffectType, type LogRecord, type RuntimeEvent, type RuntimeHost, type TimerHandle } from '../../src/index.js';
 import type { ConnectionOutput } from '../../machines/connection-machine.js';
+import { DISCARD_BUDGET } from '../../src/binding/socket-handlers.js';
 
 export type PeerName = 'client' | 'upstream';
 export const PEERS: readonly PeerName[] = ['client', 'upstream'];
@@ -141,6 +142,8 @@ export class ModelWorld implements RuntimeHost {
 
   private checkpointC2S = 0;
   private checkpointS2C = 0;
+  /** When the last byte was read, as the binding stamps it: inactivity timers count from it. */
+  private lastActivity = 0;
   private closedSockets = 0;
   private finishedMachine = false;
   private sampler: TimerHandle | null = null;
@@ -319,7 +322,8 @@ export class ModelWorld implements RuntimeHost {
     if (this.runtime.done) return false;
     this.checkpointC2S = this.clientToServer;
     this.checkpointS2C = this.serverToClient;
-    this.send({ type: 'ACTIVITY', clientToServer: this.clientToServer, serverToClient: this.serverToClient });
+    const idleMs = this.clock.now() - this.lastActivity;
+    this.send({ type: 'ACTIVITY', clientToServer: this.clientToServer, serverToClient: this.serverToClient, idleMs });
     return true;
   }
 
@@ -394,10 +398,14 @@ export class ModelWorld implements RuntimeHost {
     if (y.destroyed) return;
     if (side === 'client') this.clientToServer += chunk.length;
     else this.serverToClient += chunk.length;
+    this.lastActivity = this.clock.now();
     const destSide = otherSide(side);
     const z = this.sockets[destSide];
     if (z.destroyed || z.writableEnded) {
       this.discarded += chunk.length;
+      // The binding stops reading past its discard budget; the model does not model that (a
+      // run writes at most MAX_COMMANDS x 2 KiB), so a run that gets there says so.
+      if (this.discarded > DISCARD_BUDGET) throw new Error('model: more discarded than the binding reads (DISCARD_BUDGET)');
       return;
     }
     if (z.resetPending) {

@@ -1,0 +1,109 @@
+/**
+ * Regression (issue: `--idle-timeout 300` closed about 617 ms after the last byte, 2000 at
+ * 3017): inactivity timers count from the last byte in either direction, not from the sampling
+ * tick that noticed it. Real loopback sockets, a ManualClock, and a sampling interval much
+ * longer than the timers, so a tick-based timer would be visibly late.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { collect, startRig, tick, timerEvents, type Rig } from './helpers/lifecycle-rig.js';
+import { until } from './helpers/net.js';
+
+const SAMPLE = 1_000;
+
+/** Echoes what it reads; answers FIN with FIN. */
+function echo(socket: import('node:net').Socket): void {
+  socket.on('data', (chunk: Buffer) => socket.write(chunk));
+  socket.on('end', () => socket.end());
+}
+
+async function openRig(supervisor: NonNullable<Parameters<typeof startRig>[0]['supervisor']>) {
+  const rig = await startRig({ supervisor: { activitySampleInterval: SAMPLE, ...supervisor }, upstream: echo });
+  const client = await rig.connect();
+  const got = collect(client);
+  client.on('end', () => client.end());
+  const conn = await rig.connection();
+  return { rig, client, got, conn };
+}
+
+// [idleTimeout, when the last byte moves]: before the first tick, between ticks, just before one.
+const CASES: [number, number][] = [
+  [300, 1],
+  [300, 150],
+  [300, 299],
+  [2_000, 1_001],
+  [2_000, 1_500],
+  [2_000, 1_999],
+];
+
+for (const [idle, at] of CASES) {
+  test(`idleTimeout ${idle} fires ${idle} ms after the last byte (a byte at ${at} ms, ticks every ${SAMPLE} ms)`, async () => {
+    const { rig, client, got, conn } = await openRig({ idleTimeout: idle });
+    try {
+      rig.clock.advance(at - rig.clock.now());
+      await tick();
+      client.write('x');
+      await until(() => got.length === 1, 'the echo');
+      const deadline = rig.clock.now() + idle;
+      rig.clock.advance(deadline - 1 - rig.clock.now());
+      await tick();
+      assert.equal(conn.reasons, { client: null, server: null }, '1 ms before the deadline: open');
+      rig.clock.advance(1);
+      assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' }, 'at the deadline: closed');
+      const fired = timerEvents(rig.supervisor.log, conn.id, 'idleTimeout');
+      assert.is(fired.at(-1)!.t, deadline, 'the idle timer fired exactly idleTimeout after the last byte');
+      await until(() => conn.disposed, 'disposed');
+    } finally {
+      await rig.close();
+    }
+  });
+}
+
+test('bytes in one direction only (upstream to client) count as activity too', async () => {
+  const IDLE = 5_000;
+  let upstreamSocket: import('node:net').Socket | null = null;
+  const rig = await startRig({
+    supervisor: { activitySampleInterval: SAMPLE, idleTimeout: IDLE },
+    upstream: (s) => {
+      upstreamSocket = s;
+      s.on('end', () => s.end());
+    },
+  });
+  try {
+    const client = await rig.connect();
+    const got = collect(client);
+    client.on('end', () => client.end());
+    const conn = await rig.connection();
+    await until(() => upstreamSocket !== null, 'the upstream accepted');
+    rig.clock.advance(3_700);
+    await tick();
+    upstreamSocket!.write('server push');
+    await until(() => got.length === 11, 'the push at the client');
+    const lastByte = rig.clock.now();
+    rig.clock.advance(lastByte + IDLE - 1 - rig.clock.now());
+    await tick();
+    assert.equal(conn.reasons, { client: null, server: null });
+    rig.clock.advance(1);
+    assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
+    assert.is(timerEvents(rig.supervisor.log, conn.id, 'idleTimeout').at(-1)!.t, lastByte + IDLE);
+    await until(() => conn.disposed, 'disposed');
+  } finally {
+    await rig.close();
+  }
+});
+
+test('a connection that never sends a byte times out idleTimeout after it opened, not a tick later', async () => {
+  const { rig, conn } = await openRig({ idleTimeout: 300 });
+  try {
+    await tick();
+    rig.clock.advance(299);
+    assert.equal(conn.reasons, { client: null, server: null });
+    rig.clock.advance(1);
+    assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
+    await until(() => conn.disposed, 'disposed');
+  } finally {
+    await rig.close();
+  }
+});
+
+test.run();

@@ -1,8 +1,10 @@
 // Bad input to the `proxy-lifecycle` binary: one clear line naming the problem, exit 2, no
-// stack trace, nothing on stdout.
+// stack trace, nothing on stdout. Also what it prints without a command: usage, version.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ensureBuilt, runCli } from './helpers/cli-harness.js';
+import { ROOT, ensureBuilt, runCli } from './helpers/cli-harness.js';
 
 ensureBuilt();
 
@@ -76,6 +78,15 @@ test('no command prints the usage on stderr, exit 2; --help prints it on stdout,
   const replay = await runCli(['replay', '-h']);
   assert.is(replay.code, 0);
   assert.match(replay.stdout, /^Usage: proxy-lifecycle replay FILE \[--connection ID\]/);
+});
+
+test("--version and -v print package.json's version on stdout, exit 0", async () => {
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.match(version, /^\d+\.\d+\.\d+/);
+  for (const flag of ['--version', '-v']) {
+    const run = await runCli([flag]);
+    assert.equal({ code: run.code, stdout: run.stdout, stderr: run.stderr }, { code: 0, stdout: `${version}\n`, stderr: '' }, flag);
+  }
 });
 
 test.run();

@@ -7,6 +7,7 @@ Usage:
   proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
   proxy-lifecycle diagram [--format mermaid|dot]
   proxy-lifecycle demo [--log FILE]
+  proxy-lifecycle --version
 
 Commands:
   forward   run a TCP proxy, with one access-log line per closed connection

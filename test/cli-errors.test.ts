@@ -44,7 +44,7 @@ const CASES: [args: string[], message: string][] = [
   [['forward', ...L, ...T, '--log', '/nonexistent-dir/x.jsonl'], '--log: cannot open /nonexistent-dir/x.jsonl: no such directory'],
   [['forward', ...L, ...T, 'extra'], 'forward takes no positional arguments, got "extra"'],
   [['forward', '--listen', '192.0.2.1:0', ...T], 'cannot listen on 192.0.2.1:0: the address is not available on this machine'],
-  [['replay'], 'replay needs an event log FILE (written by forward --log FILE)'],
+  [['replay'], 'replay needs an event log FILE (written by forward --log FILE), or - for standard input'],
   [['replay', 'a.jsonl', 'b.jsonl'], 'replay takes one FILE, got 2 arguments'],
   [['replay', 'a.jsonl', '--connection', 'one'], '--connection must be a connection id (a whole number), got "one"'],
   [['serve'], 'unknown command "serve"; commands: forward, replay, diagram, demo'],
@@ -77,7 +77,7 @@ test('no command prints the usage on stderr, exit 2; --help prints it on stdout,
   }
   const replay = await runCli(['replay', '-h']);
   assert.is(replay.code, 0);
-  assert.match(replay.stdout, /^Usage: proxy-lifecycle replay FILE \[--connection ID\]/);
+  assert.match(replay.stdout, /^Usage: proxy-lifecycle replay FILE\|- \[--connection ID\]/);
 });
 
 test("--version and -v print package.json's version on stdout, exit 0", async () => {

@@ -4,7 +4,7 @@ export const MAIN_USAGE = `proxy-lifecycle: TCP proxy connections with a correct
 
 Usage:
   proxy-lifecycle forward --listen [HOST:]PORT --target HOST:PORT [flags]
-  proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
+  proxy-lifecycle replay FILE|- [--connection ID] [--html OUT.html]
   proxy-lifecycle diagram [--format mermaid|dot]
   proxy-lifecycle demo [--log FILE]
   proxy-lifecycle --version
@@ -54,10 +54,12 @@ A DURATION is 250ms, 30s, 5m, 1h, 1h30m, 1.5s, 2d (units ms, s, m, h, d, largest
 plain number of milliseconds; at most 2147483647 ms (about 24.8 days).
 `;
 
-export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
+export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE|- [--connection ID] [--html OUT.html]
 
-Reads an event log written by 'forward --log FILE' and prints each connection's timeline
-(time since open, event, client state, server state), then its close reasons and termination code.
+Reads an event log written by 'forward --log FILE' (- reads it from standard input) and prints
+each connection's timeline (time since open, event, client state, server state), then its close
+reasons and termination code. A last line torn by a crash (cut off mid-record) is reported on
+stderr and the records before it are replayed, exit 0; any other malformed line is exit 2.
 
   --connection ID   only this connection
   --html OUT.html   write the timeline as one self-contained HTML page instead

@@ -363,6 +363,15 @@ test('EventLogParser takes the log in chunks split anywhere, even inside a multi
       assert.equal(parser.end(), expected, `split at ${a} and ${b}`);
     }
   }
+  // Text in chunks split at any character, and text after bytes, give the same.
+  const chars = Array.from(bytes.toString('utf8'));
+  for (let a = 0; a <= chars.length; a++) {
+    const parser = new EventLogParser();
+    parser.write(chars.slice(0, a).join(''));
+    parser.write(Buffer.from(chars.slice(a, a + 3).join('')));
+    parser.write(chars.slice(a + 3).join(''));
+    assert.equal(parser.end(), expected, `text split at character ${a}`);
+  }
 });
 
 test('recoverEventLogStream reads a stream chunk by chunk; readEventLog of the same file stays strict', async () => {

@@ -93,30 +93,52 @@ export class EventLogParser {
   private ended = false;
 
   /**
-   * Parses the complete lines in `chunk` (a string is taken as UTF-8).
+   * Parses the complete lines in `chunk`. Bytes are UTF-8 and may split a character; strings
+   * and bytes may be mixed only at character boundaries.
    *
    * @throws {EventLogParseError} for a malformed or invalid complete line.
    */
   write(chunk: Uint8Array | string): void {
     if (this.ended) throw new Error('EventLogParser: write() after end()');
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (typeof chunk === 'string') return this.writeText(chunk);
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     let start = 0;
     for (let nl = buf.indexOf(NEWLINE); nl !== -1; nl = buf.indexOf(NEWLINE, start)) {
       const piece = buf.subarray(start, nl);
-      const bytes = this.pendingBytes + piece.length;
       const raw = this.pending.length === 0 ? piece.toString('utf8') : Buffer.concat([...this.pending, piece]).toString('utf8');
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.line++;
-      this.take(raw, true);
-      this.offset += bytes + 1;
+      this.lineEnded(raw, piece.length);
       start = nl + 1;
     }
-    if (start < buf.length) {
-      // Copied: the caller may reuse its buffer once write() returns.
-      this.pending.push(Buffer.from(buf.subarray(start)));
-      this.pendingBytes += buf.length - start;
+    // Copied: the caller may reuse its buffer once write() returns.
+    if (start < buf.length) this.keep(Buffer.from(buf.subarray(start)));
+  }
+
+  /** {@link write} for text, without a round trip through bytes (parseEventLog's path). */
+  private writeText(text: string): void {
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      const piece = text.slice(start, nl);
+      const raw = this.pending.length === 0 ? piece : Buffer.concat(this.pending).toString('utf8') + piece;
+      this.lineEnded(raw, Buffer.byteLength(piece));
+      start = nl + 1;
     }
+    if (start < text.length) this.keep(Buffer.from(text.slice(start), 'utf8'));
+  }
+
+  /** A line has its newline: parse it, whose last `bytes` came in this chunk. */
+  private lineEnded(raw: string, bytes: number): void {
+    const length = this.pendingBytes + bytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.line++;
+    this.take(raw, true);
+    this.offset += length + 1;
+  }
+
+  /** Keeps the start of an unfinished line. */
+  private keep(bytes: Buffer): void {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
   }
 
   /**

@@ -31,24 +31,40 @@ function section(stdout: string, id: number): string[] {
 let setup: Promise<void> | undefined;
 const recorded = () => (setup ??= record());
 
-async function record(): Promise<void> {
-  // One run of the proxy: a normal half-closed echo, a client that resets, and a snapshot of
-  // the log taken while a third connection is still open.
+/** Runs `forward` to an echo upstream with `args`, then cleans both up, whatever `run` did. */
+async function withForward(args: readonly string[], run: (child: Child, port: number) => Promise<void>): Promise<void> {
   const upstream = echoServer();
   const upstreamPort = await listen(upstream);
   let child: Child | undefined;
   try {
-    const started = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--log', logFile, '--shutdown-timeout', '100']);
+    const started = await startForward(['--target', `127.0.0.1:${upstreamPort}`, ...args]);
     child = started.child;
-    const a = await connect(started.port);
-    froms.push(`127.0.0.1:${a.localPort}`);
-    const got = readAll(a);
-    a.end('hello');
-    await got;
-    a.destroy();
+    await run(child, started.port);
+  } finally {
+    await child?.dispose();
+    await closeServer(upstream);
+  }
+}
+
+/** A half-closed echo of `hello` through the proxy on `port`; resolves with the client's address. */
+async function echoHello(port: number): Promise<string> {
+  const a = await connect(port);
+  const from = `127.0.0.1:${a.localPort}`;
+  const got = readAll(a);
+  a.end('hello');
+  await got;
+  a.destroy();
+  return from;
+}
+
+async function record(): Promise<void> {
+  // One run of the proxy: a normal half-closed echo, a client that resets, and a snapshot of
+  // the log taken while a third connection is still open.
+  await withForward(['--log', logFile, '--shutdown-timeout', '100'], async (child, port) => {
+    froms.push(await echoHello(port));
     await child.waitFor('stderr', /^conn=1 /);
 
-    const b = await connect(started.port);
+    const b = await connect(port);
     froms.push(`127.0.0.1:${b.localPort}`);
     b.on('error', () => {});
     b.write('bye');
@@ -56,7 +72,7 @@ async function record(): Promise<void> {
     b.resetAndDestroy();
     await child.waitFor('stderr', /^conn=2 /);
 
-    const c = await connect(started.port);
+    const c = await connect(port);
     c.write('still here');
     await until(() => c.bytesRead === 10, 'the echo of still here');
     await until(() => readFileSync(logFile, 'utf8').includes('"conn":3,"kind":"event"'), 'connection 3 in the log');
@@ -67,10 +83,7 @@ async function record(): Promise<void> {
     assert.equal(exit, { code: 0, signal: null });
     access = accessLines(child);
     c.destroy();
-  } finally {
-    await child?.dispose();
-    await closeServer(upstream);
-  }
+  });
 }
 
 test('replay prints each connection: timeline of both sides, then reasons and term as the access log had them', async () => {
@@ -148,19 +161,10 @@ let tornSetup: Promise<void> | undefined;
 const torn = () => (tornSetup ??= tear());
 
 async function tear(): Promise<void> {
-  const upstream = echoServer();
-  const upstreamPort = await listen(upstream);
-  let child: Child | undefined;
-  try {
-    const started = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--log', tornFile, '--quiet']);
-    child = started.child;
-    const a = await connect(started.port);
-    const got = readAll(a);
-    a.end('hello');
-    await got;
-    a.destroy();
+  await withForward(['--log', tornFile, '--quiet'], async (child, port) => {
+    await echoHello(port);
     await until(() => readFileSync(tornFile, 'utf8').includes('"conn":1,"kind":"disposed"'), 'connection 1 closed in the log');
-    const b = await connect(started.port);
+    const b = await connect(port);
     b.on('error', () => {});
     b.write('mid-flight');
     await until(() => b.bytesRead === 10, 'the echo of mid-flight');
@@ -168,10 +172,7 @@ async function tear(): Promise<void> {
     child.kill('SIGKILL');
     assert.equal(await child.done(), { code: null, signal: 'SIGKILL' });
     b.destroy();
-  } finally {
-    await child?.dispose();
-    await closeServer(upstream);
-  }
+  });
   const text = readFileSync(tornFile, 'utf8');
   assert.ok(text.endsWith('\n'), 'SIGKILL itself left whole lines');
   const lines = text.slice(0, -1).split('\n');

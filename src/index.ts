@@ -26,7 +26,16 @@ export {
 } from './errors.js';
 export { EventLog, type EventLogOptions } from './log/event-log.js';
 export type { LogRecord, OpenRecord, EventRecord, DisposedRecord, LogSink } from './log/log-record.js';
-export { JsonlSink, parseEventLog, readEventLog } from './log/jsonl.js';
+export { JsonlSink } from './log/jsonl.js';
+export {
+  EventLogParser,
+  parseEventLog,
+  readEventLog,
+  recoverEventLog,
+  recoverEventLogStream,
+  type RecoveredEventLog,
+  type TornTail,
+} from './log/event-log-parser.js';
 export { replay, describeEvent, regionName, type ReplayResult, type ReplayedConnection, type TimelineStep } from './log/replay.js';
 export type { MachineRuntime, RuntimeFactory, RuntimeHost, RuntimeState, EffectType, RuntimeEvent } from './runtime/machine-runtime.js';
 export { TransitionRuntime, createTransitionRuntime } from './runtime/transition-runtime.js';

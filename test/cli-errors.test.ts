@@ -1,13 +1,19 @@
 // Bad input to the `proxy-lifecycle` binary: one clear line naming the problem, exit 2, no
-// stack trace, nothing on stdout.
+// stack trace, nothing on stdout. Also what it prints without a command: usage, version.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ensureBuilt, runCli } from './helpers/cli-harness.js';
+import { ROOT, ensureBuilt, runCli } from './helpers/cli-harness.js';
 
 ensureBuilt();
 
 const T = ['--target', '127.0.0.1:9'];
 const L = ['--listen', '127.0.0.1:0'];
+// Written out, not imported from src/cli/duration.ts: the binary's message is what is tested.
+const FORMS = 'a duration such as 250ms, 30s, 5m, 1h, 1h30m or 1.5s (units ms, s, m, h, d; a plain number is milliseconds)';
+/** A bad duration names the flag and the forms. */
+const duration = (flag: string, text: string) => `${flag} must be ${FORMS}, at most 2147483647 ms (about 24.8 days), got ${JSON.stringify(text)}`;
 
 const CASES: [args: string[], message: string][] = [
   [['forward', '--listen', '0', '--tagret', '127.0.0.1:9'], 'unknown flag --tagret for forward (did you mean --target?)'],
@@ -24,18 +30,21 @@ const CASES: [args: string[], message: string][] = [
   [['forward', ...L, '--target', 'db:0'], '--target: port must be a whole number from 1 to 65535, got "0"'],
   [['forward', ...L, '--target', 'db host:5432'], '--target: "db host" is not a host name or address'],
   [['forward', ...L, ...T, '--listen', '127.0.0.1:1'], '--listen is given more than once'],
-  [['forward', ...L, ...T, '--grace-period', '-1'], '--grace-period must be a number of milliseconds from 0 (off) to 2147483647, got -1'],
-  [['forward', ...L, ...T, '--socket-timeout', '5s'], '--socket-timeout must be a number of milliseconds from 0 (off) to 2147483647, got "5s"'],
+  [['forward', ...L, ...T, '--grace-period', '-1'], duration('--grace-period', '-1')],
+  [['forward', ...L, ...T, '--socket-timeout', '5sec'], duration('--socket-timeout', '5sec')],
   [['forward', ...L, ...T, '--connect-timeout', '0'], '--connect-timeout must be a number of milliseconds from 1 to 2147483647, got 0'],
-  [['forward', ...L, ...T, '--parity-timeout', 'NaN'], '--parity-timeout must be a number of milliseconds from 1 to 2147483647, got "NaN"'],
-  [['forward', ...L, ...T, '--max-lifetime', '99999999999'], '--max-lifetime must be a number of milliseconds from 0 (off) to 2147483647, got 99999999999'],
+  [['forward', ...L, ...T, '--parity-timeout', 'NaN'], duration('--parity-timeout', 'NaN')],
+  [['forward', ...L, ...T, '--idle-timeout', '30m1h'], duration('--idle-timeout', '30m1h')],
+  [['forward', ...L, ...T, '--max-lifetime', '99999999999'], duration('--max-lifetime', '99999999999')],
+  [['forward', ...L, ...T, '--keep-alive', '1s1s'], duration('--keep-alive', '1s1s')],
+  [['forward', ...L, ...T, '--keep-alive=soon'], `--keep-alive takes ${FORMS} or nothing, got "soon"`],
   [['forward', ...L, ...T, '--timeout-behavior', 'drop'], "--timeout-behavior must be one of 'reset', 'close', 'ignore', got \"drop\""],
-  [['forward', ...L, ...T, '--shutdown-timeout', 'soon'], '--shutdown-timeout must be a number of milliseconds from 0 to 2147483647, got "soon"'],
+  [['forward', ...L, ...T, '--shutdown-timeout', 'soon'], duration('--shutdown-timeout', 'soon')],
   [['forward', ...L, ...T, '--quiet=yes'], '--quiet takes no value'],
   [['forward', ...L, ...T, '--log', '/nonexistent-dir/x.jsonl'], '--log: cannot open /nonexistent-dir/x.jsonl: no such directory'],
   [['forward', ...L, ...T, 'extra'], 'forward takes no positional arguments, got "extra"'],
   [['forward', '--listen', '192.0.2.1:0', ...T], 'cannot listen on 192.0.2.1:0: the address is not available on this machine'],
-  [['replay'], 'replay needs an event log FILE (written by forward --log FILE)'],
+  [['replay'], 'replay needs an event log FILE (written by forward --log FILE), or - for standard input'],
   [['replay', 'a.jsonl', 'b.jsonl'], 'replay takes one FILE, got 2 arguments'],
   [['replay', 'a.jsonl', '--connection', 'one'], '--connection must be a connection id (a whole number), got "one"'],
   [['serve'], 'unknown command "serve"; commands: forward, replay, diagram, demo'],
@@ -68,7 +77,16 @@ test('no command prints the usage on stderr, exit 2; --help prints it on stdout,
   }
   const replay = await runCli(['replay', '-h']);
   assert.is(replay.code, 0);
-  assert.match(replay.stdout, /^Usage: proxy-lifecycle replay FILE \[--connection ID\]/);
+  assert.match(replay.stdout, /^Usage: proxy-lifecycle replay FILE\|- \[--connection ID\]/);
+});
+
+test("--version and -v print package.json's version on stdout, exit 0", async () => {
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.match(version, /^\d+\.\d+\.\d+/);
+  for (const flag of ['--version', '-v']) {
+    const run = await runCli([flag]);
+    assert.equal({ code: run.code, stdout: run.stdout, stderr: run.stderr }, { code: 0, stdout: `${version}\n`, stderr: '' }, flag);
+  }
 });
 
 test.run();

@@ -256,6 +256,43 @@ test('every lifecycle flag reaches the connection settings one to one', async ()
   }
 });
 
+test('duration flags take units: the connection gets their milliseconds, --shutdown-timeout too', async () => {
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  const logFile = join(tmp, 'units.jsonl');
+  const { child, port } = await startForward([
+    '--target', `127.0.0.1:${upstreamPort}`, '--log', logFile,
+    '--grace-period', '1.5s', '--socket-timeout', '1h30m', '--parity-timeout', '2h', '--parity-inactivity=1m30s',
+    '--connect-timeout', '250ms', '--idle-timeout', '5m', '--max-lifetime', '1d', '--keep-alive', '30s',
+    '--shutdown-timeout', '200ms',
+  ]);
+  try {
+    const client = await connect(port);
+    client.on('end', () => {}).resume();
+    client.write('x');
+    await until(() => client.bytesRead === 1, 'the echo of x');
+    // The connection stays open: only --shutdown-timeout (200 ms, not the default 30 s) ends it.
+    await stop(child);
+    const [line] = accessLines(child);
+    assert.is(line!.term, 'AO', 'destroyed at the shutdown deadline');
+    client.destroy();
+    const open = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.kind === 'open');
+    assert.equal(open.settings, {
+      ...DEFAULT_SETTINGS,
+      gracePeriod: 1500,
+      socketTimeout: 5_400_000,
+      parityTimeout: 7_200_000,
+      parityInactivity: 90_000,
+      connectTimeout: 250,
+      idleTimeout: 300_000,
+      maxLifetime: 86_400_000,
+    });
+  } finally {
+    await child.dispose();
+    await closeAll(upstream);
+  }
+});
+
 test('--idle-timeout closes a silent connection (idle_timeout, iO); --socket-timeout with close ends it (timeout, tO)', async () => {
   const upstream = echoServer();
   const upstreamPort = await listen(upstream);

@@ -4,8 +4,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SETTINGS, type CloseInfo, type LogRecord } from '../src/index.js';
 import { accessLogEntry, formatJson, formatText } from '../src/cli/access-log.js';
-import { durationValue, formatEndpoint, looksLikeHostPort, parseArgs, parseListen, parseTarget, type FlagSpec } from '../src/cli/args.js';
+import { formatEndpoint, looksLikeHostPort, parseArgs, parseListen, parseTarget, type FlagSpec } from '../src/cli/args.js';
 import { CliError } from '../src/cli/cli-error.js';
+import { DURATION_FORMS, looksLikeDuration, parseDuration } from '../src/cli/duration.js';
 import { renderTable } from '../src/cli/demo/table.js';
 import { Follower, type FollowItem } from '../src/cli/follow.js';
 import { parseForwardArgs } from '../src/cli/forward-args.js';
@@ -102,7 +103,27 @@ test('parseListen / parseTarget: ports, hosts, IPv6 in brackets', () => {
   throwsCli(() => parseTarget('db:'), '--target: port must be a whole number from 1 to 65535, got ""');
   assert.is(formatEndpoint('::1', 80), '[::1]:80');
   assert.is(formatEndpoint('127.0.0.1', 80), '127.0.0.1:80');
-  assert.equal([durationValue('250'), durationValue('1.5'), durationValue('-3'), durationValue('1e3')], [250, 1.5, -3, '1e3']);
+});
+
+test('durations take units: ms, s, m, h, d, compounds largest first, fractions; a plain number is milliseconds', () => {
+  const cases: [string, number][] = [
+    ['250', 250], ['0', 0], ['1.5', 1.5], ['250ms', 250], ['30s', 30_000], ['5m', 300_000], ['1h', 3_600_000],
+    ['1h30m', 5_400_000], ['1m30s', 90_000], ['1.5s', 1500], ['1.1s', 1100], ['0.25h', 900_000], ['2d', 172_800_000],
+    ['1h0m0s1ms', 3_600_001], ['24d20h31m23s647ms', 2 ** 31 - 1], ['2147483647', 2 ** 31 - 1],
+  ];
+  for (const [text, ms] of cases) assert.is(parseDuration(text, '--x'), ms, text);
+});
+
+test('a bad duration names the flag and the forms', () => {
+  const message = (text: string) => `--grace-period must be ${DURATION_FORMS}, at most 2147483647 ms (about 24.8 days), got ${JSON.stringify(text)}`;
+  // Sign, exponent, unknown or capital unit, spaces, a unit out of order or twice, no number, overflow.
+  for (const bad of ['', '-1', '-5s', '+5', '1e3', 'NaN', 'Infinity', '5x', '5M', '5 s', '5sec', '1h 30m', '30m1h', '1s1s', 'ms', '.5s', '5.s', '1h30', '25d', '2147483648', `1.${'0'.repeat(400)}s`]) {
+    throwsCli(() => parseDuration(bad, '--grace-period'), message(bad));
+  }
+  assert.match(DURATION_FORMS, /250ms, 30s, 5m, 1h, 1h30m/);
+  // The shape of an optional duration value: anything starting with a digit is meant as one.
+  assert.equal(['30s', '250', '1h30m', '5x'].map(looksLikeDuration), [true, true, true, true]);
+  assert.equal(['', 's', '-1', 'file.txt', '5 s'].map(looksLikeDuration), [false, false, false, false, false]);
 });
 
 test('parseForwardArgs maps each flag onto its library option and nothing else', () => {
@@ -132,24 +153,45 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
   assert.is(defaults.shutdownTimeout, 30_000);
   assert.is(parseForwardArgs(['--help']), 'help');
-  // --keep-alive alone keeps the library's delay; its value must be a number of ms.
+  // --keep-alive alone keeps the library's delay; its value must be a duration.
   const alone = parseForwardArgs(['--listen', '1', '--keep-alive', '--target', 'h:2']);
   assert.ok(alone !== 'help');
   assert.equal(alone.options, { keepAlive: true });
-  throwsCli(() => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--keep-alive=soon']), '--keep-alive takes a delay in MS or nothing, got "soon"');
+  throwsCli(() => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--keep-alive=soon']), `--keep-alive takes ${DURATION_FORMS} or nothing, got "soon"`);
+  throwsCli(
+    () => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--keep-alive', '5x']),
+    `--keep-alive must be ${DURATION_FORMS}, at most 2147483647 ms (about 24.8 days), got "5x"`,
+  );
+});
+
+test('every duration flag of forward takes units, --keep-alive [DURATION] and --shutdown-timeout too', () => {
+  const config = parseForwardArgs([
+    '--listen', '9000', '--target', 'up:1',
+    '--grace-period', '5s', '--socket-timeout', '1m30s', '--parity-timeout', '30m', '--parity-inactivity', '10m',
+    '--connect-timeout', '250ms', '--idle-timeout', '1h', '--max-lifetime', '1.5d', '--keep-alive', '30s', '--shutdown-timeout=1h30m',
+  ]);
+  assert.ok(config !== 'help');
+  assert.equal(config.options, {
+    gracePeriod: 5000, socketTimeout: 90_000, parityTimeout: 1_800_000, parityInactivity: 600_000, connectTimeout: 250,
+    idleTimeout: 3_600_000, maxLifetime: 129_600_000, keepAlive: true, keepAliveInitialDelay: 30_000,
+  });
+  assert.is(config.shutdownTimeout, 5_400_000);
+  const keepAliveEq = parseForwardArgs(['--listen', '1', '--target', 'h:2', '--keep-alive=2m']);
+  assert.ok(keepAliveEq !== 'help' && keepAliveEq.options.keepAliveInitialDelay === 120_000);
 });
 
 test('parseForwardArgs: the library validates each lifecycle flag, and its message names the flag', () => {
   const base = ['--listen', '1', '--target', 'h:2'];
-  for (const flag of ['grace-period', 'socket-timeout', 'idle-timeout', 'max-lifetime', 'parity-inactivity']) {
-    throwsCli(() => parseForwardArgs([...base, `--${flag}`, '-2']), `--${flag} must be a number of milliseconds from 0 (off) to 2147483647, got -2`);
+  const bad = (flag: string, text: string) => `--${flag} must be ${DURATION_FORMS}, at most 2147483647 ms (about 24.8 days), got ${JSON.stringify(text)}`;
+  for (const flag of ['grace-period', 'socket-timeout', 'idle-timeout', 'max-lifetime', 'parity-inactivity', 'parity-timeout', 'connect-timeout', 'shutdown-timeout']) {
+    throwsCli(() => parseForwardArgs([...base, `--${flag}`, '-2']), bad(flag, '-2'));
+    throwsCli(() => parseForwardArgs([...base, `--${flag}`, '25d']), bad(flag, '25d'));
   }
+  // The syntax is the CLI's; a narrower range is the library's, and its message names the flag.
   for (const flag of ['parity-timeout', 'connect-timeout']) {
-    throwsCli(() => parseForwardArgs([...base, `--${flag}`, '0']), `--${flag} must be a number of milliseconds from 1 to 2147483647, got 0`);
+    throwsCli(() => parseForwardArgs([...base, `--${flag}`, '0s']), `--${flag} must be a number of milliseconds from 1 to 2147483647, got 0`);
   }
   throwsCli(() => parseForwardArgs([...base, '--timeout-behavior', 'RESET']), `--timeout-behavior must be one of 'reset', 'close', 'ignore', got "RESET"`);
-  throwsCli(() => parseForwardArgs([...base, '--shutdown-timeout', '-1']), '--shutdown-timeout must be a number of milliseconds from 0 to 2147483647, got "-1"');
-  throwsCli(() => parseForwardArgs([...base, '--shutdown-timeout', '2147483648']), '--shutdown-timeout must be a number of milliseconds from 0 to 2147483647, got "2147483648"');
   const ok = parseForwardArgs([...base, '--shutdown-timeout', '0']);
   assert.ok(ok !== 'help' && ok.shutdownTimeout === 0);
 });

@@ -2,6 +2,7 @@
  * The event log: the bounded in-memory ring, sinks, the JSONL file format and its parser, and
  * replay() of hand-made records (built by driving the machine with transition() directly).
  */
+import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,12 +13,15 @@ import {
   DEFAULT_SETTINGS,
   EventLog,
   EventLogParseError,
+  EventLogParser,
   JsonlSink,
   ProxyLifecycleError,
   connectionMachine,
   describeEvent,
   parseEventLog,
   readEventLog,
+  recoverEventLog,
+  recoverEventLogStream,
   regionName,
   replay,
   type CloseInfo,
@@ -294,6 +298,100 @@ test('readEventLog of a file whose last record was cut off rejects naming the li
 
 test('a last line that is complete JSON without a final newline is accepted', () => {
   assert.equal(parseEventLog(`${OPEN}\n${CONNECTED}`), [open(0, 1), ev(1, 1, { type: 'CONNECTED' })]);
+});
+
+test('recoverEventLog: a torn last line is left out and reported with its line, byte offset and length', () => {
+  const whole = `${OPEN}\n\n${CONNECTED}\n`;
+  const cut = line(ev(2, 1, { type: 'ERROR', side: 'client', code: 'Eé' })).slice(0, 30);
+  const { records, torn } = recoverEventLog(whole + cut);
+  assert.equal(records, [open(0, 1), ev(1, 1, { type: 'CONNECTED' })]);
+  assert.equal(torn, { line: 4, offset: Buffer.byteLength(whole), bytes: Buffer.byteLength(cut) });
+  // Truncating the file at `offset` repairs it: what is left parses strictly to the same records.
+  assert.equal(parseEventLog(Buffer.from(whole + cut).subarray(0, torn!.offset).toString()), records);
+  assert.equal(recoverEventLog(whole), { records, torn: null });
+  assert.equal(recoverEventLog(`${whole}   `), { records, torn: null }, 'a blank unterminated tail is no tear');
+  // The strict parser keeps its guarantee: the same text is an error naming the line.
+  assert.is(parseError(whole + cut).line, 4);
+});
+
+test('only the last, unterminated line can be torn: a malformed middle line or a terminated last line names its line', () => {
+  const cut = CONNECTED.slice(0, 12);
+  const cases: [text: string, line: number][] = [
+    [`${OPEN}\n${cut}\n${CONNECTED}`, 2],
+    [`${OPEN}\n${cut}\n${CONNECTED}\n${cut}`, 2],
+    [`${OPEN}\n${CONNECTED}\n${cut}\n`, 3],
+  ];
+  for (const [text, at] of cases) {
+    let error: unknown;
+    try {
+      recoverEventLog(text);
+    } catch (err) {
+      error = err;
+    }
+    assert.instance(error, EventLogParseError, JSON.stringify(text));
+    assert.is((error as EventLogParseError).line, at);
+    assert.match((error as Error).message, 'not valid JSON');
+  }
+});
+
+test('a last line that is valid JSON without a newline is a whole record: an invalid one is an error, not a tear', () => {
+  // No proper prefix of a JSON object is valid JSON, so valid JSON cannot be a record cut short.
+  let error: unknown;
+  try {
+    recoverEventLog(`${OPEN}\n${line({ t: 1, conn: 1, kind: 'event', event: { type: 'EXPLODE' } })}`);
+  } catch (err) {
+    error = err;
+  }
+  assert.instance(error, EventLogParseError);
+  assert.is((error as EventLogParseError).line, 2);
+  assert.match((error as Error).message, 'unknown event type "EXPLODE"');
+  assert.equal(recoverEventLog(`${OPEN}\n${CONNECTED}`), { records: [open(0, 1), ev(1, 1, { type: 'CONNECTED' })], torn: null });
+});
+
+test('EventLogParser takes the log in chunks split anywhere, even inside a multi-byte character', () => {
+  const recs = [open(0, 1, { ...DEFAULT_SETTINGS }, '127.0.0.1:1'), ev(1, 1, { type: 'ERROR', side: 'server', code: 'É€😀' }), ev(2, 1, { type: 'ABORT' })];
+  const bytes = Buffer.from(recs.map(line).join('\n') + '\n' + line(ev(3, 1, { type: 'CLOSE', side: 'client' })).slice(0, 9));
+  const expected = { records: recs, torn: { line: 4, offset: bytes.length - 9, bytes: 9 } };
+  for (let a = 0; a <= bytes.length; a++) {
+    for (const b of [a, Math.min(bytes.length, a + 1), Math.min(bytes.length, a + 7)]) {
+      const parser = new EventLogParser();
+      const first = Buffer.from(bytes.subarray(0, a));
+      parser.write(first);
+      first.fill(0); // the parser must not keep a view of a buffer the caller reuses
+      parser.write(bytes.subarray(a, b));
+      parser.write(bytes.subarray(b));
+      assert.equal(parser.end(), expected, `split at ${a} and ${b}`);
+    }
+  }
+  // Text in chunks split at any character, and text after bytes, give the same.
+  const chars = Array.from(bytes.toString('utf8'));
+  for (let a = 0; a <= chars.length; a++) {
+    const parser = new EventLogParser();
+    parser.write(chars.slice(0, a).join(''));
+    parser.write(Buffer.from(chars.slice(a, a + 3).join('')));
+    parser.write(chars.slice(a + 3).join(''));
+    assert.equal(parser.end(), expected, `text split at character ${a}`);
+  }
+});
+
+test('recoverEventLogStream reads a stream chunk by chunk; readEventLog of the same file stays strict', async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, 'torn.jsonl');
+    const many = Array.from({ length: 3000 }, (_, i) => ev(i + 1, 1, { type: 'ACTIVITY', clientToServer: i, serverToClient: i }));
+    const text = [OPEN, ...many.map(line)].join('\n') + '\n' + CONNECTED.slice(0, -1);
+    await writeFile(path, text);
+    const stream = createReadStream(path, { highWaterMark: 1024 });
+    let chunks = 0;
+    stream.on('data', () => chunks++);
+    const { records, torn } = await recoverEventLogStream(stream);
+    assert.ok(chunks > 100, `read in ${chunks} chunks`);
+    assert.equal(records, [open(0, 1), ...many]);
+    assert.equal(torn, { line: 3002, offset: Buffer.byteLength(text) - CONNECTED.length + 1, bytes: CONNECTED.length - 1 });
+    let error: unknown;
+    await readEventLog(path).catch((err: unknown) => (error = err));
+    assert.instance(error, EventLogParseError);
+    assert.is((error as EventLogParseError).line, 3002);
+  });
 });
 
 test('invalid records each name their line and the bad field', () => {

@@ -15,7 +15,7 @@ import type { ConnectionInputEvent, Side } from '../machines/connection-events.j
 import { DEFAULT_SETTINGS, type ConnectionSettings } from '../machines/connection-settings.js';
 import { ManualClock, type Clock, type TimerHandle } from '../src/clock.js';
 import { EventLog } from '../src/log/event-log.js';
-import { parseEventLog } from '../src/log/jsonl.js';
+import { parseEventLog } from '../src/log/event-log-parser.js';
 import { replay } from '../src/log/replay.js';
 import type { MachineRuntime, RuntimeFactory, RuntimeHost } from '../src/runtime/machine-runtime.js';
 import { TableRuntime } from '../src/runtime/table-runtime.js';

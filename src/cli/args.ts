@@ -169,14 +169,6 @@ export function parseTarget(text: string): Required<Endpoint> {
   return { host: host!, port: parsePort(port, '--target', 1) };
 }
 
-/**
- * A duration flag's value as the library should see it: a number when the text is one,
- * otherwise the text itself, so that the library's own validation rejects it and names it.
- */
-export function durationValue(text: string): number | string {
-  return /^[+-]?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
-}
-
 /** Formats an address for humans: `127.0.0.1:80`, `[::1]:80`. */
 export function formatEndpoint(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

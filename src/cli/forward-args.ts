@@ -1,6 +1,7 @@
 import { InvalidOptionError, resolveOptions, type LifecycleOptions } from '../index.js';
-import { durationValue, looksLikeHostPort, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
+import { looksLikeHostPort, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
 import { CliError } from './cli-error.js';
+import { DURATION_FORMS, looksLikeDuration, parseDuration } from './duration.js';
 
 /** Each duration flag and the library option it sets, one to one. */
 const DURATION_FLAGS = {
@@ -27,7 +28,7 @@ const FLAGS: FlagSpec = {
   ...Object.fromEntries(Object.keys(DURATION_FLAGS).map((f) => [f, 'string' as const])),
   'timeout-behavior': 'string',
   'no-half-open': 'boolean',
-  'keep-alive': { optional: true, shape: (text) => /^\d+(\.\d+)?$/.test(text), describe: 'a delay in MS' },
+  'keep-alive': { optional: true, shape: looksLikeDuration, describe: DURATION_FORMS },
   'shutdown-timeout': 'string',
   log: 'string',
   metrics: 'string',
@@ -91,8 +92,9 @@ function parseInspect(value: string | true | undefined, everyText: string | unde
 }
 
 /**
- * Parses and validates `forward`'s flags: ports and addresses here, lifecycle options by the
- * library itself, its `InvalidOptionError` turned into a one-line error naming the flag.
+ * Parses and validates `forward`'s flags: ports, addresses and the syntax of durations
+ * ({@link parseDuration}) here, lifecycle options' ranges by the library itself, its
+ * `InvalidOptionError` turned into a one-line error naming the flag.
  * Returns `'help'` for `--help`.
  */
 export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help' {
@@ -107,14 +109,14 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
   const options: Record<string, unknown> = {};
   for (const [flag, option] of Object.entries(DURATION_FLAGS)) {
     const value = str(flag);
-    if (value !== undefined) options[option] = durationValue(value);
+    if (value !== undefined) options[option] = parseDuration(value, `--${flag}`);
   }
   if (flags.has('timeout-behavior')) options.timeoutBehavior = str('timeout-behavior');
   if (flags.has('no-half-open')) options.allowHalfOpen = false;
   const keepAlive = flags.get('keep-alive');
   if (keepAlive !== undefined) {
     options.keepAlive = true;
-    if (keepAlive !== true) options.keepAliveInitialDelay = durationValue(keepAlive);
+    if (keepAlive !== true) options.keepAliveInitialDelay = parseDuration(keepAlive, '--keep-alive');
   }
   try {
     resolveOptions(options as LifecycleOptions);
@@ -124,11 +126,8 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     const rest = err.message.startsWith(`${err.option} `) ? err.message.slice(err.option.length + 1) : err.message;
     throw new CliError(`--${flag} ${rest}`);
   }
-  const shutdownText = str('shutdown-timeout') ?? '30000';
-  const shutdownTimeout = durationValue(shutdownText);
-  if (typeof shutdownTimeout !== 'number' || shutdownTimeout < 0 || shutdownTimeout > 2 ** 31 - 1) {
-    throw new CliError(`--shutdown-timeout must be a number of milliseconds from 0 to ${2 ** 31 - 1}, got ${JSON.stringify(shutdownText)}`);
-  }
+  const shutdownText = str('shutdown-timeout');
+  const shutdownTimeout = shutdownText === undefined ? 30_000 : parseDuration(shutdownText, '--shutdown-timeout');
   const inspect = parseInspect(flags.get('inspect'), str('inspect-every'));
   return {
     listen: parseListen(listen),

@@ -7,6 +7,7 @@ import { runForward } from './forward-command.js';
 import { processOutput, type Output } from './output.js';
 import { runReplay } from './replay-command.js';
 import { MAIN_USAGE } from './usage.js';
+import { VERSION } from './version.js';
 
 const COMMANDS = ['forward', 'replay', 'diagram', 'demo'];
 
@@ -21,6 +22,10 @@ export async function run(argv: readonly string[], out: Output): Promise<number>
     case '--help':
     case '-h':
       out.stdout(MAIN_USAGE);
+      return 0;
+    case '--version':
+    case '-v':
+      out.stdout(VERSION);
       return 0;
     case 'forward':
       return runForward(rest, out);

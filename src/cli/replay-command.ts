@@ -1,5 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { EventLogParseError, parseEventLog, renderTimelineHtml, type LogRecord } from '../index.js';
+import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { EventLogParseError, recoverEventLogStream, renderTimelineHtml, type LogRecord } from '../index.js';
 import { parseArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type ClosedItem, type OpenItem, type StepItem } from './follow.js';
@@ -14,20 +15,26 @@ interface Story {
   closed?: ClosedItem;
 }
 
-async function readLog(file: string): Promise<LogRecord[]> {
-  let text: string;
+/**
+ * Reads the log from `file` (`-`: standard input), chunk by chunk. A torn last line, as a
+ * crash mid-write leaves it, is reported on stderr and the records before it replayed, as a
+ * write-ahead log is recovered; any other malformed line is exit 2 naming it.
+ */
+async function readLog(file: string, name: string, out: Output): Promise<LogRecord[]> {
   try {
-    text = await readFile(file, 'utf8');
+    const { records, torn } = await recoverEventLogStream(file === '-' ? process.stdin : createReadStream(file));
+    if (torn !== null) {
+      out.stderr(
+        `proxy-lifecycle: ${name}: line ${torn.line} is torn (${torn.bytes} bytes without an end of line, as a crash mid-write leaves it); ` +
+          `replayed the ${records.length} record${records.length === 1 ? '' : 's'} before it`,
+      );
+    }
+    return records;
   } catch (err) {
+    if (err instanceof EventLogParseError) throw new CliError(`${name}: ${err.message}`);
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new CliError(`cannot read ${file}: ${why}`);
-  }
-  try {
-    return parseEventLog(text);
-  } catch (err) {
-    if (err instanceof EventLogParseError) throw new CliError(`${file}: ${err.message}`);
-    throw err;
+    throw new CliError(`cannot read ${name}: ${why}`);
   }
 }
 
@@ -66,20 +73,21 @@ async function writeHtml(records: LogRecord[], file: string, target: string, wan
   return 0;
 }
 
-/** `proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]`. */
+/** `proxy-lifecycle replay FILE|- [--connection ID] [--html OUT.html]`. */
 export async function runReplay(argv: readonly string[], out: Output): Promise<number> {
   const { flags, positionals } = parseArgs(argv, { connection: 'string', html: 'string', help: 'boolean' }, 'replay');
   if (flags.has('help')) {
     out.stdout(REPLAY_USAGE);
     return 0;
   }
-  if (positionals.length === 0) throw new CliError('replay needs an event log FILE (written by forward --log FILE)');
+  if (positionals.length === 0) throw new CliError('replay needs an event log FILE (written by forward --log FILE), or - for standard input');
   if (positionals.length > 1) throw new CliError(`replay takes one FILE, got ${positionals.length} arguments`);
   const idText = flags.get('connection') as string | undefined;
   if (idText !== undefined && !/^\d+$/.test(idText)) throw new CliError(`--connection must be a connection id (a whole number), got ${JSON.stringify(idText)}`);
   const wanted = idText === undefined ? undefined : Number(idText);
-  const file = positionals[0]!;
-  const records = await readLog(file);
+  const source = positionals[0]!;
+  const file = source === '-' ? 'standard input' : source;
+  const records = await readLog(source, file, out);
   const html = flags.get('html') as string | undefined;
   if (html !== undefined) return writeHtml(records, file, html, wanted, out);
   const { stories: all, follower, current } = stories(records);

@@ -4,9 +4,10 @@ export const MAIN_USAGE = `proxy-lifecycle: TCP proxy connections with a correct
 
 Usage:
   proxy-lifecycle forward --listen [HOST:]PORT --target HOST:PORT [flags]
-  proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
+  proxy-lifecycle replay FILE|- [--connection ID] [--html OUT.html]
   proxy-lifecycle diagram [--format mermaid|dot]
   proxy-lifecycle demo [--log FILE]
+  proxy-lifecycle --version
 
 Commands:
   forward   run a TCP proxy, with one access-log line per closed connection
@@ -26,18 +27,20 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
 
   --listen [HOST:]PORT        address to listen on; without HOST, every interface; port 0 picks one
   --target HOST:PORT          upstream to connect each connection to
-  --grace-period MS           how long a draining side may take to flush and close (5000)
-  --socket-timeout MS         socket idle timeout, 0 = off (0)
+  --grace-period DURATION     how long a draining side may take to flush and close (5s)
+  --socket-timeout DURATION   socket idle timeout, 0 = off (0)
   --timeout-behavior B        reset | close | ignore: what a socket timeout does (reset)
-  --parity-timeout MS         one side half-closed this long while the other stays open... (1800000)
-  --parity-inactivity MS      ...and inactive this long closes both (600000)
-  --connect-timeout MS        upstream connect timeout (30000)
-  --idle-timeout MS           both directions silent this long closes the connection, 0 = off (0)
-  --max-lifetime MS           hard cap on a connection's age, 0 = off (0)
+  --parity-timeout DURATION   one side half-closed this long while the other stays open... (30m)
+  --parity-inactivity DURATION
+                              ...and inactive this long closes both (10m)
+  --connect-timeout DURATION  upstream connect timeout (30s)
+  --idle-timeout DURATION     both directions silent this long closes the connection, 0 = off (0)
+  --max-lifetime DURATION     hard cap on a connection's age, 0 = off (0)
   --no-half-open              end both sides on the first FIN instead of keeping the other direction open
-  --keep-alive [MS]           TCP keep-alive on both sockets, first probe after MS of silence (60000); off
-                              without it, as in HAProxy and nginx
-  --shutdown-timeout MS       on SIGTERM/SIGINT, destroy connections still open after this long (30000)
+  --keep-alive [DURATION]     TCP keep-alive on both sockets, first probe after DURATION of silence (1m);
+                              off without it, as in HAProxy and nginx
+  --shutdown-timeout DURATION
+                              on SIGTERM/SIGINT, destroy connections still open after this long (30s)
   --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
   --inspect [PORT]            run the selected connections as XState actors and show them live in the
                               Stately inspector: prints 'inspector on URL' (a free port without PORT;
@@ -46,12 +49,17 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
   --json                      access-log lines as JSON
   --quiet                     no access log
+
+A DURATION is 250ms, 30s, 5m, 1h, 1h30m, 1.5s, 2d (units ms, s, m, h, d, largest first), or a
+plain number of milliseconds; at most 2147483647 ms (about 24.8 days).
 `;
 
-export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE [--connection ID] [--html OUT.html]
+export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE|- [--connection ID] [--html OUT.html]
 
-Reads an event log written by 'forward --log FILE' and prints each connection's timeline
-(time since open, event, client state, server state), then its close reasons and termination code.
+Reads an event log written by 'forward --log FILE' (- reads it from standard input) and prints
+each connection's timeline (time since open, event, client state, server state), then its close
+reasons and termination code. A last line torn by a crash (cut off mid-record) is reported on
+stderr and the records before it are replayed, exit 0; any other malformed line is exit 2.
 
   --connection ID   only this connection
   --html OUT.html   write the timeline as one self-contained HTML page instead

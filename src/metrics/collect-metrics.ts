@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics for a Supervisor, named in the style of Envoy's tcp_proxy statistics.
- * `prom-client` is an optional peer dependency: it is imported when metrics are asked for,
- * or passed in.
+ * `prom-client` is a dependency, imported only when metrics are asked for (or passed in), so
+ * that a proxy without metrics never loads it.
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CLOSE_REASONS, type CloseReason } from '../../machines/close-reasons.js';
@@ -63,7 +63,8 @@ async function loadClient(): Promise<PromClient> {
   try {
     return await import('prom-client');
   } catch (err) {
-    throw new Error('metrics: the optional peer dependency prom-client is not installed (npm i prom-client)', { cause: err });
+    // It is a dependency: only a broken or pruned install gets here.
+    throw new Error(`metrics: prom-client could not be loaded (${(err as Error).message}); reinstall proxy-lifecycle`, { cause: err });
   }
 }
 

@@ -8,11 +8,12 @@ import {
   type SupervisorMetrics,
 } from '../index.js';
 import { accessLogEntry, formatJson, formatText } from './access-log.js';
+import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { parseForwardArgs, type InspectConfig } from './forward-args.js';
 import { closeLog, openLog } from './log-file.js';
 import type { Output } from './output.js';
-import { Proxy } from './proxy.js';
+import { listenFailure, Proxy } from './proxy.js';
 import { FORWARD_USAGE } from './usage.js';
 
 /** Starts the inspector relay for `--inspect`, its failures as one line naming the flag. */
@@ -23,6 +24,21 @@ async function startInspector(config: InspectConfig): Promise<InspectorServer> {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use` : e.code === 'EACCES' ? `permission denied for port ${config.port}` : e.message.replace(/^inspector: /, '');
     throw new CliError(`--inspect: ${why}`);
+  }
+}
+
+/** Collects and serves the proxy's metrics for `--metrics`, its failures as one line naming the flag. */
+async function startMetrics(proxy: Proxy, endpoint: Endpoint): Promise<{ collector: SupervisorMetrics; server: MetricsServer }> {
+  const collector = await collectMetrics(proxy.supervisor).catch((err: Error) => {
+    throw new CliError(`--metrics: ${err.message.replace(/^metrics: /, '')}`);
+  });
+  try {
+    const server = await serveMetrics(collector.register, { host: endpoint.host ?? '127.0.0.1', port: endpoint.port });
+    return { collector, server };
+  } catch (err) {
+    collector.stop();
+    const where = formatEndpoint(endpoint.host ?? '127.0.0.1', endpoint.port);
+    throw new CliError(`--metrics: cannot listen on ${where}: ${listenFailure(err as NodeJS.ErrnoException)}`);
   }
 }
 
@@ -75,21 +91,21 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     await inspector?.close();
     throw err;
   });
-  out.stdout(`listening on ${proxy.address}`);
+  // Every start-up failure comes before 'listening on': whoever waits for that line (a
+  // supervisor, a test) may rely on the whole proxy, metrics included, being up.
   let metrics: { collector: SupervisorMetrics; server: MetricsServer } | null = null;
   if (config.metrics !== undefined) {
     try {
-      const collector = await collectMetrics(proxy.supervisor);
-      const server = await serveMetrics(collector.register, { host: config.metrics.host ?? '127.0.0.1', port: config.metrics.port });
-      metrics = { collector, server };
+      metrics = await startMetrics(proxy, config.metrics);
     } catch (err) {
       proxy.abort();
       await proxy.stop(0);
       await inspector?.close();
-      throw new CliError(`--metrics: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use' : (err as Error).message}`);
+      throw err;
     }
-    out.stdout(`metrics on ${metrics.server.url}`);
   }
+  out.stdout(`listening on ${proxy.address}`);
+  if (metrics !== null) out.stdout(`metrics on ${metrics.server.url}`);
   if (inspector !== null) out.stdout(`inspector on ${inspector.url}`);
 
   const signal = await signalled;

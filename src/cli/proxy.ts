@@ -37,6 +37,11 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
   EAI_AGAIN: 'the host name could not be resolved',
 };
 
+/** Why a listen failed, in words (`the address is already in use`, …), for one-line errors. */
+export function listenFailure(err: NodeJS.ErrnoException): string {
+  return (err.code && LISTEN_ERRORS[err.code]) ?? err.message;
+}
+
 /**
  * A TCP proxy on the engine: a listening socket whose connections a {@link Supervisor}
  * forwards to one target. Used by `forward` and by `demo`.
@@ -84,8 +89,7 @@ export class Proxy {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         const where = host === undefined ? `port ${port}` : formatEndpoint(host, port);
-        const why = (err.code && LISTEN_ERRORS[err.code]) ?? err.message;
-        reject(new CliError(`cannot listen on ${where}: ${why}`));
+        reject(new CliError(`cannot listen on ${where}: ${listenFailure(err)}`));
       };
       this.server.once('error', onError);
       this.server.listen({ host, port }, () => {

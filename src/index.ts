@@ -67,6 +67,7 @@ export {
   serveMetrics,
   METRICS,
   DEFAULT_LENGTH_BUCKETS,
+  DEFAULT_BYTES_BUCKETS,
   type MetricsOptions,
   type SupervisorMetrics,
   type PromClient,

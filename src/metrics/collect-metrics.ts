@@ -20,8 +20,10 @@ export interface MetricsOptions {
   prefix?: string;
   /** The `prom-client` module; imported when not given. */
   client?: PromClient;
-  /** Buckets of the connection length histogram, in ms. */
+  /** Buckets of `downstream_cx_length_seconds`, in seconds (milliseconds before 0.2). Default {@link DEFAULT_LENGTH_BUCKETS}. */
   lengthBuckets?: number[];
+  /** Buckets of `downstream_cx_bytes`, in bytes. Default {@link DEFAULT_BYTES_BUCKETS}. */
+  bytesBuckets?: number[];
 }
 
 /** What {@link collectMetrics} returns. */
@@ -31,8 +33,11 @@ export interface SupervisorMetrics {
   stop(): void;
 }
 
-/** Envoy's `downstream_cx_length_ms` spans 1 ms to an hour; so does this. */
-export const DEFAULT_LENGTH_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000];
+/** In seconds: Envoy's `downstream_cx_length_ms` spans 1 ms to an hour; so does this. */
+export const DEFAULT_LENGTH_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 1800, 3600];
+
+/** In bytes: nothing at all (a refused upstream), then powers of 4 from 64 B to 1 GiB. */
+export const DEFAULT_BYTES_BUCKETS = [0, 64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864, 268_435_456, 1_073_741_824];
 
 const CONNECT_FAILURES: ReadonlySet<CloseReason> = new Set<CloseReason>(['connect_refused', 'connect_timeout', 'connect_error']);
 
@@ -40,7 +45,8 @@ const CONNECT_FAILURES: ReadonlySet<CloseReason> = new Set<CloseReason>(['connec
 export const METRICS = {
   downstream_cx_total: ['counter', 'Connections accepted (forwarded by the supervisor)'],
   downstream_cx_active: ['gauge', 'Connections open now'],
-  downstream_cx_length_ms: ['histogram', 'Connection length from accept to disposal, in ms'],
+  downstream_cx_length_seconds: ['histogram', 'Connection length from accept to disposal, in seconds'],
+  downstream_cx_bytes: ['histogram', 'Bytes per connection, by direction: rx read from the client, tx written to it'],
   downstream_cx_rx_bytes_total: ['counter', 'Bytes read from clients (client to server)'],
   downstream_cx_tx_bytes_total: ['counter', 'Bytes written to clients (server to client)'],
   upstream_cx_connect_fail_total: ['counter', 'Upstream connects that failed (refused, timed out or other error)'],
@@ -108,11 +114,21 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
     },
   });
   const cxLength: Histogram = new client.Histogram({
-    name: name('downstream_cx_length_ms'),
-    help: help('downstream_cx_length_ms'),
+    name: name('downstream_cx_length_seconds'),
+    help: help('downstream_cx_length_seconds'),
     buckets: options.lengthBuckets ?? DEFAULT_LENGTH_BUCKETS,
     registers: [register],
   });
+  // One histogram with a direction label rather than two: one query compares both ways.
+  const cxBytes: Histogram<'direction'> = new client.Histogram({
+    name: name('downstream_cx_bytes'),
+    help: help('downstream_cx_bytes'),
+    labelNames: ['direction'] as const,
+    buckets: options.bytesBuckets ?? DEFAULT_BYTES_BUCKETS,
+    registers: [register],
+  });
+  // Prometheus convention: the series exist, at zero, from the first scrape.
+  for (const direction of ['rx', 'tx']) cxBytes.zero({ direction });
   const rxBytes = counter('downstream_cx_rx_bytes_total');
   const txBytes = counter('downstream_cx_tx_bytes_total');
   const connectFail = counter('upstream_cx_connect_fail_total');
@@ -141,7 +157,9 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   const onClose = (info: CloseInfo) => {
     add(info.id, info.bytes.clientToServer, info.bytes.serverToClient, info.pauses.client, info.pauses.server);
     counted.delete(info.id);
-    cxLength.observe(info.durationMs);
+    cxLength.observe(info.durationMs / 1000);
+    cxBytes.observe({ direction: 'rx' }, info.bytes.clientToServer);
+    cxBytes.observe({ direction: 'tx' }, info.bytes.serverToClient);
     terminations.inc({ code: info.code });
     for (const side of ['client', 'server'] as const) {
       const reason = info.reasons[side];

@@ -8,6 +8,7 @@ import { CLOSE_REASONS, type CloseReason } from '../../machines/close-reasons.js
 import type { CloseInfo } from '../binding/connection.js';
 import type { Connection } from '../binding/connection.js';
 import type { ConnectionSample, Supervisor } from '../supervisor.js';
+import { DESCRIPTOR_ERRORS, EXHAUSTED_OPS, OVERFLOW_REASONS, type ExhaustedOp, type OverflowGuard, type OverflowReason } from '../admission/overflow-guard.js';
 
 /** The `prom-client` module, or what of it this uses. */
 export type PromClient = Pick<typeof import('prom-client'), 'Registry' | 'Counter' | 'Gauge' | 'Histogram'>;
@@ -24,6 +25,8 @@ export interface MetricsOptions {
   lengthBuckets?: number[];
   /** Buckets of `downstream_cx_bytes`, in bytes. Default {@link DEFAULT_BYTES_BUCKETS}. */
   bytesBuckets?: number[];
+  /** The guard admitting the supervisor's connections, to count what it refuses (the overflow metrics stay at 0 without one). */
+  guard?: OverflowGuard;
 }
 
 /** What {@link collectMetrics} returns. */
@@ -55,6 +58,8 @@ export const METRICS = {
   cx_termination_total: ['counter', 'Connections closed, by two-letter termination code'],
   downstream_flow_control_paused_reading_total: ['counter', 'Times reading from a client was paused because its upstream could not keep up'],
   upstream_flow_control_paused_reading_total: ['counter', 'Times reading from an upstream was paused because its client could not keep up'],
+  downstream_cx_overflow_total: ['counter', 'Connections closed at accept without being served, by reason: max_connections (over the limit), backoff (just after running out of file descriptors)'],
+  fd_exhausted_total: ['counter', 'Accepts and upstream connects that failed for want of a file descriptor, by op (accept, connect) and code (EMFILE: the process limit, ENFILE: the system)'],
 } as const;
 
 /** What has been counted of a live connection so far, so that counters only ever add the difference. */
@@ -177,6 +182,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   supervisor.on('connection', onConnection);
   supervisor.on('close', onClose);
   const subscription = supervisor.connectionBytes$.subscribe(onSample);
+  const unwatchGuard = watchGuard(options.guard, counter('downstream_cx_overflow_total', ['reason'] as const), counter('fd_exhausted_total', ['op', 'code'] as const));
   return {
     register,
     stop() {
@@ -185,7 +191,23 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
       supervisor.off('connection', onConnection);
       supervisor.off('close', onClose);
       subscription.unsubscribe();
+      unwatchGuard();
       counted.clear();
     },
+  };
+}
+
+/** Counts what `guard` refuses; every label from zero. Returns the function that stops counting. */
+function watchGuard(guard: OverflowGuard | undefined, overflow: Counter<'reason'>, exhausted: Counter<'op' | 'code'>): () => void {
+  for (const reason of OVERFLOW_REASONS) overflow.inc({ reason }, 0);
+  for (const op of EXHAUSTED_OPS) for (const code of DESCRIPTOR_ERRORS) exhausted.inc({ op, code }, 0);
+  if (guard === undefined) return () => {};
+  const onRefused = (reason: OverflowReason) => overflow.inc({ reason });
+  const onExhausted = (op: ExhaustedOp, code: string) => exhausted.inc({ op, code });
+  guard.on('refused', onRefused);
+  guard.on('exhausted', onExhausted);
+  return () => {
+    guard.off('refused', onRefused);
+    guard.off('exhausted', onExhausted);
   };
 }

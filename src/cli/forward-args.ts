@@ -29,6 +29,7 @@ const FLAGS: FlagSpec = {
   'no-half-open': 'boolean',
   'keep-alive': { optional: true, shape: (text) => /^\d+(\.\d+)?$/.test(text), describe: 'a delay in MS' },
   'shutdown-timeout': 'string',
+  'max-connections': 'string',
   log: 'string',
   metrics: 'string',
   inspect: { optional: true, shape: looksLikeHostPort, describe: 'a PORT' },
@@ -45,6 +46,8 @@ export interface ForwardConfig {
   /** Lifecycle options, exactly as the flags set them (validated by the library). */
   options: LifecycleOptions;
   shutdownTimeout: number;
+  /** Connections served at once (`--max-connections`); default from the file-descriptor limit. */
+  maxConnections?: number;
   logFile?: string;
   /** Where to serve Prometheus metrics (`/metrics`), if at all. */
   metrics?: Endpoint;
@@ -130,11 +133,17 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     throw new CliError(`--shutdown-timeout must be a number of milliseconds from 0 to ${2 ** 31 - 1}, got ${JSON.stringify(shutdownText)}`);
   }
   const inspect = parseInspect(flags.get('inspect'), str('inspect-every'));
+  const maxText = str('max-connections');
+  const maxConnections = maxText === undefined ? undefined : Number(maxText);
+  if (maxText !== undefined && (!/^\d+$/.test(maxText) || maxConnections! < 1 || maxConnections! > 2 ** 31 - 1)) {
+    throw new CliError(`--max-connections must be a whole number from 1 to ${2 ** 31 - 1}, got ${JSON.stringify(maxText)}`);
+  }
   return {
     listen: parseListen(listen),
     target: parseTarget(target),
     options: options as LifecycleOptions,
     shutdownTimeout,
+    maxConnections,
     logFile: str('log'),
     metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),
     inspect,

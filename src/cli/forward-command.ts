@@ -13,6 +13,7 @@ import { CliError } from './cli-error.js';
 import { parseForwardArgs, type InspectConfig } from './forward-args.js';
 import { closeLog, openLog } from './log-file.js';
 import type { Output } from './output.js';
+import { overflowFields, overflowText } from './overflow-notice.js';
 import { listenFailure, Proxy } from './proxy.js';
 import { FORWARD_USAGE } from './usage.js';
 
@@ -29,7 +30,7 @@ async function startInspector(config: InspectConfig): Promise<InspectorServer> {
 
 /** Collects and serves the proxy's metrics for `--metrics`, its failures as one line naming the flag. */
 async function startMetrics(proxy: Proxy, endpoint: Endpoint): Promise<{ collector: SupervisorMetrics; server: MetricsServer }> {
-  const collector = await collectMetrics(proxy.supervisor).catch((err: Error) => {
+  const collector = await collectMetrics(proxy.supervisor, { guard: proxy.guard }).catch((err: Error) => {
     throw new CliError(`--metrics: ${err.message.replace(/^metrics: /, '')}`);
   });
   try {
@@ -77,15 +78,20 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : (id: number) => (id - 1) % every === 0 };
   // The access log and the log file show the client's address; without either, skip the syscall.
   const clientAddress = !config.quiet || config.logFile !== undefined;
+  const warn = (event: string, fields: Record<string, unknown>, text: string) =>
+    out.stderr(config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text);
   const proxy = await Proxy.start(
-    { listen: config.listen, target: config.target, supervisor: { ...config.options, clientAddress, log, inspect } },
+    { listen: config.listen, target: config.target, maxConnections: config.maxConnections, supervisor: { ...config.options, clientAddress, log, inspect } },
     {
       onClose: (info: CloseInfo) => {
         if (config.quiet) return;
         const entry = accessLogEntry(info);
         out.stderr(config.json ? formatJson(entry) : formatText(entry));
       },
-      onServerError: (err) => notice('server_error', { error: err.message }, `listening socket error: ${err.message}`),
+      // Failures are printed even with --quiet (which silences the access log): a proxy that
+      // loses connections says so.
+      onServerError: (err) => warn('server_error', { error: err.message }, `listening socket error: ${err.message}`),
+      onOverflow: (report) => warn('overflow', overflowFields(report), overflowText(report)),
     },
   ).catch(async (err: unknown) => {
     await inspector?.close();
@@ -103,6 +109,14 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
       await inspector?.close();
       throw err;
     }
+  }
+  const { budget, maxConnections } = proxy.guard;
+  if (config.maxConnections !== undefined && budget !== null && maxConnections > budget.connections) {
+    warn(
+      'max_connections_over_budget',
+      { max_connections: maxConnections, fit: budget.connections, fd_limit: budget.limit },
+      `--max-connections ${maxConnections} needs ${2 * maxConnections} file descriptors, but ulimit -n ${budget.limit} leaves room for ${budget.connections} connections: raise ulimit -n`,
+    );
   }
   out.stdout(`listening on ${proxy.address}`);
   if (metrics !== null) out.stdout(`metrics on ${metrics.server.url}`);

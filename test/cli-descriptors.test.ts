@@ -2,6 +2,7 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureBuilt, runCli, startForward, startForwardWithNofile, type Child } from './helpers/cli-harness.js';
+import { limitLeaving, setSoftNofile } from './helpers/descriptors.js';
 import { closeServer, echoServer, listen } from './helpers/net.js';
 
 ensureBuilt();
@@ -122,6 +123,30 @@ test('--max-connections N closes connections over N at once and says so once, na
   } finally {
     await json.child.dispose();
     await text.child.dispose();
+    await closeServer(upstream);
+  }
+});
+
+test('an upstream connect out of file descriptors (real EMFILE) is reported with its code, counted, and the proxy recovers', async () => {
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  const { child, port } = await startForwardWithNofile(256, ['--target', `127.0.0.1:${upstreamPort}`, '--metrics', '127.0.0.1:0', '--quiet']);
+  const pid = child.process.pid!;
+  try {
+    const [, url] = (await child.waitFor('stdout', /^metrics on (\S+)$/))!;
+    // Room for one more descriptor: the accepted client's. Its upstream socket gets EMFILE.
+    setSoftNofile(pid, limitLeaving(1, pid));
+    assert.is(await roundTrip(port, 'no room upstream'), 'closed', 'closed, not left hanging');
+    const [line] = (await child.waitFor('stderr', /^ran out of file descriptors in the last.*$/))!;
+    setSoftNofile(pid, 256);
+    assert.match(line!, /^ran out of file descriptors in the last 1 s \(EMFILE on 1 upstream connect, new connections closed for 100 ms after each; limit 256, 2 per connection; 0 connections open\); raise ulimit -n$/);
+    assert.is(await scrape(url!, 'proxy_lifecycle_fd_exhausted_total{op="connect",code="EMFILE"}'), 1);
+    assert.is(await scrape(url!, 'proxy_lifecycle_cx_termination_total{code="RK"}'), 1, 'the connection itself ends as a failed upstream connect');
+    // The report comes at the end of its 1 s period, long after the 100 ms back-off.
+    assert.is(await roundTrip(port, 'room again'), 'room again');
+    await stop(child);
+  } finally {
+    await child.dispose();
     await closeServer(upstream);
   }
 });

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,23 +15,8 @@ import {
   type OverflowReport,
 } from '../src/index.js';
 import { ROOT } from './helpers/cli-harness.js';
+import { limitLeaving, setSoftNofile, softNofile } from './helpers/descriptors.js';
 import { closeServer, connect, echoServer, listen, until } from './helpers/net.js';
-
-/** The soft limit that leaves exactly `free` descriptor numbers unused below it. */
-function limitLeaving(free: number): number {
-  const isOpen = (name: string) => {
-    try {
-      readlinkSync(`/proc/self/fd/${name}`);
-      return true;
-    } catch {
-      return false; // the listing's own descriptor, closed since
-    }
-  };
-  const used = new Set(readdirSync('/proc/self/fd').filter(isOpen).map(Number));
-  for (let n = 0, unused = 0; ; n++) {
-    if (!used.has(n) && ++unused === free) return n + 1;
-  }
-}
 
 /** A proxy on a free port whose connections `guard` admits. */
 async function guardedProxy(supervisor: Supervisor, guard: OverflowGuard, upstreamPort: number) {
@@ -127,7 +112,7 @@ test('an upstream connect out of file descriptors (real EMFILE) starts a back-of
   guard.on('report', (r) => reports.push(r));
   const upstream = echoServer();
   const { server, port } = await guardedProxy(supervisor, guard, await listen(upstream));
-  const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
+  const soft = softNofile();
   // Restores this process's limit when told, without a descriptor of ours: it is started
   // before the limit drops, and told through the stdin pipe it already has.
   const restorer = spawn('bash', ['-c', `read -r _; exec prlimit --pid ${process.pid} --nofile=${soft}:`], { stdio: ['pipe', 'ignore', 'ignore'] });
@@ -138,7 +123,7 @@ test('an upstream connect out of file descriptors (real EMFILE) starts a back-of
     // Room for exactly two more: the test's client socket and the proxy's accepted one; the
     // upstream socket then fails with EMFILE.
     const limit = limitLeaving(2);
-    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limit}:`]);
+    setSoftNofile(process.pid, limit);
     client = net.connect(port, '127.0.0.1');
     client.on('error', () => {}).resume();
     await until(() => exhausted.length > 0, 'the upstream connect ran out');
@@ -166,7 +151,7 @@ test('an upstream connect out of file descriptors (real EMFILE) starts a back-of
     await closeServer(server);
     await closeServer(upstream);
   }
-  assert.is(Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]), soft, 'the limit is back');
+  assert.is(softNofile(), soft, 'the limit is back');
 });
 
 test('close() emits the pending report at once and stops counting; bad options name themselves', async () => {

@@ -62,23 +62,7 @@ export {
   type TimelineRow,
   type LaneState,
 } from './timeline/index.js';
-export {
-  OverflowGuard,
-  descriptorBudget,
-  isDescriptorError,
-  DESCRIPTOR_ERRORS,
-  DEFAULT_DESCRIPTOR_RESERVE,
-  OVERFLOW_REASONS,
-  EXHAUSTED_OPS,
-  type OverflowGuardOptions,
-  type OverflowGuardEvents,
-  type OverflowReport,
-  type OverflowReason,
-  type OverflowTotals,
-  type ExhaustedOp,
-  type DescriptorBudget,
-  type DescriptorBudgetOptions,
-} from './admission/index.js';
+export * from './admission/index.js';
 export {
   collectMetrics,
   serveMetrics,

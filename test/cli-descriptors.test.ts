@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureBuilt, runCli, startForward, startForwardWithNofile, type Child } from './helpers/cli-harness.js';
 import { limitLeaving, setSoftNofile } from './helpers/descriptors.js';
-import { closeServer, echoServer, listen } from './helpers/net.js';
+import { closeServer, echoServer, listen, roundTrip } from './helpers/net.js';
 
 ensureBuilt();
 
@@ -40,18 +40,6 @@ async function storm(port: number, n: number): Promise<Outcome[]> {
   );
   for (const s of sockets) s.destroy();
   return outcomes;
-}
-
-/** One round trip through the proxy: the echo, or `closed`. */
-function roundTrip(port: number, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('connect', () => socket.end(text));
-    socket.on('data', (d: Buffer) => (got += d.toString()));
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(got === '' ? 'closed' : got));
-  });
 }
 
 /** The value of one series in the proxy's /metrics. */

@@ -16,7 +16,7 @@ import {
 } from '../src/index.js';
 import { ROOT } from './helpers/cli-harness.js';
 import { limitLeaving, setSoftNofile, softNofile } from './helpers/descriptors.js';
-import { closeServer, connect, echoServer, listen, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, roundTrip, until } from './helpers/net.js';
 
 /** A proxy on a free port whose connections `guard` admits. */
 async function guardedProxy(supervisor: Supervisor, guard: OverflowGuard, upstreamPort: number) {
@@ -26,18 +26,6 @@ async function guardedProxy(supervisor: Supervisor, guard: OverflowGuard, upstre
   const port = await listen(server);
   guard.attach(server);
   return { server, port };
-}
-
-/** Resolves with how a client ended: its echo, or `closed` when the proxy closed it unserved. */
-function roundTrip(port: number, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let got = '';
-    socket.on('connect', () => socket.end(text));
-    socket.on('data', (d: Buffer) => (got += d.toString()));
-    socket.on('close', () => resolve(got === '' ? 'closed' : got));
-    socket.on('error', () => {});
-  });
 }
 
 test('descriptorBudget reads the soft ulimit -n and the descriptors open now, 2 per connection', async () => {

@@ -71,11 +71,13 @@ export {
   type TimelineRow,
   type LaneState,
 } from './timeline/index.js';
+export * from './admission/index.js';
 export {
   collectMetrics,
   serveMetrics,
   METRICS,
   DEFAULT_LENGTH_BUCKETS,
+  DEFAULT_BYTES_BUCKETS,
   type MetricsOptions,
   type SupervisorMetrics,
   type PromClient,

@@ -88,4 +88,17 @@ test('forward --metrics with a bad address is one line and exit 2', async () => 
   assert.match(bad.stderr.trim(), /^proxy-lifecycle: --metrics: /);
 });
 
+test('forward --metrics on a port in use fails before listening on: one line naming the flag, exit 2', async () => {
+  const taken = echoServer();
+  const takenPort = await listen(taken);
+  try {
+    const bad = await runCli(['forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--metrics', `127.0.0.1:${takenPort}`]);
+    assert.is(bad.code, 2);
+    assert.is(bad.stderr.trim(), `proxy-lifecycle: --metrics: cannot listen on 127.0.0.1:${takenPort}: the address is already in use`);
+    assert.not.match(bad.stdout, /listening on/, 'no listening on line for a proxy that did not start');
+  } finally {
+    await closeServer(taken);
+  }
+});
+
 test.run();

@@ -131,7 +131,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     '--listen', '9000', '--target', 'up:1',
     '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
     '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
-    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--log', 'x.jsonl', '--json', '--quiet',
+    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--log', 'x.jsonl', '--json', '--quiet',
   ]);
   assert.equal(config, {
     listen: { host: undefined, port: 9000 },
@@ -142,6 +142,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
       keepAlive: true, keepAliveInitialDelay: 9,
     },
     shutdownTimeout: 8,
+    maxConnections: 10,
     logFile: 'x.jsonl',
     metrics: undefined,
     inspect: undefined,
@@ -152,6 +153,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
   assert.ok(defaults !== 'help');
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
   assert.is(defaults.shutdownTimeout, 30_000);
+  assert.is(defaults.maxConnections, undefined, 'no --max-connections: the descriptor budget decides');
   assert.is(parseForwardArgs(['--help']), 'help');
   // --keep-alive alone keeps the library's delay; its value must be a duration.
   const alone = parseForwardArgs(['--listen', '1', '--keep-alive', '--target', 'h:2']);

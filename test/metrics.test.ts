@@ -4,7 +4,7 @@ import * as promClient from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock, Supervisor, type CloseInfo, type Connection } from '../src/index.js';
-import { collectMetrics, METRICS, serveMetrics } from '../src/metrics/index.js';
+import { collectMetrics, DEFAULT_BYTES_BUCKETS, DEFAULT_LENGTH_BUCKETS, METRICS, serveMetrics } from '../src/metrics/index.js';
 import { closeServer, connect, echoServer, listen, payload, readAll, startUpstreams, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
@@ -74,6 +74,7 @@ test('scraped over HTTP after real connections: every counter matches the CloseI
     assert.is(before.get(`${P}downstream_cx_total`), 0);
     assert.is(before.get(`${P}downstream_cx_active`), 0);
     assert.is(before.get(`${P}cx_close_total{reason="fin",side="client"}`), 0, 'every side and reason starts at zero');
+    assert.is(before.get(`${P}downstream_cx_bytes_count{direction="rx"}`), 0, 'both directions start at zero');
 
     // Two echoes: the first one closes, the second stays open while bytes are counted live.
     for (const size of [10_000, 250_000]) {
@@ -138,9 +139,23 @@ test('scraped over HTTP after real connections: every counter matches the CloseI
     assert.is(after.get(`${P}downstream_cx_rx_bytes_total`), sum((i) => i.bytes.clientToServer));
     assert.is(after.get(`${P}downstream_cx_tx_bytes_total`), sum((i) => i.bytes.serverToClient));
     assert.ok(sum((i) => i.bytes.clientToServer) > 1024 * 1024);
-    assert.is(after.get(`${P}downstream_cx_length_ms_count`), 5);
-    assert.is(after.get(`${P}downstream_cx_length_ms_sum`), sum((i) => i.durationMs));
-    assert.is(after.get(`${P}downstream_cx_length_ms_bucket{le="+Inf"}`), 5);
+    assert.is(after.get(`${P}downstream_cx_length_seconds_count`), 5);
+    assert.ok(Math.abs(after.get(`${P}downstream_cx_length_seconds_sum`)! - sum((i) => i.durationMs) / 1000) < 1e-9, 'length in seconds');
+    assert.is(after.get(`${P}downstream_cx_length_seconds_bucket{le="+Inf"}`), 5);
+    for (const le of DEFAULT_LENGTH_BUCKETS) {
+      const within = closes.filter((i) => i.durationMs / 1000 <= le).length;
+      assert.is(after.get(`${P}downstream_cx_length_seconds_bucket{le="${le}"}`), within, `length bucket le=${le} s`);
+    }
+    // Bytes per connection, each way: every connection in the buckets its byte count fits.
+    for (const [direction, bytes] of [['rx', (i: CloseInfo) => i.bytes.clientToServer], ['tx', (i: CloseInfo) => i.bytes.serverToClient]] as const) {
+      assert.is(after.get(`${P}downstream_cx_bytes_count{direction="${direction}"}`), 5);
+      assert.is(after.get(`${P}downstream_cx_bytes_sum{direction="${direction}"}`), sum(bytes));
+      for (const le of DEFAULT_BYTES_BUCKETS) {
+        const within = closes.filter((i) => bytes(i) <= le).length;
+        assert.is(after.get(`${P}downstream_cx_bytes_bucket{direction="${direction}",le="${le}"}`), within, `${direction} bucket le=${le}`);
+      }
+    }
+    assert.is(after.get(`${P}downstream_cx_bytes_bucket{direction="tx",le="0"}`), 3, 'the reset, the refused and the slow upstream sent nothing back');
     assert.is(after.get(`${P}upstream_cx_connect_fail_total`), 1);
     assert.is(after.get(`${P}upstream_cx_connect_timeout_total`), 0);
     // The pushy client was paused for its slow upstream; no upstream ever outran its client.

@@ -30,6 +30,7 @@ const FLAGS: FlagSpec = {
   'no-half-open': 'boolean',
   'keep-alive': { optional: true, shape: looksLikeDuration, describe: DURATION_FORMS },
   'shutdown-timeout': 'string',
+  'max-connections': 'string',
   log: 'string',
   metrics: 'string',
   inspect: { optional: true, shape: looksLikeHostPort, describe: 'a PORT' },
@@ -46,6 +47,8 @@ export interface ForwardConfig {
   /** Lifecycle options, exactly as the flags set them (validated by the library). */
   options: LifecycleOptions;
   shutdownTimeout: number;
+  /** Connections served at once (`--max-connections`); default from the file-descriptor limit. */
+  maxConnections?: number;
   logFile?: string;
   /** Where to serve Prometheus metrics (`/metrics`), if at all. */
   metrics?: Endpoint;
@@ -129,11 +132,17 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
   const shutdownText = str('shutdown-timeout');
   const shutdownTimeout = shutdownText === undefined ? 30_000 : parseDuration(shutdownText, '--shutdown-timeout');
   const inspect = parseInspect(flags.get('inspect'), str('inspect-every'));
+  const maxText = str('max-connections');
+  const maxConnections = maxText === undefined ? undefined : Number(maxText);
+  if (maxText !== undefined && (!/^\d+$/.test(maxText) || maxConnections! < 1 || maxConnections! > 2 ** 31 - 1)) {
+    throw new CliError(`--max-connections must be a whole number from 1 to ${2 ** 31 - 1}, got ${JSON.stringify(maxText)}`);
+  }
   return {
     listen: parseListen(listen),
     target: parseTarget(target),
     options: options as LifecycleOptions,
     shutdownTimeout,
+    maxConnections,
     logFile: str('log'),
     metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),
     inspect,

@@ -8,11 +8,13 @@ import {
   type SupervisorMetrics,
 } from '../index.js';
 import { accessLogEntry, formatJson, formatText } from './access-log.js';
+import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { parseForwardArgs, type InspectConfig } from './forward-args.js';
 import { closeLog, openLog } from './log-file.js';
 import type { Output } from './output.js';
-import { Proxy } from './proxy.js';
+import { overflowFields, overflowText } from './overflow-notice.js';
+import { listenFailure, Proxy } from './proxy.js';
 import { FORWARD_USAGE } from './usage.js';
 
 /** Starts the inspector relay for `--inspect`, its failures as one line naming the flag. */
@@ -23,6 +25,21 @@ async function startInspector(config: InspectConfig): Promise<InspectorServer> {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use` : e.code === 'EACCES' ? `permission denied for port ${config.port}` : e.message.replace(/^inspector: /, '');
     throw new CliError(`--inspect: ${why}`);
+  }
+}
+
+/** Collects and serves the proxy's metrics for `--metrics`, its failures as one line naming the flag. */
+async function startMetrics(proxy: Proxy, endpoint: Endpoint): Promise<{ collector: SupervisorMetrics; server: MetricsServer }> {
+  const collector = await collectMetrics(proxy.supervisor, { guard: proxy.guard }).catch((err: Error) => {
+    throw new CliError(`--metrics: ${err.message.replace(/^metrics: /, '')}`);
+  });
+  try {
+    const server = await serveMetrics(collector.register, { host: endpoint.host ?? '127.0.0.1', port: endpoint.port });
+    return { collector, server };
+  } catch (err) {
+    collector.stop();
+    const where = formatEndpoint(endpoint.host ?? '127.0.0.1', endpoint.port);
+    throw new CliError(`--metrics: cannot listen on ${where}: ${listenFailure(err as NodeJS.ErrnoException)}`);
   }
 }
 
@@ -61,35 +78,48 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : (id: number) => (id - 1) % every === 0 };
   // The access log and the log file show the client's address; without either, skip the syscall.
   const clientAddress = !config.quiet || config.logFile !== undefined;
+  const warn = (event: string, fields: Record<string, unknown>, text: string) =>
+    out.stderr(config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text);
   const proxy = await Proxy.start(
-    { listen: config.listen, target: config.target, supervisor: { ...config.options, clientAddress, log, inspect } },
+    { listen: config.listen, target: config.target, maxConnections: config.maxConnections, supervisor: { ...config.options, clientAddress, log, inspect } },
     {
       onClose: (info: CloseInfo) => {
         if (config.quiet) return;
         const entry = accessLogEntry(info);
         out.stderr(config.json ? formatJson(entry) : formatText(entry));
       },
-      onServerError: (err) => notice('server_error', { error: err.message }, `listening socket error: ${err.message}`),
+      // Failures are printed even with --quiet (which silences the access log): a proxy that
+      // loses connections says so.
+      onServerError: (err) => warn('server_error', { error: err.message }, `listening socket error: ${err.message}`),
+      onOverflow: (report) => warn('overflow', overflowFields(report), overflowText(report)),
     },
   ).catch(async (err: unknown) => {
     await inspector?.close();
     throw err;
   });
-  out.stdout(`listening on ${proxy.address}`);
+  // Every start-up failure comes before 'listening on': whoever waits for that line (a
+  // supervisor, a test) may rely on the whole proxy, metrics included, being up.
   let metrics: { collector: SupervisorMetrics; server: MetricsServer } | null = null;
   if (config.metrics !== undefined) {
     try {
-      const collector = await collectMetrics(proxy.supervisor);
-      const server = await serveMetrics(collector.register, { host: config.metrics.host ?? '127.0.0.1', port: config.metrics.port });
-      metrics = { collector, server };
+      metrics = await startMetrics(proxy, config.metrics);
     } catch (err) {
       proxy.abort();
       await proxy.stop(0);
       await inspector?.close();
-      throw new CliError(`--metrics: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use' : (err as Error).message}`);
+      throw err;
     }
-    out.stdout(`metrics on ${metrics.server.url}`);
   }
+  const { budget, maxConnections } = proxy.guard;
+  if (config.maxConnections !== undefined && budget !== null && maxConnections > budget.connections) {
+    warn(
+      'max_connections_over_budget',
+      { max_connections: maxConnections, fit: budget.connections, fd_limit: budget.limit },
+      `--max-connections ${maxConnections} needs ${2 * maxConnections} file descriptors, but ulimit -n ${budget.limit} leaves room for ${budget.connections} connections: raise ulimit -n`,
+    );
+  }
+  out.stdout(`listening on ${proxy.address}`);
+  if (metrics !== null) out.stdout(`metrics on ${metrics.server.url}`);
   if (inspector !== null) out.stdout(`inspector on ${inspector.url}`);
 
   const signal = await signalled;

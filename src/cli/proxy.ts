@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { Supervisor, type CloseInfo, type SupervisorOptions } from '../index.js';
+import { isDescriptorError, OverflowGuard, Supervisor, type CloseInfo, type OverflowReport, type SupervisorOptions } from '../index.js';
 import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type FollowItem } from './follow.js';
@@ -9,6 +9,8 @@ export interface ProxyConfig {
   listen: Endpoint;
   target: Required<Endpoint>;
   supervisor?: SupervisorOptions;
+  /** Connections served at once; default: as many as the file-descriptor limit leaves room for. */
+  maxConnections?: number;
 }
 
 /** Callbacks a command hangs its output on. */
@@ -17,8 +19,10 @@ export interface ProxyHooks {
   onItem?(item: FollowItem): void;
   /** A connection was disposed (`info.code` is its termination code). */
   onClose?(info: CloseInfo): void;
-  /** The listening socket failed after start-up (e.g. out of file descriptors on accept). */
+  /** The listening socket failed after start-up (other than out of file descriptors: see `onOverflow`). */
   onServerError?(err: Error): void;
+  /** Connections were refused or descriptors ran out: at most once a second, with counts. */
+  onOverflow?(report: OverflowReport): void;
 }
 
 /** What {@link Proxy.stop} did. */
@@ -37,12 +41,19 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
   EAI_AGAIN: 'the host name could not be resolved',
 };
 
+/** Why a listen failed, in words (`the address is already in use`, …), for one-line errors. */
+export function listenFailure(err: NodeJS.ErrnoException): string {
+  return (err.code && LISTEN_ERRORS[err.code]) ?? err.message;
+}
+
 /**
  * A TCP proxy on the engine: a listening socket whose connections a {@link Supervisor}
  * forwards to one target. Used by `forward` and by `demo`.
  */
 export class Proxy {
   readonly supervisor: Supervisor;
+  /** Admission: the descriptor-budget limit, the back-off, the counts of what was refused. */
+  readonly guard: OverflowGuard;
   readonly follower = new Follower();
   /** The bound address, `host:port`. */
   address = '';
@@ -63,9 +74,11 @@ export class Proxy {
       });
     }
     this.supervisor.on('close', (info) => this.hooks.onClose?.(info));
+    this.guard = new OverflowGuard(this.supervisor, { maxConnections: config.maxConnections });
+    this.guard.on('report', (report) => this.hooks.onOverflow?.(report));
     const { host, port } = config.target;
     this.server = net.createServer({ allowHalfOpen: true }, (client) => {
-      this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
+      if (this.guard.admit(client)) this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
     });
   }
 
@@ -84,13 +97,16 @@ export class Proxy {
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         const where = host === undefined ? `port ${port}` : formatEndpoint(host, port);
-        const why = (err.code && LISTEN_ERRORS[err.code]) ?? err.message;
-        reject(new CliError(`cannot listen on ${where}: ${why}`));
+        reject(new CliError(`cannot listen on ${where}: ${listenFailure(err)}`));
       };
       this.server.once('error', onError);
       this.server.listen({ host, port }, () => {
         this.server.off('error', onError);
-        this.server.on('error', (err) => this.hooks.onServerError?.(err));
+        // Out of descriptors is the guard's to count and report, once a second at most.
+        this.server.on('error', (err) => {
+          if (!isDescriptorError(err)) this.hooks.onServerError?.(err);
+        });
+        this.guard.attach(this.server);
         const bound = this.server.address() as net.AddressInfo;
         this.port = bound.port;
         this.address = formatEndpoint(bound.address, bound.port);
@@ -113,6 +129,7 @@ export class Proxy {
         await this.idle(Infinity);
       }
       await closed;
+      this.guard.close();
       return { inFlight, aborted: this.aborted };
     })();
     return this.stopping;

@@ -41,6 +41,8 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
                               off without it, as in HAProxy and nginx
   --shutdown-timeout DURATION
                               on SIGTERM/SIGINT, destroy connections still open after this long (30s)
+  --max-connections N         serve at most N connections at once, closing more as they arrive (default: what
+                              the file-descriptor limit, ulimit -n, leaves room for at 2 per connection)
   --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
   --inspect [PORT]            run the selected connections as XState actors and show them live in the
                               Stately inspector: prints 'inspector on URL' (a free port without PORT;

@@ -1,13 +1,14 @@
 /**
  * Prometheus metrics for a Supervisor, named in the style of Envoy's tcp_proxy statistics.
- * `prom-client` is an optional peer dependency: it is imported when metrics are asked for,
- * or passed in.
+ * `prom-client` is a dependency, imported only when metrics are asked for (or passed in), so
+ * that a proxy without metrics never loads it.
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CLOSE_REASONS, type CloseReason } from '../../machines/close-reasons.js';
 import type { CloseInfo } from '../binding/connection.js';
 import type { Connection } from '../binding/connection.js';
 import type { ConnectionSample, Supervisor } from '../supervisor.js';
+import { DESCRIPTOR_ERRORS, EXHAUSTED_OPS, OVERFLOW_REASONS, type ExhaustedOp, type OverflowGuard, type OverflowReason } from '../admission/overflow-guard.js';
 
 /** The `prom-client` module, or what of it this uses. */
 export type PromClient = Pick<typeof import('prom-client'), 'Registry' | 'Counter' | 'Gauge' | 'Histogram'>;
@@ -20,8 +21,12 @@ export interface MetricsOptions {
   prefix?: string;
   /** The `prom-client` module; imported when not given. */
   client?: PromClient;
-  /** Buckets of the connection length histogram, in ms. */
+  /** Buckets of `downstream_cx_length_seconds`, in seconds (milliseconds before 0.2). Default {@link DEFAULT_LENGTH_BUCKETS}. */
   lengthBuckets?: number[];
+  /** Buckets of `downstream_cx_bytes`, in bytes. Default {@link DEFAULT_BYTES_BUCKETS}. */
+  bytesBuckets?: number[];
+  /** The guard admitting the supervisor's connections, to count what it refuses (the overflow metrics stay at 0 without one). */
+  guard?: OverflowGuard;
 }
 
 /** What {@link collectMetrics} returns. */
@@ -31,8 +36,11 @@ export interface SupervisorMetrics {
   stop(): void;
 }
 
-/** Envoy's `downstream_cx_length_ms` spans 1 ms to an hour; so does this. */
-export const DEFAULT_LENGTH_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000];
+/** In seconds: Envoy's `downstream_cx_length_ms` spans 1 ms to an hour; so does this. */
+export const DEFAULT_LENGTH_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 1800, 3600];
+
+/** In bytes: nothing at all (a refused upstream), then powers of 4 from 64 B to 1 GiB. */
+export const DEFAULT_BYTES_BUCKETS = [0, 64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864, 268_435_456, 1_073_741_824];
 
 const CONNECT_FAILURES: ReadonlySet<CloseReason> = new Set<CloseReason>(['connect_refused', 'connect_timeout', 'connect_error']);
 
@@ -40,7 +48,8 @@ const CONNECT_FAILURES: ReadonlySet<CloseReason> = new Set<CloseReason>(['connec
 export const METRICS = {
   downstream_cx_total: ['counter', 'Connections accepted (forwarded by the supervisor)'],
   downstream_cx_active: ['gauge', 'Connections open now'],
-  downstream_cx_length_ms: ['histogram', 'Connection length from accept to disposal, in ms'],
+  downstream_cx_length_seconds: ['histogram', 'Connection length from accept to disposal, in seconds'],
+  downstream_cx_bytes: ['histogram', 'Bytes per connection, by direction: rx read from the client, tx written to it'],
   downstream_cx_rx_bytes_total: ['counter', 'Bytes read from clients (client to server)'],
   downstream_cx_tx_bytes_total: ['counter', 'Bytes written to clients (server to client)'],
   upstream_cx_connect_fail_total: ['counter', 'Upstream connects that failed (refused, timed out or other error)'],
@@ -49,6 +58,8 @@ export const METRICS = {
   cx_termination_total: ['counter', 'Connections closed, by two-letter termination code'],
   downstream_flow_control_paused_reading_total: ['counter', 'Times reading from a client was paused because its upstream could not keep up'],
   upstream_flow_control_paused_reading_total: ['counter', 'Times reading from an upstream was paused because its client could not keep up'],
+  downstream_cx_overflow_total: ['counter', 'Connections closed at accept without being served, by reason: max_connections (over the limit), backoff (just after running out of file descriptors)'],
+  fd_exhausted_total: ['counter', 'Accepts and upstream connects that failed for want of a file descriptor, by op (accept, connect) and code (EMFILE: the process limit, ENFILE: the system)'],
 } as const;
 
 /** What has been counted of a live connection so far, so that counters only ever add the difference. */
@@ -63,7 +74,8 @@ async function loadClient(): Promise<PromClient> {
   try {
     return await import('prom-client');
   } catch (err) {
-    throw new Error('metrics: the optional peer dependency prom-client is not installed (npm i prom-client)', { cause: err });
+    // It is a dependency: only a broken or pruned install gets here.
+    throw new Error(`metrics: prom-client could not be loaded (${(err as Error).message}); reinstall proxy-lifecycle`, { cause: err });
   }
 }
 
@@ -107,11 +119,21 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
     },
   });
   const cxLength: Histogram = new client.Histogram({
-    name: name('downstream_cx_length_ms'),
-    help: help('downstream_cx_length_ms'),
+    name: name('downstream_cx_length_seconds'),
+    help: help('downstream_cx_length_seconds'),
     buckets: options.lengthBuckets ?? DEFAULT_LENGTH_BUCKETS,
     registers: [register],
   });
+  // One histogram with a direction label rather than two: one query compares both ways.
+  const cxBytes: Histogram<'direction'> = new client.Histogram({
+    name: name('downstream_cx_bytes'),
+    help: help('downstream_cx_bytes'),
+    labelNames: ['direction'] as const,
+    buckets: options.bytesBuckets ?? DEFAULT_BYTES_BUCKETS,
+    registers: [register],
+  });
+  // Prometheus convention: the series exist, at zero, from the first scrape.
+  for (const direction of ['rx', 'tx']) cxBytes.zero({ direction });
   const rxBytes = counter('downstream_cx_rx_bytes_total');
   const txBytes = counter('downstream_cx_tx_bytes_total');
   const connectFail = counter('upstream_cx_connect_fail_total');
@@ -140,7 +162,9 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   const onClose = (info: CloseInfo) => {
     add(info.id, info.bytes.clientToServer, info.bytes.serverToClient, info.pauses.client, info.pauses.server);
     counted.delete(info.id);
-    cxLength.observe(info.durationMs);
+    cxLength.observe(info.durationMs / 1000);
+    cxBytes.observe({ direction: 'rx' }, info.bytes.clientToServer);
+    cxBytes.observe({ direction: 'tx' }, info.bytes.serverToClient);
     terminations.inc({ code: info.code });
     for (const side of ['client', 'server'] as const) {
       const reason = info.reasons[side];
@@ -158,6 +182,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   supervisor.on('connection', onConnection);
   supervisor.on('close', onClose);
   const subscription = supervisor.connectionBytes$.subscribe(onSample);
+  const unwatchGuard = watchGuard(options.guard, counter('downstream_cx_overflow_total', ['reason'] as const), counter('fd_exhausted_total', ['op', 'code'] as const));
   return {
     register,
     stop() {
@@ -166,7 +191,23 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
       supervisor.off('connection', onConnection);
       supervisor.off('close', onClose);
       subscription.unsubscribe();
+      unwatchGuard();
       counted.clear();
     },
+  };
+}
+
+/** Counts what `guard` refuses; every label from zero. Returns the function that stops counting. */
+function watchGuard(guard: OverflowGuard | undefined, overflow: Counter<'reason'>, exhausted: Counter<'op' | 'code'>): () => void {
+  for (const reason of OVERFLOW_REASONS) overflow.inc({ reason }, 0);
+  for (const op of EXHAUSTED_OPS) for (const code of DESCRIPTOR_ERRORS) exhausted.inc({ op, code }, 0);
+  if (guard === undefined) return () => {};
+  const onRefused = (reason: OverflowReason) => overflow.inc({ reason });
+  const onExhausted = (op: ExhaustedOp, code: string) => exhausted.inc({ op, code });
+  guard.on('refused', onRefused);
+  guard.on('exhausted', onExhausted);
+  return () => {
+    guard.off('refused', onRefused);
+    guard.off('exhausted', onExhausted);
   };
 }

@@ -3,6 +3,7 @@ export {
   collectMetrics,
   METRICS,
   DEFAULT_LENGTH_BUCKETS,
+  DEFAULT_BYTES_BUCKETS,
   type MetricsOptions,
   type SupervisorMetrics,
   type PromClient,

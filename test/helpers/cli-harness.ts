@@ -115,8 +115,20 @@ export async function runCli(args: readonly string[], ms = 20_000): Promise<Exit
 }
 
 /** Starts `forward` and resolves once it prints `listening on 127.0.0.1:PORT`, with the port. */
-export async function startForward(args: readonly string[]): Promise<{ child: Child; port: number }> {
-  const child = cli(['forward', '--listen', '127.0.0.1:0', ...args]);
+export function startForward(args: readonly string[]): Promise<{ child: Child; port: number }> {
+  return listening(cli(['forward', '--listen', '127.0.0.1:0', ...args]));
+}
+
+/**
+ * {@link startForward} under `ulimit -n NOFILE`, soft and hard alike (Node raises its soft limit
+ * to the hard one at start-up, so a soft limit alone would not hold).
+ */
+export function startForwardWithNofile(nofile: number, args: readonly string[]): Promise<{ child: Child; port: number }> {
+  const quoted = [process.execPath, CLI, 'forward', '--listen', '127.0.0.1:0', ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`);
+  return listening(new Child('bash', ['-c', `ulimit -n ${nofile} && exec ${quoted.join(' ')}`]));
+}
+
+async function listening(child: Child): Promise<{ child: Child; port: number }> {
   try {
     const m = await child.waitFor('stdout', /^listening on 127\.0\.0\.1:(\d+)$/);
     return { child, port: Number(m[1]) };

@@ -111,3 +111,15 @@ export async function startUpstreams(): Promise<{ echoPort: number; resetPort: n
     },
   };
 }
+
+/** One round trip through a proxy: sends `text` and FIN, resolves with the echo, or `closed` when it was closed unserved. */
+export function roundTrip(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('connect', () => socket.end(text));
+    socket.on('data', (d: Buffer) => (got += d.toString()));
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(got === '' ? 'closed' : got));
+  });
+}

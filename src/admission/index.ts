@@ -1,0 +1,20 @@
+/** Admission before a connection is served: a descriptor-budget limit, a back-off, and counts of what was refused. */
+export {
+  descriptorBudget,
+  DEFAULT_DESCRIPTOR_RESERVE,
+  type DescriptorBudget,
+  type DescriptorBudgetOptions,
+} from './descriptor-budget.js';
+export {
+  OverflowGuard,
+  isDescriptorError,
+  DESCRIPTOR_ERRORS,
+  OVERFLOW_REASONS,
+  EXHAUSTED_OPS,
+  type OverflowGuardOptions,
+  type OverflowGuardEvents,
+  type OverflowReport,
+  type OverflowReason,
+  type OverflowTotals,
+  type ExhaustedOp,
+} from './overflow-guard.js';

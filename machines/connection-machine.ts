@@ -208,9 +208,9 @@ function whenPeerClosed(side: Side, phase: ClosePhase) {
  * nothing more to do: whatever its peer still sends could go nowhere, so it closes at once
  * instead of reading and discarding until the grace period ends.
  */
-function closeWhenPeerClosed(side: Side, phase: ClosePhase) {
+function closeWhenPeerClosed(side: Side, phase: ClosePhase, onceFlushed = false) {
   return {
-    guard: peerClosed(side),
+    guard: onceFlushed ? and([peerClosed(side), { type: 'flushed', params: { side } }]) : peerClosed(side),
     target: closedTarget(side),
     actions: [destroySocket(side), setReason(side, 'peer_closed', phase)],
   } as const;
@@ -302,7 +302,7 @@ function sideStates(side: Side) {
          * once they have flushed and the other side is closed, there is nothing left to wait for.
          */
         flushing: {
-          always: { ...closeWhenPeerClosed(side, 'draining'), guard: and([peerClosed(side), { type: 'flushed', params: { side } }]) },
+          always: closeWhenPeerClosed(side, 'draining', true),
           after: {
             gracePeriod: {
               target: closedTarget(side),

@@ -27,11 +27,11 @@ export interface LifecycleOptions extends Partial<ConnectionSettings> {
    * `open` record. Default `true`; `false` saves a `getpeername` call per connection.
    */
   clientAddress?: boolean;
-  /** Seed's name for {@link ConnectionSettings.gracePeriod}. */
+  /** Legacy alias of {@link ConnectionSettings.gracePeriod} (SmartProxy's `socketCleanupGracePeriod`). */
   socketCleanupGracePeriod?: number;
-  /** Seed's name for {@link ConnectionSettings.allowHalfOpen}. */
+  /** Legacy alias of {@link ConnectionSettings.allowHalfOpen} (SmartProxy's `allowHalfOpenConnections`). */
   allowHalfOpenConnections?: boolean;
-  /** Seed's name for {@link ConnectionSettings.parityTimeout}. */
+  /** Legacy alias of {@link ConnectionSettings.parityTimeout} (SmartProxy's `parityCheckTimeout`). */
   parityCheckTimeout?: number;
 }
 
@@ -44,7 +44,7 @@ export interface ResolvedLifecycleOptions {
   clientAddress: boolean;
 }
 
-/** The seed plan's names, accepted as aliases. */
+/** Legacy aliases: the option names of the SmartProxy code this engine replaces, still accepted. */
 const ALIASES: Readonly<Record<string, keyof ConnectionSettings>> = {
   socketCleanupGracePeriod: 'gracePeriod',
   allowHalfOpenConnections: 'allowHalfOpen',

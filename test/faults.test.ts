@@ -3,7 +3,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boundListenerCount, type Connection, type SocketLike } from '../src/index.js';
+import { UpstreamError, boundListenerCount, type Connection, type SocketLike } from '../src/index.js';
 import { payload, sha256, until } from './helpers/net.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { RESET_CODES, closedPort, guardUncaught, region, startRig, turns, type Endpoint, type Rig } from './helpers/robust-rig.js';
@@ -200,7 +200,9 @@ const badFactories: [string, () => unknown][] = [
 for (const [label, factory] of badFactories) {
   test(`(d) upstream factory ${label}: server connect_error, client peer_closed and closed`, async () => {
     const guard = guardUncaught();
-    const rig = await startRig({ upstream: () => factory as never });
+    const warned: { message: string; fields?: Record<string, unknown> }[] = [];
+    const logger = { warn: (message: string, fields?: Record<string, unknown>) => void warned.push({ message, fields }) };
+    const rig = await startRig({ upstream: () => factory as never, supervisor: { logger } });
     try {
       const { c, conn } = await rig.connect();
       endOnEnd(c);
@@ -210,6 +212,12 @@ for (const [label, factory] of badFactories) {
       const info = await conn.closed;
       assert.is(info.reasons.server, 'connect_error');
       assert.is(info.errors.server, 'PL_ERR_UPSTREAM');
+      // The logger gets one UpstreamError with the stable code (and the factory's error as cause).
+      assert.is(warned.length, 1, 'one warning');
+      const error = warned[0]!.fields?.error;
+      assert.instance(error, UpstreamError);
+      assert.is((error as UpstreamError).code, 'PL_ERR_UPSTREAM');
+      assert.is(warned[0]!.fields?.id, conn.id);
       assert.is(info.reasons.client, 'peer_closed');
       assert.ok(c.gotEnd, 'client got FIN');
       assert.is(conn.server, null);

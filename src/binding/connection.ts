@@ -2,11 +2,12 @@ import { closeCode, type CloseReason, type Ending } from '../../machines/close-r
 import type { ConnectionContext, ConnectionOutput, SidePair } from '../../machines/connection-machine.js';
 import type { ConnectionInputEvent, Side } from '../../machines/connection-events.js';
 import type { Clock } from '../clock.js';
+import { UpstreamError } from '../errors.js';
 import type { EventLog } from '../log/event-log.js';
 import type { Logger } from '../logger.js';
 import type { ResolvedLifecycleOptions } from '../options.js';
 import type { EffectType, MachineRuntime, RuntimeEvent, RuntimeFactory, RuntimeHost } from '../runtime/machine-runtime.js';
-import { bindSocket, resumeSource, unbindSocket, type BoundSocket, type SocketOwner } from './socket-handlers.js';
+import { bindSocket, holdSource, resumeSource, unbindSocket, type BoundSocket, type SocketOwner } from './socket-handlers.js';
 import { isSocketLike, type SocketLike, type Upstream } from './socket-like.js';
 
 /** What a connection reports once it is disposed. */
@@ -83,8 +84,6 @@ export class Connection implements SocketOwner, RuntimeHost {
   private checkpointC2S = 0;
   private checkpointS2C = 0;
   private closedSockets = 0;
-  private serverEndPending = false;
-  private finished = false;
   private disposedInfo: CloseInfo | null = null;
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
 
@@ -211,8 +210,8 @@ export class Connection implements SocketOwner, RuntimeHost {
     const socket = side === 'client' ? this.client : this.server;
     switch (type) {
       case 'endSocket':
-        if (socket === null) this.serverEndPending = true;
-        else if (!socket.destroyed && !socket.writableEnded) socket.end();
+        // No socket yet (an async upstream): the machine marks serverEndPending, attachServer ends it.
+        if (socket !== null && !socket.destroyed && !socket.writableEnded) socket.end();
         return;
       case 'destroySocket':
         socket?.destroy();
@@ -236,7 +235,6 @@ export class Connection implements SocketOwner, RuntimeHost {
 
   /** @internal */
   done(_output: ConnectionOutput): void {
-    this.finished = true;
     // Every path to a closed region ends or destroys its socket; this is only a safety net.
     if (!this.client.destroyed) this.client.destroy();
     if (this.server !== null && !this.server.destroyed) this.server.destroy();
@@ -273,8 +271,7 @@ export class Connection implements SocketOwner, RuntimeHost {
       return;
     }
     // Hold the client's bytes until there is somewhere to put them.
-    this.paused |= 1;
-    this.client.pause();
+    holdSource(this, 'client');
     Promise.resolve(result).then(
       (socket) => this.attachServer(socket),
       (err: unknown) => this.upstreamFailed(err),
@@ -282,17 +279,18 @@ export class Connection implements SocketOwner, RuntimeHost {
   }
 
   private upstreamFailed(err: unknown): void {
-    this.env.logger?.warn?.('upstream factory failed', { id: this.id, error: String(err) });
+    const error = err instanceof UpstreamError ? err : new UpstreamError('the upstream factory failed', err);
+    this.env.logger?.warn?.(error.message, { id: this.id, code: error.code, error });
     // As any server error: this also resumes the client we paused while waiting, so its FIN is read.
     this.socketEvent('server', 'ERROR', 'PL_ERR_UPSTREAM');
   }
 
   private attachServer(socket: unknown): void {
     if (!isSocketLike(socket)) {
-      this.upstreamFailed(new TypeError('upstream is not a socket'));
+      this.upstreamFailed(new UpstreamError(`the upstream factory gave ${socket === null ? 'null' : typeof socket}, not a socket`));
       return;
     }
-    if (this.runtime.done || this.finished) {
+    if (this.runtime.done) {
       // The connection ended while the upstream was being opened.
       socket.destroy();
       return;
@@ -300,14 +298,14 @@ export class Connection implements SocketOwner, RuntimeHost {
     this.server = socket;
     bindSocket(socket as BoundSocket, this, 'server', socket.connecting === true);
     this.configure(socket);
-    if (this.serverEndPending) socket.end();
+    if (this.runtime.context.serverEndPending) socket.end();
     resumeSource(this, 'client');
     if (socket.destroyed) this.socketClosed('server');
     else if (socket.connecting !== true) this.socketEvent('server', 'CONNECTED');
   }
 
   private tryDispose(): void {
-    if (!this.finished || this.disposedInfo !== null) return;
+    if (!this.runtime.done || this.disposedInfo !== null) return;
     // Wait for each socket's 'close' event: an 'error' may still be emitted before it.
     const needed = this.server === null ? CLIENT_CLOSED : CLIENT_CLOSED | SERVER_CLOSED;
     if ((this.closedSockets & needed) !== needed) return;

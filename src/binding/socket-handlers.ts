@@ -76,6 +76,12 @@ function socketOnDrain(this: BoundSocket): void {
   resumeSource(owner, source);
 }
 
+/** Pauses `side` until {@link resumeSource}, as backpressure does (without counting a pause). */
+export function holdSource(owner: SocketOwner, side: Side): void {
+  owner.paused |= PAUSED_BIT[side];
+  (side === 'client' ? owner.client : owner.server)?.pause();
+}
+
 /** Resumes `side` if backpressure paused it. */
 export function resumeSource(owner: SocketOwner, side: Side): void {
   const bit = PAUSED_BIT[side];

@@ -91,7 +91,8 @@ export class ActorRuntime implements MachineRuntime {
     return this.actor.getSnapshot().context;
   }
   get done(): boolean {
-    return this.actor.getSnapshot().status === 'done';
+    // Kept once reached: a stopped actor reports 'stopped', not 'done'.
+    return this.finished || this.actor.getSnapshot().status === 'done';
   }
   get pendingTimers(): number {
     return this.timers.size;

@@ -25,8 +25,11 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { EventLog, type EventLogOptions } from './log/event-log.js';
-export type { LogRecord, OpenRecord, EventRecord, DisposedRecord, LogSink } from './log/log-record.js';
-export { JsonlSink } from './log/jsonl.js';
+export type { LogRecord, OpenRecord, EventRecord, DisposedRecord } from './log/log-record.js';
+export type { LogSink } from './log/sink.js';
+export { JsonlSink, type JsonlSinkOptions } from './log/jsonl-sink.js';
+export { LineWriter, type LineWriterOptions, type LineWriterEvents } from './log/line-writer.js';
+export { cutTornTail } from './log/torn-tail.js';
 export {
   EventLogParser,
   parseEventLog,

@@ -1,6 +1,6 @@
 // `forward --inspect`, through the built binary: a viewer on the relay's WebSocket (as the
 // relay's browser page is) receives the inspection events of the proxied connections.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,7 +141,8 @@ test('forward --inspect without @statelyai/inspect installed says so in one line
     copyFileSync(CLI, join(dir, 'cli.js'));
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
     mkdirSync(join(dir, 'node_modules'));
-    for (const dep of ['xstate', 'rxjs', 'eventemitter3']) symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
+    const { dependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    for (const dep of Object.keys(dependencies)) symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
     const child = new Child(process.execPath, [join(dir, 'cli.js'), 'forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--inspect']);
     const exit = await child.done();
     assert.is(exit.code, 2, child.stderr);

@@ -44,14 +44,15 @@ export async function run(argv: readonly string[], out: Output): Promise<number>
   }
 }
 
-run(process.argv.slice(2), processOutput).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof CliError) {
-      processOutput.stderr(`proxy-lifecycle: ${err.message}`);
-      process.exit(err.exitCode);
-    }
-    processOutput.stderr(`proxy-lifecycle: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+const output = processOutput();
+// Exit only once the output is out: a slow pipe (`replay big.jsonl | wc -l`) gets every line.
+const exit = (code: number) => void output.flush!().then(() => process.exit(code));
+
+run(process.argv.slice(2), output).then(exit, (err: unknown) => {
+  if (err instanceof CliError) {
+    output.stderr(`proxy-lifecycle: ${err.message}`);
+    return exit(err.exitCode);
+  }
+  output.stderr(`proxy-lifecycle: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  exit(1);
+});

@@ -1,6 +1,7 @@
 import { Subject, type Observable } from 'rxjs';
 import { checkCount } from '../validate.js';
-import type { LogRecord, LogSink } from './log-record.js';
+import type { LogRecord } from './log-record.js';
+import type { LogSink } from './sink.js';
 
 /** Options of an {@link EventLog}. */
 export interface EventLogOptions {
@@ -70,6 +71,16 @@ export class EventLog {
     const start = (this.head - this.size + capacity) % Math.max(capacity, 1);
     for (let i = 0; i < this.size; i++) out.push(this.ring[(start + i) % capacity]!);
     return out;
+  }
+
+  /** Resolves once every sink that can flush has written what it took. */
+  async flush(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.flush?.()));
+  }
+
+  /** Reopens every sink that can (log rotation: SIGHUP). */
+  reopen(): void {
+    for (const s of this.sinks) s.reopen?.();
   }
 
   /** Closes every sink and completes {@link records$}. */

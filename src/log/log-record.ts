@@ -35,10 +35,3 @@ export interface DisposedRecord {
 
 /** One line of the event log. */
 export type LogRecord = OpenRecord | EventRecord | DisposedRecord;
-
-/** Where log records go besides the in-memory ring (a file, a pipe, a test). */
-export interface LogSink {
-  write(record: LogRecord): void;
-  /** Flush and release; resolves once everything written is durable. */
-  close(): Promise<void>;
-}

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = join(ROOT, 'dist', 'cli.js');
+// PL_CLI runs the CLI tests against another build (say, the previous commit's, to see a new test fail there).
+export const CLI = process.env.PL_CLI ?? join(ROOT, 'dist', 'cli.js');
 
 function newestMtime(dir: string): number {
   let newest = 0;

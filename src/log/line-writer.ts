@@ -1,0 +1,229 @@
+import { EventEmitter } from 'eventemitter3';
+import sonicBoom, { type SonicBoom, type SonicBoomOpts } from 'sonic-boom';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { InvalidOptionError } from '../errors.js';
+import { checkCount, checkDuration, show } from '../validate.js';
+
+/** Options of a {@link LineWriter}. */
+export interface LineWriterOptions {
+  /** A file path (appended to; {@link LineWriter.reopen} opens it again) or a file descriptor (1, 2, …). */
+  dest: string | number;
+  /**
+   * Bytes gathered before a write starts. Default 0: a line is written as soon as no write is
+   * in flight (lines arriving meanwhile go out together in the next one). A positive value
+   * (below 16 KiB) saves system calls when lines are many; they then wait at most `flushInterval`.
+   */
+  minLength?: number;
+  /** Most bytes held while the destination is slow or failing; lines beyond are dropped and counted. Default 4 MiB. */
+  maxBuffer?: number;
+  /** Longest a buffered line waits for a write to start, in ms. Default 100. */
+  flushInterval?: number;
+  /** The clock that arms the flush timer. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/** What a {@link LineWriter} reports. */
+export interface LineWriterEvents {
+  /**
+   * A write failed after the writer had been working (or on the first write): once per run of
+   * failures, not once per failed write. The lines stay buffered (up to `maxBuffer`) and are
+   * written again on the next flush; `failures` counts the failed writes.
+   */
+  error: (err: NodeJS.ErrnoException) => void;
+  /** A write succeeded again after {@link LineWriterEvents.error}, with what the outage cost. */
+  recover: (outage: { failures: number; dropped: number }) => void;
+}
+
+/** The fields of a SonicBoom its typings leave out. */
+interface Boom extends SonicBoom {
+  readonly fd: number;
+  readonly file: string | null;
+  readonly destroyed: boolean;
+}
+
+/** The most a write may gather at once (sonic-boom's `maxWrite`): `minLength` must stay below it. */
+const MAX_WRITE = 16 * 1024;
+
+/**
+ * Writes lines to a file or descriptor without blocking the event loop, and without ever
+ * throwing: a full disk, a closed pipe or a vanished directory are reported once
+ * ({@link LineWriterEvents.error}), counted, and survived. Lines wait in a bounded buffer and
+ * are written again when the destination works again (the next flush, or after
+ * {@link reopen}); past `maxBuffer` they are dropped and counted in {@link dropped}.
+ *
+ * Built on `sonic-boom` (pino's writer): asynchronous `fs.write` of whole buffers, reopen for
+ * log rotation; this class adds the bounded flush delay through the injected clock and the
+ * once-per-outage reporting.
+ */
+export class LineWriter extends EventEmitter<LineWriterEvents> {
+  /** Lines refused because the buffer was full (`maxBuffer`) or the reader had gone (EPIPE). */
+  dropped = 0;
+  /** Failed writes, over the writer's life. */
+  failures = 0;
+  /** Bytes given up with a file that never opened (see {@link reopen}). */
+  lost = 0;
+  /** Whether the last write failed (and no write has succeeded since). */
+  failing = false;
+  /** Bytes accepted into the buffer, and bytes written out: their difference is what waits. */
+  private accepted = 0;
+  private written = 0;
+  private outageStart = { failures: 0, dropped: 0 };
+  private boom: Boom;
+  private readonly boomOptions: SonicBoomOpts;
+  /** The file could not be opened at all: lines are dropped until {@link reopen} succeeds. */
+  private unopened = false;
+  private readonly clock: Clock;
+  private readonly flushInterval: number;
+  private readonly buffered: boolean;
+  private timer: TimerHandle | null = null;
+  /** EPIPE: the reader is gone for good (`cmd | head`); writing again is pointless. */
+  private gone = false;
+  private closing: Promise<void> | null = null;
+  private readonly flushNow = () => {
+    this.timer = null;
+    if (!this.gone && !this.unopened) this.boom.flush();
+  };
+
+  constructor(options: LineWriterOptions) {
+    super();
+    const { dest } = options;
+    if (typeof dest !== 'string' && !(Number.isInteger(dest) && dest >= 0)) {
+      throw new InvalidOptionError('dest', `dest must be a file path or a file descriptor (a whole number from 0), got ${show(dest)}`);
+    }
+    const minLength = options.minLength === undefined ? 0 : checkCount('minLength', options.minLength);
+    if (minLength >= MAX_WRITE) throw new InvalidOptionError('minLength', `minLength must be below ${MAX_WRITE} bytes, got ${minLength}`);
+    const maxBuffer = options.maxBuffer === undefined ? 4 * 1024 * 1024 : checkCount('maxBuffer', options.maxBuffer);
+    if (maxBuffer <= minLength) throw new InvalidOptionError('maxBuffer', `maxBuffer must be above minLength (${minLength}), got ${maxBuffer}`);
+    this.flushInterval = options.flushInterval === undefined ? 100 : checkDuration('flushInterval', options.flushInterval);
+    this.clock = options.clock ?? systemClock;
+    this.buffered = minLength > 0;
+    this.boomOptions = { dest, minLength, maxLength: maxBuffer, maxWrite: MAX_WRITE, append: true, sync: false };
+    this.boom = this.open();
+  }
+
+  private open(): Boom {
+    const boom = new sonicBoom.SonicBoom(this.boomOptions) as Boom;
+    boom.on('error', (err: NodeJS.ErrnoException) => {
+      // A file that never opened has no descriptor, and sonic-boom cannot write or reopen it.
+      if (boom.fd < 0) this.unopened = true;
+      this.failed(err);
+    });
+    boom.on('write', (n: number) => this.wrote(n));
+    boom.on('drop', () => this.dropped++);
+    // A file (re)opened after a failure: what waited is written now, not at the next line.
+    boom.on('ready', () => {
+      if (this.pending > 0) this.kick();
+    });
+    return boom;
+  }
+
+  /** The path or descriptor written to. */
+  get dest(): string | number {
+    return this.boom.file ?? this.boom.fd;
+  }
+
+  /** Bytes accepted but not yet written. */
+  get pending(): number {
+    return this.accepted - this.written;
+  }
+
+  /**
+   * Appends `line` and a newline. Never throws and never blocks; returns false when the line
+   * was dropped (buffer full, reader gone, writer closed).
+   */
+  write(line: string): boolean {
+    if (this.gone || this.unopened || this.closing !== null) {
+      this.dropped++;
+      return false;
+    }
+    const dropped = this.dropped;
+    try {
+      this.boom.write(line + '\n');
+    } catch (err) {
+      // Not expected (sonic-boom reports write errors as events), but this must never throw.
+      this.dropped++;
+      this.failed(err as NodeJS.ErrnoException);
+      return false;
+    }
+    if (this.dropped !== dropped) return false;
+    this.accepted += Buffer.byteLength(line) + 1;
+    // One timer per flush window, not per line: the buffer waits at most flushInterval.
+    if (this.buffered && this.timer === null) this.timer = this.clock.setTimeout(this.flushNow, this.flushInterval);
+    return true;
+  }
+
+  /** Starts writing what is buffered now, without waiting for `minLength` or the flush timer. */
+  kick(): void {
+    if (this.timer !== null) this.flushNow();
+    else if (!this.gone && !this.unopened && this.pending > 0) this.boom.flush();
+  }
+
+  /**
+   * Resolves once everything accepted so far is written, or at once when the destination is
+   * failing (what could not be written stays buffered and counts in {@link pending}).
+   */
+  flush(): Promise<void> {
+    if (this.timer !== null) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.gone || this.unopened || this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      // sonic-boom's flush callback also fsyncs regular files: flushed means on disk.
+      this.boom.flush(() => resolve());
+    });
+  }
+
+  /**
+   * Opens the file at its path again (after logrotate moved it away): later lines go to the new
+   * file, and a writer that was failing tries again. A descriptor destination is just flushed.
+   */
+  reopen(): void {
+    if (this.closing !== null || this.gone) return;
+    if (this.unopened) {
+      // Start afresh: a new writer on the same path (the old one holds no descriptor).
+      this.boom.removeAllListeners();
+      this.unopened = false;
+      this.lost += this.pending;
+      this.written = this.accepted;
+      this.boom = this.open();
+    } else if (typeof this.boom.file === 'string') this.boom.reopen();
+    else this.kick();
+  }
+
+  /**
+   * Flushes and releases the destination (a descriptor such as 1 or 2 is left open). Resolves
+   * whether or not everything could be written: compare {@link pending} and {@link dropped}.
+   * Later calls return the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.flush().then(
+      () =>
+        new Promise<void>((resolve) => {
+          // Destroyed already, or a file that never opened: nothing to release.
+          if (this.boom.destroyed || this.boom.fd < 0) return resolve();
+          this.boom.once('close', () => resolve());
+          // end() waits for the buffer to drain, which a failing destination never does.
+          if (this.failing || this.gone) this.boom.destroy();
+          else this.boom.end();
+        }),
+    );
+    return this.closing;
+  }
+
+  private failed(err: NodeJS.ErrnoException): void {
+    this.failures++;
+    if (err.code === 'EPIPE') this.gone = true;
+    if (this.failing) return;
+    this.failing = true;
+    this.outageStart = { failures: this.failures - 1, dropped: this.dropped };
+    this.emit('error', err);
+  }
+
+  private wrote(n: number): void {
+    this.written += n;
+    if (!this.failing || n === 0) return;
+    this.failing = false;
+    this.emit('recover', { failures: this.failures - this.outageStart.failures, dropped: this.dropped - this.outageStart.dropped });
+  }
+}

@@ -144,6 +144,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     shutdownTimeout: 8,
     maxConnections: 10,
     logFile: 'x.jsonl',
+    accessLogFile: undefined,
     metrics: undefined,
     inspect: undefined,
     json: true,
@@ -155,6 +156,12 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
   assert.is(defaults.shutdownTimeout, 30_000);
   assert.is(defaults.maxConnections, undefined, 'no --max-connections: the descriptor budget decides');
   assert.is(parseForwardArgs(['--help']), 'help');
+  // The access log: standard error by default and for '-', a file otherwise; --quiet has none.
+  const accessTo = (args: string[]) => (parseForwardArgs(['--listen', '1', '--target', 'h:2', ...args]) as { accessLogFile?: string }).accessLogFile;
+  assert.is(accessTo([]), undefined);
+  assert.is(accessTo(['--access-log', '-']), undefined);
+  assert.is(accessTo(['--access-log', 'access.log']), 'access.log');
+  throwsCli(() => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--quiet', '--access-log', 'a.log']), '--quiet turns the access log off; give --quiet or --access-log, not both');
   // --keep-alive alone keeps the library's delay; its value must be a duration.
   const alone = parseForwardArgs(['--listen', '1', '--keep-alive', '--target', 'h:2']);
   assert.ok(alone !== 'help');

@@ -32,6 +32,7 @@ const FLAGS: FlagSpec = {
   'shutdown-timeout': 'string',
   'max-connections': 'string',
   log: 'string',
+  'access-log': 'string',
   metrics: 'string',
   inspect: { optional: true, shape: looksLikeHostPort, describe: 'a PORT' },
   'inspect-every': 'string',
@@ -50,6 +51,8 @@ export interface ForwardConfig {
   /** Connections served at once (`--max-connections`); default from the file-descriptor limit. */
   maxConnections?: number;
   logFile?: string;
+  /** Where the access log goes: a file, or standard error when unset (`--access-log -`). */
+  accessLogFile?: string;
   /** Where to serve Prometheus metrics (`/metrics`), if at all. */
   metrics?: Endpoint;
   /** Whether to run the Stately inspector relay, on which port (0: a free one), for one connection in `every`. */
@@ -137,6 +140,11 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
   if (maxText !== undefined && (!/^\d+$/.test(maxText) || maxConnections! < 1 || maxConnections! > 2 ** 31 - 1)) {
     throw new CliError(`--max-connections must be a whole number from 1 to ${2 ** 31 - 1}, got ${JSON.stringify(maxText)}`);
   }
+  const accessLog = str('access-log');
+  if (accessLog !== undefined && flags.has('quiet')) {
+    throw new CliError('--quiet turns the access log off; give --quiet or --access-log, not both');
+  }
+  if (accessLog === '') throw new CliError('--access-log needs a FILE, or - for standard error');
   return {
     listen: parseListen(listen),
     target: parseTarget(target),
@@ -144,6 +152,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     shutdownTimeout,
     maxConnections,
     logFile: str('log'),
+    accessLogFile: accessLog === '-' ? undefined : accessLog,
     metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),
     inspect,
     json: flags.has('json'),

@@ -7,14 +7,16 @@ import {
   type MetricsServer,
   type SupervisorMetrics,
 } from '../index.js';
-import { accessLogEntry, formatJson, formatText } from './access-log.js';
+import { AccessLogFile } from './access-log-file.js';
 import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { parseForwardArgs, type InspectConfig } from './forward-args.js';
-import { closeLog, openLog } from './log-file.js';
+import { closeLog, openLog, repairNotice } from './log-file.js';
 import type { Output } from './output.js';
 import { overflowFields, overflowText } from './overflow-notice.js';
 import { listenFailure, Proxy } from './proxy.js';
+import { handleSignals } from './signals.js';
+import { reportSinkHealth, type Notify } from './sink-health.js';
 import { FORWARD_USAGE } from './usage.js';
 
 /** Starts the inspector relay for `--inspect`, its failures as one line naming the flag. */
@@ -29,8 +31,12 @@ async function startInspector(config: InspectConfig): Promise<InspectorServer> {
 }
 
 /** Collects and serves the proxy's metrics for `--metrics`, its failures as one line naming the flag. */
-async function startMetrics(proxy: Proxy, endpoint: Endpoint): Promise<{ collector: SupervisorMetrics; server: MetricsServer }> {
-  const collector = await collectMetrics(proxy.supervisor, { guard: proxy.guard }).catch((err: Error) => {
+async function startMetrics(
+  proxy: Proxy,
+  endpoint: Endpoint,
+  sinks: Record<string, { readonly dropped: number }>,
+): Promise<{ collector: SupervisorMetrics; server: MetricsServer }> {
+  const collector = await collectMetrics(proxy.supervisor, { guard: proxy.guard, sinks }).catch((err: Error) => {
     throw new CliError(`--metrics: ${err.message.replace(/^metrics: /, '')}`);
   });
   try {
@@ -53,43 +59,62 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     out.stdout(FORWARD_USAGE);
     return 0;
   }
-  const log = openLog(config.logFile);
-  const notice = (event: string, fields: Record<string, unknown>, text: string) => {
-    if (config.quiet) return;
-    out.stderr(config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text);
+  const line = (event: string, fields: Record<string, unknown>, text: string) =>
+    config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text;
+  // Failures are printed even with --quiet (which silences the access log and the notices):
+  // a proxy that loses connections or log lines says so.
+  const warn: Notify = (event, fields, text) => out.stderr(line(event, fields, text));
+  const notice: Notify = (event, fields, text) => {
+    if (!config.quiet) warn(event, fields, text);
   };
-  // One handler for the whole run, installed before the socket is up: the first signal
-  // starts the stop, a second one destroys what is left. It is never removed, so no signal
-  // can ever meet Node's default handler (which would kill the process).
+  const { log, sink } = openLog(config.logFile);
+  const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json);
+  const repaired = repairNotice(sink);
+  if (repaired !== null) warn('log_repaired', { file: config.logFile, cut_bytes: sink!.repaired }, repaired);
+  if (sink !== null) reportSinkHealth(`--log ${config.logFile}`, sink, warn);
+  // An access log on standard error cannot report its own failure there.
+  if (accessLog !== null) reportSinkHealth(accessLog.name, accessLog.writer, accessLog.file === undefined ? (e, f, t) => out.stdout(line(e, f, t)) : warn);
+
+  let proxy: Proxy | null = null;
+  // Installed before the socket is up, for the whole run: the first stop signal starts the
+  // stop, a second one destroys what is left.
   let first: ((signal: NodeJS.Signals) => void) | null = null;
   let again = () => {};
   const signalled = new Promise<NodeJS.Signals>((resolve) => (first = resolve));
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (first === null) return again();
-    first(signal);
-    first = null;
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  handleSignals({
+    stop: (signal) => {
+      if (first === null) return again();
+      first(signal);
+      first = null;
+    },
+    reopen: (signal) => {
+      log.reopen();
+      accessLog?.writer.reopen();
+      const files = [config.logFile, accessLog?.file].filter((f) => f !== undefined);
+      notice('reopen', { signal, files }, `${signal}: ${files.length === 0 ? 'no log file to reopen' : `reopened ${files.join(', ')}`}`);
+    },
+    status: () => {
+      const stats = proxy?.supervisor.stats ?? { active: 0, total: 0, closed: 0 };
+      const refused = proxy === null ? 0 : proxy.guard.totals.refused.max_connections + proxy.guard.totals.refused.backoff;
+      const dropped = { event_log: sink?.dropped ?? 0, access_log: accessLog?.writer.dropped ?? 0 };
+      warn(
+        'status',
+        { active: stats.active, total: stats.total, refused, log_dropped: dropped },
+        `status: ${stats.active} connections open, ${stats.total} accepted, ${refused} refused; log lines dropped: event log ${dropped.event_log}, access log ${dropped.access_log}`,
+      );
+    },
+  });
   // The relay comes first: the supervisor takes its observer when it is created.
   const inspector = config.inspect === undefined ? null : await startInspector(config.inspect);
   const every = config.inspect?.every ?? 1;
   const inspect =
     inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : (id: number) => (id - 1) % every === 0 };
   // The access log and the log file show the client's address; without either, skip the syscall.
-  const clientAddress = !config.quiet || config.logFile !== undefined;
-  const warn = (event: string, fields: Record<string, unknown>, text: string) =>
-    out.stderr(config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text);
-  const proxy = await Proxy.start(
+  const clientAddress = accessLog !== null || config.logFile !== undefined;
+  proxy = await Proxy.start(
     { listen: config.listen, target: config.target, maxConnections: config.maxConnections, supervisor: { ...config.options, clientAddress, log, inspect } },
     {
-      onClose: (info: CloseInfo) => {
-        if (config.quiet) return;
-        const entry = accessLogEntry(info);
-        out.stderr(config.json ? formatJson(entry) : formatText(entry));
-      },
-      // Failures are printed even with --quiet (which silences the access log): a proxy that
-      // loses connections says so.
+      onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),
       onServerError: (err) => warn('server_error', { error: err.message }, `listening socket error: ${err.message}`),
       onOverflow: (report) => warn('overflow', overflowFields(report), overflowText(report)),
     },
@@ -101,8 +126,11 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   // supervisor, a test) may rely on the whole proxy, metrics included, being up.
   let metrics: { collector: SupervisorMetrics; server: MetricsServer } | null = null;
   if (config.metrics !== undefined) {
+    const sinks: Record<string, { readonly dropped: number }> = {};
+    if (sink !== null) sinks.event_log = sink;
+    if (accessLog !== null) sinks.access_log = accessLog.writer;
     try {
-      metrics = await startMetrics(proxy, config.metrics);
+      metrics = await startMetrics(proxy, config.metrics, sinks);
     } catch (err) {
       proxy.abort();
       await proxy.stop(0);
@@ -129,9 +157,10 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     { signal, in_flight: active, shutdown_timeout_ms: config.shutdownTimeout },
     `${signal}: not accepting connections; ${active} in flight, destroying what is left in ${config.shutdownTimeout} ms`,
   );
+  const stopping = proxy;
   again = () => {
     notice('abort', {}, 'second signal: destroying every connection now');
-    proxy.abort();
+    stopping.abort();
   };
   const result = await proxy.stop(config.shutdownTimeout);
   if (metrics !== null) {
@@ -140,10 +169,14 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   }
   // After the drain, so the inspector sees every connection to its end.
   await inspector?.close();
+  // The access log's last lines before the 'stopped' notice, which may share its stream.
+  await accessLog?.writer.close();
   notice(
     'stopped',
     { finished: result.inFlight - result.aborted, destroyed: result.aborted },
     `stopped: ${result.inFlight - result.aborted} finished, ${result.aborted} destroyed`,
   );
-  return (await closeLog(log, config.logFile, out)) ? 0 : 1;
+  const accessLost = accessLog === null ? 0 : accessLog.writer.dropped + accessLog.writer.pending;
+  if (accessLost > 0) warn('access_log_lost', { dropped: accessLog!.writer.dropped, unwritten_bytes: accessLog!.writer.pending }, `${accessLog!.name}: ${accessLog!.writer.dropped} lines dropped, ${accessLog!.writer.pending} bytes unwritten`);
+  return (await closeLog(log, config.logFile, out)) && accessLost === 0 ? 0 : 1;
 }

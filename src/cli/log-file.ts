@@ -3,15 +3,21 @@ import { EventLog, JsonlSink } from '../index.js';
 import { CliError } from './cli-error.js';
 import type { Output } from './output.js';
 
-/** Fails early, with a clear line, when the log file cannot be opened for appending. */
-export function checkWritable(file: string): void {
+/** Fails early, with a clear line naming `flag`, when `file` cannot be opened for appending. */
+export function checkWritable(file: string, flag = '--log'): void {
   try {
     closeSync(openSync(file, 'a'));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such directory' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'it is a directory' : e.message;
-    throw new CliError(`--log: cannot open ${file}: ${why}`);
+    throw new CliError(`${flag}: cannot open ${file}: ${why}`);
   }
+}
+
+/** A command's event log, and the file sink behind it when there is one. */
+export interface OpenedLog {
+  log: EventLog;
+  sink: JsonlSink | null;
 }
 
 /**
@@ -19,9 +25,17 @@ export function checkWritable(file: string): void {
  * (none kept in memory); without a file, nothing is recorded.
  * @throws {CliError} when `file` cannot be opened for appending.
  */
-export function openLog(file: string | undefined): EventLog {
-  if (file !== undefined) checkWritable(file);
-  return new EventLog({ capacity: 0, sinks: file === undefined ? [] : [new JsonlSink(file)] });
+export function openLog(file: string | undefined): OpenedLog {
+  if (file === undefined) return { log: new EventLog({ capacity: 0 }), sink: null };
+  checkWritable(file);
+  const sink = new JsonlSink(file);
+  return { log: new EventLog({ capacity: 0, sinks: [sink] }), sink };
+}
+
+/** The notice for a log whose crash-torn last line was cut at open, or null. */
+export function repairNotice(sink: JsonlSink | null): string | null {
+  if (sink === null || sink.repaired === 0) return null;
+  return `--log: cut a torn last line (${sink.repaired} bytes, left by a crash) off ${sink.path}; the records before it are kept`;
 }
 
 /** Closes the log; on a write error, prints one line naming the file and returns false. */

@@ -22,8 +22,12 @@ export const FORWARD_USAGE = `Usage: proxy-lifecycle forward --listen [HOST:]POR
 
 Proxies every connection accepted on --listen to --target. Prints 'listening on HOST:PORT'
 on stdout once it accepts connections, then one access-log line per closed connection on
-stderr. SIGTERM or SIGINT: stops accepting, lets connections in flight finish, destroys what
-is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
+stderr (or --access-log FILE).
+
+Signals: SIGTERM or SIGINT stops accepting, lets connections in flight finish, destroys what
+is left at --shutdown-timeout, exits 0 (a second signal destroys them at once). SIGHUP or
+SIGUSR1 reopens the --log and --access-log files at their paths (log rotation), touching no
+connection. SIGUSR2 prints one status line (connections open and served, log lines dropped).
 
   --listen [HOST:]PORT        address to listen on; without HOST, every interface; port 0 picks one
   --target HOST:PORT          upstream to connect each connection to
@@ -49,8 +53,10 @@ is left at --shutdown-timeout, exits 0 (a second signal destroys them at once).
                               the relay listens on every interface; needs @statelyai/inspect)
   --inspect-every N           with --inspect, inspect connections 1, 1+N, 1+2N, ... (1: all of them)
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
-  --json                      access-log lines as JSON
-  --quiet                     no access log
+  --access-log FILE           append the access log to FILE instead of stderr (- is stderr); written in
+                              batches, at most 100 ms late
+  --json                      access-log lines (and notices) as JSON
+  --quiet                     no access log, no start and stop notices (warnings still print)
 
 A DURATION is 250ms, 30s, 5m, 1h, 1h30m, 1.5s, 2d (units ms, s, m, h, d, largest first), or a
 plain number of milliseconds; at most 2147483647 ms (about 24.8 days).

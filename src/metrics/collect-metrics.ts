@@ -27,6 +27,11 @@ export interface MetricsOptions {
   bytesBuckets?: number[];
   /** The guard admitting the supervisor's connections, to count what it refuses (the overflow metrics stay at 0 without one). */
   guard?: OverflowGuard;
+  /**
+   * Log sinks whose dropped records to count in `log_records_dropped_total{sink}`, by the sink
+   * label: `{ event_log: jsonlSink, access_log: lineWriter }`. Anything with a `dropped` count fits.
+   */
+  sinks?: Readonly<Record<string, { readonly dropped: number }>>;
 }
 
 /** What {@link collectMetrics} returns. */
@@ -59,6 +64,7 @@ export const METRICS = {
   downstream_flow_control_paused_reading_total: ['counter', 'Times reading from a client was paused because its upstream could not keep up'],
   upstream_flow_control_paused_reading_total: ['counter', 'Times reading from an upstream was paused because its client could not keep up'],
   downstream_cx_overflow_total: ['counter', 'Connections closed at accept without being served, by reason: max_connections (over the limit), backoff (just after running out of file descriptors)'],
+  log_records_dropped_total: ['counter', 'Log records (event log, access log) dropped because their sink was failing or too slow, by sink'],
   fd_exhausted_total: ['counter', 'Accepts and upstream connects that failed for want of a file descriptor, by op (accept, connect) and code (EMFILE: the process limit, ENFILE: the system)'],
 } as const;
 
@@ -182,6 +188,21 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   supervisor.on('connection', onConnection);
   supervisor.on('close', onClose);
   const subscription = supervisor.connectionBytes$.subscribe(onSample);
+  const sinks = Object.entries(options.sinks ?? {});
+  const droppedSeen = new Map<string, number>();
+  const dropped: Counter<'sink'> = new client.Counter({
+    name: name('log_records_dropped_total'),
+    help: help('log_records_dropped_total'),
+    labelNames: ['sink'] as const,
+    registers: [register],
+    collect: () => {
+      if (!stopped) countDropped(sinks, droppedSeen, dropped);
+    },
+  });
+  for (const [sink, s] of sinks) {
+    dropped.inc({ sink }, 0);
+    droppedSeen.set(sink, s.dropped);
+  }
   const unwatchGuard = watchGuard(options.guard, counter('downstream_cx_overflow_total', ['reason'] as const), counter('fd_exhausted_total', ['op', 'code'] as const));
   return {
     register,
@@ -195,6 +216,15 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
       counted.clear();
     },
   };
+}
+
+/** Adds to `counter` what each sink dropped since it was last seen. */
+function countDropped(sinks: readonly [string, { readonly dropped: number }][], seen: Map<string, number>, counter: Counter<'sink'>): void {
+  for (const [sink, s] of sinks) {
+    const before = seen.get(sink)!;
+    if (s.dropped > before) counter.inc({ sink }, s.dropped - before);
+    seen.set(sink, Math.max(before, s.dropped));
+  }
 }
 
 /** Counts what `guard` refuses; every label from zero. Returns the function that stops counting. */

@@ -65,7 +65,7 @@ export async function runDemo(argv: readonly string[], out: Output): Promise<num
   if (positionals.length > 0) throw new CliError(`demo takes no arguments, got ${JSON.stringify(positionals[0])}`);
   const logFile = flags.get('log') as string | undefined;
   // Checked before anything starts: a bad path is exit 2 at once.
-  const log = openLog(logFile);
+  const { log } = openLog(logFile);
 
   const services = new DemoServices();
   await services.start();

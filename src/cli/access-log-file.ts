@@ -1,0 +1,26 @@
+import { LineWriter, type CloseInfo } from '../index.js';
+import { accessLogEntry, formatJson, formatText } from './access-log.js';
+import { checkWritable } from './log-file.js';
+
+/**
+ * `forward`'s access log: one line per closed connection, to `--access-log FILE` or standard
+ * error, through a buffered asynchronous {@link LineWriter} (lines wait at most 100 ms), so
+ * that a connection's close costs no system call of its own.
+ */
+export class AccessLogFile {
+  readonly writer: LineWriter;
+  /** How notices name it: `access log FILE`, or `access log (stderr)`. */
+  readonly name: string;
+
+  /** @throws {CliError} when `file` cannot be opened for appending. */
+  constructor(readonly file: string | undefined, private readonly json: boolean) {
+    if (file !== undefined) checkWritable(file, '--access-log');
+    this.name = file === undefined ? 'access log (stderr)' : `access log ${file}`;
+    this.writer = new LineWriter({ dest: file ?? 2, minLength: 8 * 1024 });
+  }
+
+  write(info: CloseInfo): void {
+    const entry = accessLogEntry(info);
+    this.writer.write(this.json ? formatJson(entry) : formatText(entry));
+  }
+}

@@ -68,6 +68,8 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
   private accepted = 0;
   private written = 0;
   private outageStart = { failures: 0, dropped: 0 };
+  /** {@link dropped} at the last write that worked: an outage's drops count from there. */
+  private droppedAtLastWrite = 0;
   private boom: Boom;
   private readonly boomOptions: SonicBoomOpts;
   /** The file could not be opened at all: lines are dropped until {@link reopen} succeeds. */
@@ -216,13 +218,15 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
     if (err.code === 'EPIPE') this.gone = true;
     if (this.failing) return;
     this.failing = true;
-    this.outageStart = { failures: this.failures - 1, dropped: this.dropped };
+    this.outageStart = { failures: this.failures - 1, dropped: this.droppedAtLastWrite };
     this.emit('error', err);
   }
 
   private wrote(n: number): void {
     this.written += n;
-    if (!this.failing || n === 0) return;
+    if (n === 0) return;
+    this.droppedAtLastWrite = this.dropped;
+    if (!this.failing) return;
     this.failing = false;
     this.emit('recover', { failures: this.failures - this.outageStart.failures, dropped: this.dropped - this.outageStart.dropped });
   }

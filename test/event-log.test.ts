@@ -261,6 +261,24 @@ test('a JsonlSink that cannot open its file does not throw on write; close() rej
   });
 });
 
+test('a JsonlSink opening a log torn by a crash cuts the torn last line, so the file keeps parsing strictly after more records', async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, 'torn.jsonl');
+    const whole = [open(0, 1), ev(1, 1, { type: 'CONNECTED' })];
+    const torn = JSON.stringify(ev(2, 1, { type: 'ABORT' })).slice(0, 17);
+    await writeFile(path, whole.map((r) => JSON.stringify(r) + '\n').join('') + torn);
+    const sink = new JsonlSink(path);
+    assert.is(sink.repaired, torn.length);
+    sink.write(ev(3, 1, { type: 'ABORT' }));
+    await sink.close();
+    assert.equal(await readEventLog(path), [...whole, ev(3, 1, { type: 'ABORT' })]);
+    // A clean file is left alone.
+    const again = new JsonlSink(path);
+    assert.is(again.repaired, 0);
+    await again.close();
+  });
+});
+
 test('parseEventLog skips blank lines; line numbers count them', () => {
   assert.equal(parseEventLog(''), []);
   assert.equal(parseEventLog(`\n${OPEN}\n\n   \n${CONNECTED}\n`), [open(0, 1), ev(1, 1, { type: 'CONNECTED' })]);

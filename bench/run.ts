@@ -8,7 +8,7 @@ import { dirname, join, relative } from 'node:path';
 import { loadConfig, USAGE, type BenchConfig } from './lib/config.js';
 import { hasTaskset, pinSelf } from './lib/processes.js';
 import { cpuModel, fdLimit } from './lib/procfs.js';
-import { ensureCliBuilt, installMissing, PROXIES, type ProxyName } from './lib/proxies.js';
+import { ensureCliBuilt, installMissing, PROXIES, setBaselineCli, type ProxyName } from './lib/proxies.js';
 import { checkTotals, goals, markdownTable, summarise, tableRows, textTable, type Trial } from './lib/report.js';
 import { runTrial } from './lib/workloads.js';
 
@@ -74,7 +74,8 @@ async function main(): Promise<number> {
   else if (!hasTaskset()) notes.push('taskset is missing: processes are not pinned');
 
   if (cfg.install) for (const n of installMissing(cfg.proxies, log)) notes.push(n);
-  if (cfg.proxies.includes('proxy-lifecycle')) {
+  setBaselineCli(cfg.baseline);
+  if (cfg.proxies.some((p) => p === 'proxy-lifecycle' || p === 'proxy-lifecycle-quiet')) {
     try {
       ensureCliBuilt();
     } catch (err) {

@@ -58,6 +58,7 @@ test('bench --smoke: every workload through bare Node and proxy-lifecycle, no by
     const proxies = Object.keys(result.proxies);
     assert.ok(proxies.includes('bare-node'), `proxies run: ${proxies.join(', ')}`);
     assert.ok(proxies.includes('proxy-lifecycle'), `proxies run: ${proxies.join(', ')}`);
+    assert.ok(proxies.includes('proxy-lifecycle-quiet'), 'the CLI with --quiet as its own row');
 
     for (const proxy of proxies) {
       for (const workload of WORKLOADS) {

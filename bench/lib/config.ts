@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fdLimit } from './procfs.js';
-import { PROXY_NAMES, ROOT, type ProxyName } from './proxies.js';
+import { DEFAULT_PROXIES, PROXY_NAMES, ROOT, type ProxyName } from './proxies.js';
 
 export type Workload = 'bulk' | 'short' | 'idle' | 'churn';
 export const WORKLOADS: readonly Workload[] = ['bulk', 'short', 'idle', 'churn'];
@@ -11,6 +11,8 @@ export const WORKLOADS: readonly Workload[] = ['bulk', 'short', 'idle', 'churn']
 export interface BenchConfig {
   smoke: boolean;
   proxies: ProxyName[];
+  /** A previous build's dist/cli.js to run as the `proxy-lifecycle-baseline` row, or null. */
+  baseline: string | null;
   workloads: Workload[];
   repeats: Record<Workload, number>;
   bulk: { conns: number; bytes: number; warmupBytes: number };
@@ -32,7 +34,10 @@ export interface BenchConfig {
 export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BENCH_FLAG_NAME=value)
 
   --smoke                 tiny sizes, one repeat, no install, no docs (CI)
-  --proxies LIST          comma list of ${PROXY_NAMES.join(', ')} (all)
+  --proxies LIST          comma list of ${PROXY_NAMES.join(', ')}
+                          (all but the baseline; with --baseline, that too)
+  --baseline FILE         a previous build's dist/cli.js, run with its default flags as the
+                          proxy-lifecycle-baseline row (before/after figures from one run)
   --workloads LIST        comma list of ${['bulk', 'short', 'idle', 'churn'].join(', ')} (all)
   --repeats N             repeats of every workload (bulk 5, short 5, idle 2, churn 2)
   --bulk-repeats N, --short-repeats N, --idle-repeats N, --churn-repeats N
@@ -58,7 +63,7 @@ const BOOLEAN = new Set(['smoke', 'no-docs', 'no-install', 'profile', 'help']);
 const VALUED = new Set([
   'proxies', 'workloads', 'repeats', 'bulk-repeats', 'short-repeats', 'idle-repeats', 'churn-repeats',
   'bulk-conns', 'bulk-mb', 'short-conns', 'short-concurrency', 'idle-conns', 'churn-conns', 'churn-concurrency',
-  'churn-max-bytes', 'seed', 'out', 'docs', 'proxy-core', 'load-core',
+  'churn-max-bytes', 'seed', 'out', 'docs', 'proxy-core', 'load-core', 'baseline',
 ]);
 
 function unknown(name: string): Error {
@@ -139,7 +144,8 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
   return {
     smoke,
     // Smoke runs HAProxy and nginx too when they are installed (it never installs them).
-    proxies: list('proxies', PROXY_NAMES),
+    proxies: flags.has('proxies') ? list('proxies', PROXY_NAMES) : flags.has('baseline') ? [...PROXY_NAMES] : [...DEFAULT_PROXIES],
+    baseline: flags.get('baseline') ?? null,
     workloads: list('workloads', WORKLOADS),
     repeats: { bulk: rep('bulk', 5), short: rep('short', 5), idle: rep('idle', 2), churn: rep('churn', 2) },
     bulk: { conns: Math.round(num('bulk-conns', 4, 2)), bytes: bulkBytes, warmupBytes: Math.min(bulkBytes, smoke ? 1 << 20 : 32 << 20) },

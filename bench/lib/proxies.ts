@@ -1,7 +1,8 @@
 // The proxies under test, each started as its own process pinned to the proxy core:
-// proxy-lifecycle's `forward` command, the bare Node proxy, HAProxy and nginx (stream).
+// proxy-lifecycle's `forward` command (with its default flags, and with --quiet), the bare
+// Node proxy, HAProxy and nginx (stream); and, when asked, a previous build of `forward`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +12,21 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli.js');
 const BARE = join(ROOT, 'bench', 'proxies', 'bare-proxy.mjs');
 
-export type ProxyName = 'bare-node' | 'proxy-lifecycle' | 'haproxy' | 'nginx';
-export const PROXY_NAMES: readonly ProxyName[] = ['bare-node', 'proxy-lifecycle', 'haproxy', 'nginx'];
+export type ProxyName = 'bare-node' | 'proxy-lifecycle' | 'proxy-lifecycle-quiet' | 'proxy-lifecycle-baseline' | 'haproxy' | 'nginx';
+/** What `--proxies` may name; all but the baseline run by default. */
+export const PROXY_NAMES: readonly ProxyName[] = ['bare-node', 'proxy-lifecycle', 'proxy-lifecycle-quiet', 'proxy-lifecycle-baseline', 'haproxy', 'nginx'];
+export const DEFAULT_PROXIES: readonly ProxyName[] = PROXY_NAMES.filter((n) => n !== 'proxy-lifecycle-baseline');
+
+/** The proxies that are Node processes (profiled with --cpu-prof, GC'd on SIGURG for the idle workload). */
+export function isNodeProxy(name: ProxyName): boolean {
+  return name === 'bare-node' || name.startsWith('proxy-lifecycle');
+}
+
+/** A previous build's dist/cli.js, for the `proxy-lifecycle-baseline` row (`--baseline`). */
+let baselineCli: string | null = null;
+export function setBaselineCli(path: string | null): void {
+  baselineCli = path;
+}
 
 export interface StartOptions {
   /** Upstream port on 127.0.0.1. */
@@ -75,10 +89,24 @@ async function waitForPort(port: number, proc: Proc, ms: number): Promise<void> 
   }
 }
 
+let started = 0;
+
+/**
+ * Starts a Node proxy. `forward` runs with its default flags (the access log on) writing the
+ * access log to a file, as a production proxy would: through `--access-log`, or, for a
+ * baseline build that predates the flag, its standard error redirected to the file.
+ */
 async function startNode(name: ProxyName, script: string, extra: readonly string[], o: StartOptions): Promise<RunningProxy> {
   const args = [...(o.nodeArgs ?? []), script, ...extra, '--listen', '127.0.0.1:0', '--target', `127.0.0.1:${o.target}`];
-  if (name === 'proxy-lifecycle') args.push('--quiet', '--shutdown-timeout', '1000');
-  const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT });
+  let stderrFd: number | null = null;
+  if (name !== 'bare-node') args.push('--shutdown-timeout', '1000');
+  const accessLog = join(o.tmp, `access-${name}-${++started}.log`);
+  if (name === 'proxy-lifecycle-quiet') args.push('--quiet');
+  else if (name === 'proxy-lifecycle') args.push('--access-log', accessLog);
+  else if (name === 'proxy-lifecycle-baseline') stderrFd = openSync(accessLog, 'a');
+  const stdio = stderrFd === null ? {} : { stdio: ['ignore', 'pipe', stderrFd] as ['ignore', 'pipe', number] };
+  const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT, ...stdio });
+  if (stderrFd !== null) closeSync(stderrFd);
   const m = await proc.waitForOutput(/listening on \S+:(\d+)/, 15_000);
   return { name, port: Number(m[1]), pid: proc.pid, proc, stop: () => proc.stop() };
 }
@@ -89,8 +117,22 @@ export { ensureBuilt as ensureCliBuilt } from '../../test/helpers/cli-harness.js
 const lifecycle: ProxySpec = {
   name: 'proxy-lifecycle',
   unavailable: () => (existsSync(CLI) ? null : 'dist/cli.js is missing (npx tsup)'),
-  version: () => `proxy-lifecycle forward (dist/cli.js), node ${process.version}`,
+  version: () => `proxy-lifecycle forward (dist/cli.js) with its default flags, access log to a file, node ${process.version}`,
   start: (o) => startNode('proxy-lifecycle', CLI, ['forward'], o),
+};
+
+const lifecycleQuiet: ProxySpec = {
+  name: 'proxy-lifecycle-quiet',
+  unavailable: lifecycle.unavailable,
+  version: () => `proxy-lifecycle forward (dist/cli.js) --quiet: no access log, node ${process.version}`,
+  start: (o) => startNode('proxy-lifecycle-quiet', CLI, ['forward'], o),
+};
+
+const lifecycleBaseline: ProxySpec = {
+  name: 'proxy-lifecycle-baseline',
+  unavailable: () => (baselineCli === null ? 'no --baseline build given' : existsSync(baselineCli) ? null : `${baselineCli} is missing`),
+  version: () => `proxy-lifecycle forward (${baselineCli}) with its default flags, stderr to a file, node ${process.version}`,
+  start: (o) => startNode('proxy-lifecycle-baseline', baselineCli!, ['forward'], o),
 };
 
 const bare: ProxySpec = {
@@ -189,6 +231,8 @@ const nginx: ProxySpec = {
 export const PROXIES: Record<ProxyName, ProxySpec> = {
   'bare-node': bare,
   'proxy-lifecycle': lifecycle,
+  'proxy-lifecycle-quiet': lifecycleQuiet,
+  'proxy-lifecycle-baseline': lifecycleBaseline,
   haproxy,
   nginx,
 };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { BenchConfig, Workload } from './config.js';
 import { NodeWorker } from './processes.js';
 import { cpuSeconds, openFds, rssKiB } from './procfs.js';
-import { PROXIES, ROOT, type ProxyName, type RunningProxy } from './proxies.js';
+import { isNodeProxy, PROXIES, ROOT, type ProxyName, type RunningProxy } from './proxies.js';
 import type { Checks, Trial } from './report.js';
 
 const UPSTREAM = join(ROOT, 'bench', 'load', 'upstream.mjs');
@@ -89,7 +89,7 @@ const ZERO: Checks = { lostBytes: 0, extraBytes: 0, corrupt: 0, hung: 0, unexpec
 
 export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload: Workload, repeat: number, order: number, tmp: string): Promise<Trial> {
   const trial: Trial = { proxy: proxyName, workload, repeat, order, ok: false, metrics: {}, checks: { ...ZERO }, detail: {} };
-  const isNode = proxyName === 'bare-node' || proxyName === 'proxy-lifecycle';
+  const isNode = isNodeProxy(proxyName);
   let profileDir: string | undefined;
   const nodeArgs: string[] = [];
   if (workload === 'idle' && isNode) nodeArgs.push('--expose-gc', '--require', GC_ON_SIGNAL);

@@ -56,14 +56,10 @@ const MAX_WRITE = 16 * 1024;
  * once-per-outage reporting.
  */
 export class LineWriter extends EventEmitter<LineWriterEvents> {
-  /** Lines refused because the buffer was full (`maxBuffer`) or the reader had gone (EPIPE). */
-  dropped = 0;
-  /** Failed writes, over the writer's life. */
-  failures = 0;
-  /** Bytes given up with a file that never opened (see {@link reopen}). */
-  lost = 0;
-  /** Whether the last write failed (and no write has succeeded since). */
-  failing = false;
+  private droppedLines = 0;
+  private failedWrites = 0;
+  private lostBytes = 0;
+  private failingNow = false;
   /** Bytes accepted into the buffer, and bytes written out: their difference is what waits. */
   private accepted = 0;
   private written = 0;
@@ -111,12 +107,32 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
       this.failed(err);
     });
     boom.on('write', (n: number) => this.wrote(n));
-    boom.on('drop', () => this.dropped++);
+    boom.on('drop', () => this.droppedLines++);
     // A file (re)opened after a failure: what waited is written now, not at the next line.
     boom.on('ready', () => {
       if (this.pending > 0) this.kick();
     });
     return boom;
+  }
+
+  /** Lines refused because the buffer was full (`maxBuffer`) or the reader had gone (EPIPE). */
+  get dropped(): number {
+    return this.droppedLines;
+  }
+
+  /** Failed writes, over the writer's life. */
+  get failures(): number {
+    return this.failedWrites;
+  }
+
+  /** Bytes given up with a file that never opened (see {@link reopen}). */
+  get lost(): number {
+    return this.lostBytes;
+  }
+
+  /** Whether the last write failed (and no write has succeeded since). */
+  get failing(): boolean {
+    return this.failingNow;
   }
 
   /** The path or descriptor written to. */
@@ -135,7 +151,7 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
    */
   write(line: string): boolean {
     if (this.gone || this.unopened || this.closing !== null) {
-      this.dropped++;
+      this.droppedLines++;
       return false;
     }
     const dropped = this.dropped;
@@ -143,7 +159,7 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
       this.boom.write(line + '\n');
     } catch (err) {
       // Not expected (sonic-boom reports write errors as events), but this must never throw.
-      this.dropped++;
+      this.droppedLines++;
       this.failed(err as NodeJS.ErrnoException);
       return false;
     }
@@ -186,7 +202,7 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
       // Start afresh: a new writer on the same path (the old one holds no descriptor).
       this.boom.removeAllListeners();
       this.unopened = false;
-      this.lost += this.pending;
+      this.lostBytes += this.pending;
       this.written = this.accepted;
       this.boom = this.open();
     } else if (typeof this.boom.file === 'string') this.boom.reopen();
@@ -214,10 +230,10 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
   }
 
   private failed(err: NodeJS.ErrnoException): void {
-    this.failures++;
+    this.failedWrites++;
     if (err.code === 'EPIPE') this.gone = true;
     if (this.failing) return;
-    this.failing = true;
+    this.failingNow = true;
     this.outageStart = { failures: this.failures - 1, dropped: this.droppedAtLastWrite };
     this.emit('error', err);
   }
@@ -227,7 +243,7 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
     if (n === 0) return;
     this.droppedAtLastWrite = this.dropped;
     if (!this.failing) return;
-    this.failing = false;
+    this.failingNow = false;
     this.emit('recover', { failures: this.failures - this.outageStart.failures, dropped: this.dropped - this.outageStart.dropped });
   }
 }

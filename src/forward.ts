@@ -1,8 +1,6 @@
-import { Connection, type ConnectionEnvironment } from './binding/connection.js';
+import { Connection } from './binding/connection.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
-import { systemClock } from './clock.js';
-import { checkEnvironment, resolveOptions, splitEnvironment, type EnvironmentOptions, type LifecycleOptions } from './options.js';
-import { createTableRuntime } from './runtime/table-runtime.js';
+import { resolveEnvironment, resolveOptions, type EnvironmentOptions, type LifecycleOptions } from './options.js';
 
 /** Options of {@link forward}: lifecycle options plus where time and the log come from. */
 export interface ForwardOptions extends LifecycleOptions, EnvironmentOptions {}
@@ -33,14 +31,6 @@ export type { EnvironmentOptions };
  * ```
  */
 export function forward(client: SocketLike, upstream: Upstream, options: ForwardOptions = {}): Connection {
-  const [lifecycle, envOptions] = splitEnvironment(options);
-  const resolved = resolveOptions(lifecycle);
-  checkEnvironment(envOptions);
-  const env: ConnectionEnvironment = {
-    clock: envOptions.clock ?? systemClock,
-    log: envOptions.log ?? null,
-    runtime: envOptions.runtime ?? createTableRuntime,
-    logger: envOptions.logger,
-  };
-  return new Connection(++standaloneId, client, upstream, resolved, env);
+  const [lifecycle, env] = resolveEnvironment(options);
+  return new Connection(++standaloneId, client, upstream, resolveOptions(lifecycle), env);
 }

@@ -2,22 +2,20 @@ import { EventEmitter } from 'eventemitter3';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { Connection, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
 import { EventLog } from './log/event-log.js';
 import type { LogRecord } from './log/log-record.js';
 import { checkCount, checkDuration } from './validate.js';
 import {
-  checkEnvironment,
+  resolveEnvironment,
   resolveOptions,
-  splitEnvironment,
   type EnvironmentOptions,
   type LifecycleOptions,
   type ResolvedLifecycleOptions,
 } from './options.js';
 import { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
 import type { RuntimeFactory } from './runtime/machine-runtime.js';
-import { createTableRuntime } from './runtime/table-runtime.js';
 
 /** Options of a {@link Supervisor}: defaults for every connection, plus its own. */
 export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions {
@@ -142,23 +140,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   constructor(options: SupervisorOptions = {}) {
     super();
-    const [own, envOptions] = splitEnvironment(options);
+    const [own, env] = resolveEnvironment(options);
     const { activitySampleInterval, logCapacity, inspect, ...lifecycle } = own;
     this.defaults = resolveOptions(lifecycle);
-    checkEnvironment(envOptions);
     this.sampleInterval = activitySampleInterval === undefined ? 1000 : checkDuration('activitySampleInterval', activitySampleInterval);
     if (logCapacity !== undefined) checkCount('logCapacity', logCapacity);
-    this.clock = envOptions.clock ?? systemClock;
-    this.log = envOptions.log ?? new EventLog({ capacity: logCapacity });
+    this.clock = env.clock;
+    // A supervisor always keeps a log: its streams and metrics read it.
+    this.log = env.log ?? new EventLog({ capacity: logCapacity });
     this.events$ = this.log.records$;
     this.activeConnections$ = this.active.asObservable();
     this.bytes$ = this.aggregate.asObservable();
     this.connectionBytes$ = this.perConnection.asObservable();
     this.env = {
-      clock: this.clock,
+      ...env,
       log: this.log,
-      runtime: this.runtimeFactory(envOptions.runtime ?? createTableRuntime, inspect),
-      logger: envOptions.logger,
+      runtime: this.runtimeFactory(env.runtime, inspect),
       onDisposed: (connection, info) => this.disposed(connection, info),
     };
   }

@@ -91,13 +91,8 @@ export abstract class ScheduledRuntime implements MachineRuntime {
     }
   }
 
-  /**
-   * The delay to arm `action` with, for the event that led to it: by default the compiled
-   * one (a subclass whose actions are shared by many events adjusts it).
-   */
-  protected delayOf(action: ScheduleAction, _event: RuntimeEvent | null): number {
-    return action.delay;
-  }
+  /** The delay to arm `action` with, for the event that led to it (`null`: the initial state). */
+  protected abstract delayOf(action: ScheduleAction, event: RuntimeEvent | null): number;
 
   private execute(actions: readonly CompiledAction[], event: RuntimeEvent | null = null): void {
     for (let i = 0; i < actions.length; i++) {

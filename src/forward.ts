@@ -1,11 +1,18 @@
-import { Connection, type ConnectionEnvironment } from './binding/connection.js';
+import { checkSignal, whenAborted } from './abort-signal.js';
+import { Connection } from './binding/connection.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
-import { systemClock } from './clock.js';
-import { checkEnvironment, resolveOptions, splitEnvironment, type EnvironmentOptions, type LifecycleOptions } from './options.js';
-import { createTableRuntime } from './runtime/table-runtime.js';
+import { resolveEnvironment, resolveOptions, type EnvironmentOptions, type LifecycleOptions } from './options.js';
 
 /** Options of {@link forward}: lifecycle options plus where time and the log come from. */
-export interface ForwardOptions extends LifecycleOptions, EnvironmentOptions {}
+export interface ForwardOptions extends LifecycleOptions, EnvironmentOptions {
+  /**
+   * Aborting it aborts the connection (`connection.abort()`: both sockets destroyed, close
+   * reasons `aborted`), as an aborted signal destroys a stream in `stream.addAbortSignal`.
+   * Already aborted: the connection is aborted as soon as it is created. The listener is
+   * removed once the connection is disposed.
+   */
+  signal?: AbortSignal;
+}
 
 let standaloneId = 0;
 
@@ -19,7 +26,8 @@ export type { EnvironmentOptions };
  * @param client - the accepted socket (`net.Socket`, `tls.TLSSocket`, an upgrade socket…)
  * @param upstream - a socket, or a function that opens one (so connect errors and connect
  *   timeouts are part of the lifecycle); it may return a promise.
- * @throws {InvalidOptionError} for a bad option, before any socket is touched.
+ * @throws {InvalidOptionError} for a bad option (a `signal` that is not an AbortSignal
+ *   too), before any socket is touched.
  *
  * @example
  * ```ts
@@ -33,14 +41,13 @@ export type { EnvironmentOptions };
  * ```
  */
 export function forward(client: SocketLike, upstream: Upstream, options: ForwardOptions = {}): Connection {
-  const [lifecycle, envOptions] = splitEnvironment(options);
+  const [{ signal, ...lifecycle }, env] = resolveEnvironment(options);
   const resolved = resolveOptions(lifecycle);
-  checkEnvironment(envOptions);
-  const env: ConnectionEnvironment = {
-    clock: envOptions.clock ?? systemClock,
-    log: envOptions.log ?? null,
-    runtime: envOptions.runtime ?? createTableRuntime,
-    logger: envOptions.logger,
-  };
-  return new Connection(++standaloneId, client, upstream, resolved, env);
+  if (signal === undefined) return new Connection(++standaloneId, client, upstream, resolved, env);
+  const abortSignal = checkSignal('signal', signal);
+  let unwatch: (() => void) | undefined;
+  const connection = new Connection(++standaloneId, client, upstream, resolved, { ...env, onDisposed: () => unwatch?.() });
+  // A connection disposed while being created has nothing left to abort.
+  if (!connection.disposed) unwatch = whenAborted(abortSignal, () => connection.abort());
+  return connection;
 }

@@ -46,6 +46,7 @@ export { TableRuntime, createTableRuntime } from './runtime/table-runtime.js';
 export { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
 export { TransitionTable, tableFor, type TableNode, type TableEdge, type CompiledAction } from './runtime/transition-table.js';
 export type { Logger } from './logger.js';
+export type { ConnectionOpenMessage, ConnectionCloseMessage } from './diagnostics.js';
 export * from '../machines/index.js';
 export { startInspectorServer, type InspectorServer, type InspectorServerOptions } from './inspect/index.js';
 export {

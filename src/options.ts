@@ -1,10 +1,11 @@
 import { DEFAULT_SETTINGS, type ConnectionSettings, type TimeoutBehavior } from '../machines/connection-settings.js';
-import type { Clock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 import { InvalidOptionError } from './errors.js';
 import { checkDuration, show } from './validate.js';
 import { EventLog } from './log/event-log.js';
 import type { Logger } from './logger.js';
 import type { RuntimeFactory } from './runtime/machine-runtime.js';
+import { createTableRuntime } from './runtime/table-runtime.js';
 
 /**
  * Per-connection lifecycle options. Every field is optional; see README.md for the table
@@ -135,7 +136,7 @@ export function resolveOptions(input: LifecycleOptions = {}, base?: ResolvedLife
 export interface EnvironmentOptions {
   /** The clock for every timer. Default: the system clock. */
   clock?: Clock;
-  /** Append every lifecycle event here. Default: none for `forward()`, one per supervisor. */
+  /** Append every lifecycle event here. Default: none for `forward()`; a supervisor makes its own. */
   log?: EventLog | null;
   /** The machine runtime. Default: the lean table runtime derived from the XState machine. */
   runtime?: RuntimeFactory;
@@ -143,52 +144,45 @@ export interface EnvironmentOptions {
   logger?: Logger;
 }
 
-const ENVIRONMENT_KEYS = ['clock', 'log', 'runtime', 'logger'] as const;
-
-/** Splits environment fields off an options object, leaving the lifecycle options to validate. */
-export function splitEnvironment<T extends EnvironmentOptions>(options: T): [Omit<T, keyof EnvironmentOptions>, EnvironmentOptions] {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('options', `options must be an object, got ${show(options)}`);
-  }
-  const { clock, log, runtime, logger, ...rest } = options;
-  return [rest, { clock, log, runtime, logger }];
+/** The environment after validation and defaults: what every connection runs on. */
+export interface ResolvedEnvironment {
+  clock: Clock;
+  log: EventLog | null;
+  runtime: RuntimeFactory;
+  logger: Logger | undefined;
 }
 
 const hasMethods = (value: unknown, names: readonly string[]): boolean =>
   typeof value === 'object' && value !== null && names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
 
 /**
- * Validates the environment options (what is given; defaults are the caller's).
+ * Takes the environment fields off an options object, validates them and fills in the
+ * defaults (the system clock, the table runtime, no log), leaving the other options to their
+ * own validation. The one place the environment is resolved, for `forward()` and the supervisor.
  *
- * @throws {InvalidOptionError} naming the option: a `clock` without `now`, `setTimeout` and
- * `clearTimeout`; a `log` that is not an `EventLog` (or `null`); a `runtime` that is not a
- * factory function; a `logger` whose `debug`, `warn` or `error` is not a function.
+ * @throws {InvalidOptionError} naming the option: `options` that is not an object; a `clock`
+ * without `now`, `setTimeout` and `clearTimeout`; a `log` that is not an `EventLog` (or
+ * `null`); a `runtime` that is not a factory function; a `logger` whose `debug`, `warn` or
+ * `error` is not a function.
  */
-export function checkEnvironment(env: EnvironmentOptions): EnvironmentOptions {
-  for (const key of ENVIRONMENT_KEYS) {
-    const value = env[key];
-    if (value === undefined) continue;
-    switch (key) {
-      case 'clock':
-        if (!hasMethods(value, ['now', 'setTimeout', 'clearTimeout'])) {
-          throw new InvalidOptionError('clock', `clock must be a Clock (an object with now(), setTimeout() and clearTimeout()), got ${show(value)}`);
-        }
-        break;
-      case 'log':
-        if (value !== null && !(value instanceof EventLog)) throw new InvalidOptionError('log', `log must be an EventLog or null, got ${show(value)}`);
-        break;
-      case 'runtime':
-        if (typeof value !== 'function') throw new InvalidOptionError('runtime', `runtime must be a RuntimeFactory function, got ${show(value)}`);
-        break;
-      case 'logger': {
-        const bad = typeof value !== 'object' || value === null ? [] : (['debug', 'warn', 'error'] as const).filter((m) => (value as Record<string, unknown>)[m] !== undefined && typeof (value as Record<string, unknown>)[m] !== 'function');
-        if (typeof value !== 'object' || value === null || bad.length > 0) {
-          const why = bad.length > 0 ? `its ${bad.join(', ')} must be functions` : `got ${show(value)}`;
-          throw new InvalidOptionError('logger', `logger must be an object with optional debug(), warn() and error() functions: ${why}`);
-        }
-        break;
-      }
-    }
+export function resolveEnvironment<T extends EnvironmentOptions>(options: T): [Omit<T, keyof EnvironmentOptions>, ResolvedEnvironment] {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', `options must be an object, got ${show(options)}`);
   }
-  return env;
+  const { clock, log, runtime, logger, ...rest } = options;
+  if (clock !== undefined && !hasMethods(clock, ['now', 'setTimeout', 'clearTimeout'])) {
+    throw new InvalidOptionError('clock', `clock must be a Clock (an object with now(), setTimeout() and clearTimeout()), got ${show(clock)}`);
+  }
+  if (log !== undefined && log !== null && !(log instanceof EventLog)) throw new InvalidOptionError('log', `log must be an EventLog or null, got ${show(log)}`);
+  if (runtime !== undefined && typeof runtime !== 'function') throw new InvalidOptionError('runtime', `runtime must be a RuntimeFactory function, got ${show(runtime)}`);
+  if (logger !== undefined) checkLogger(logger);
+  return [rest, { clock: clock ?? systemClock, log: log ?? null, runtime: runtime ?? createTableRuntime, logger }];
+}
+
+function checkLogger(value: unknown): void {
+  const bad = typeof value !== 'object' || value === null ? [] : (['debug', 'warn', 'error'] as const).filter((m) => (value as Record<string, unknown>)[m] !== undefined && typeof (value as Record<string, unknown>)[m] !== 'function');
+  if (typeof value !== 'object' || value === null || bad.length > 0) {
+    const why = bad.length > 0 ? `its ${bad.join(', ')} must be functions` : `got ${show(value)}`;
+    throw new InvalidOptionError('logger', `logger must be an object with optional debug(), warn() and error() functions: ${why}`);
+  }
 }

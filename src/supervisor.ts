@@ -1,23 +1,22 @@
 import { EventEmitter } from 'eventemitter3';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
+import { checkSignal, whenAborted } from './abort-signal.js';
 import { Connection, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
 import { EventLog } from './log/event-log.js';
 import type { LogRecord } from './log/log-record.js';
 import { checkCount, checkDuration } from './validate.js';
 import {
-  checkEnvironment,
+  resolveEnvironment,
   resolveOptions,
-  splitEnvironment,
   type EnvironmentOptions,
   type LifecycleOptions,
   type ResolvedLifecycleOptions,
 } from './options.js';
 import { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
 import type { RuntimeFactory } from './runtime/machine-runtime.js';
-import { createTableRuntime } from './runtime/table-runtime.js';
 
 /** Options of a {@link Supervisor}: defaults for every connection, plus its own. */
 export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions {
@@ -36,6 +35,12 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
    * lean table runtime.
    */
   inspect?: { observer: InspectionObserver; select?: (connectionId: number) => boolean };
+  /**
+   * Aborting it starts a graceful {@link Supervisor.shutdown} with its defaults, as an
+   * aborted `server.listen({ signal })` closes a Node server. Already aborted: the
+   * supervisor starts out shut down. The listener is removed once shutdown completes.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link Supervisor.shutdown}. */
@@ -44,23 +49,36 @@ export interface ShutdownOptions {
   timeout?: number;
   /** Let connections finish by themselves this long before ending them. Default 0. */
   drainTimeout?: number;
+  /**
+   * Aborting it turns the graceful shutdown forced: whatever is left is destroyed at once,
+   * as if `timeout` had passed. Already aborted: the shutdown is forced from the start. The
+   * listener is removed once shutdown completes.
+   */
+  signal?: AbortSignal;
 }
 
-const SHUTDOWN_KEYS: readonly string[] = ['timeout', 'drainTimeout'];
+const SHUTDOWN_KEYS: readonly string[] = ['timeout', 'drainTimeout', 'signal'];
 
-function shutdownOptions(options: unknown): { timeout: number; drainTimeout: number } {
+function shutdownOptions(options: unknown): { timeout: number; drainTimeout: number; signal: AbortSignal | undefined } {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', `shutdown options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
   for (const key of Object.keys(options)) {
     if (!SHUTDOWN_KEYS.includes(key)) throw new InvalidOptionError(key, `unknown shutdown option ${key}. Allowed: ${SHUTDOWN_KEYS.join(', ')}`);
   }
-  const { timeout, drainTimeout } = options as ShutdownOptions;
+  const { timeout, drainTimeout, signal } = options as ShutdownOptions;
   return {
     timeout: timeout === undefined ? 30_000 : checkDuration('timeout', timeout),
     drainTimeout: drainTimeout === undefined ? 0 : checkDuration('drainTimeout', drainTimeout),
+    signal: signal === undefined ? undefined : checkSignal('signal', signal),
   };
 }
+
+/**
+ * Node's own symbol: Node 20.4 and later define `Symbol.asyncDispose` as it, earlier 20.x
+ * do not define it at all (no polyfill installed: the global `Symbol` is not ours to patch).
+ */
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? (Symbol.for('nodejs.asyncDispose') as typeof Symbol.asyncDispose);
 
 /** Bytes moved by all connections, sampled. */
 export interface AggregateSample {
@@ -106,6 +124,11 @@ export interface SupervisorStats {
  * supervisor.on('close', (info) => logger.info(info));
  * process.on('SIGTERM', () => supervisor.shutdown({ timeout: 10_000 }));
  * ```
+ *
+ * @example `await using` shuts it down gracefully when the scope is left:
+ * ```ts
+ * await using supervisor = new Supervisor();
+ * ```
  */
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Live connections by id. */
@@ -139,28 +162,32 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private drained: (() => void) | null = null;
   private deadline: TimerHandle | null = null;
   private drainTimer: TimerHandle | null = null;
+  /** Removes the abort listeners of the `signal` options, once shutdown is complete. */
+  private unwatchSignals: (() => void)[] = [];
 
   constructor(options: SupervisorOptions = {}) {
     super();
-    const [own, envOptions] = splitEnvironment(options);
-    const { activitySampleInterval, logCapacity, inspect, ...lifecycle } = own;
+    const [own, env] = resolveEnvironment(options);
+    const { activitySampleInterval, logCapacity, inspect, signal, ...lifecycle } = own;
     this.defaults = resolveOptions(lifecycle);
-    checkEnvironment(envOptions);
     this.sampleInterval = activitySampleInterval === undefined ? 1000 : checkDuration('activitySampleInterval', activitySampleInterval);
     if (logCapacity !== undefined) checkCount('logCapacity', logCapacity);
-    this.clock = envOptions.clock ?? systemClock;
-    this.log = envOptions.log ?? new EventLog({ capacity: logCapacity });
+    const abortSignal = signal === undefined ? undefined : checkSignal('signal', signal);
+    this.clock = env.clock;
+    // A supervisor always keeps a log: its streams and metrics read it.
+    this.log = env.log ?? new EventLog({ capacity: logCapacity });
     this.events$ = this.log.records$;
     this.activeConnections$ = this.active.asObservable();
     this.bytes$ = this.aggregate.asObservable();
     this.connectionBytes$ = this.perConnection.asObservable();
     this.env = {
-      clock: this.clock,
+      ...env,
       log: this.log,
-      runtime: this.runtimeFactory(envOptions.runtime ?? createTableRuntime, inspect),
-      logger: envOptions.logger,
+      runtime: this.runtimeFactory(env.runtime, inspect),
       onDisposed: (connection, info) => this.disposed(connection, info),
     };
+    // Last: an aborted signal shuts the supervisor down at once.
+    if (abortSignal !== undefined) this.unwatchSignals.push(whenAborted(abortSignal, () => void this.shutdown()));
   }
 
   /** Inspected connections run as actors; the id is the one about to be created. */
@@ -215,25 +242,38 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * themselves for `drainTimeout` (default 0), as HAProxy's soft-stop and Envoy's drain do;
    * then ends both sides of what is left after their pending writes (bounded by each
    * connection's grace period); destroys whatever is still there at `timeout` (default
-   * 30 000). Resolves once every connection is disposed. Safe to call more than once: later
-   * calls return the same promise.
+   * 30 000), or when `signal` aborts. Resolves once every connection is disposed. Safe to
+   * call more than once: later calls return the same promise, and a `signal` given to one
+   * can still force it.
+   *
+   * @throws {InvalidOptionError} for a bad option, on any call.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
-    if (this.shutdownPromise !== null) return this.shutdownPromise;
-    const { timeout, drainTimeout } = shutdownOptions(options);
-    this.shutdownPromise = new Promise<void>((resolve) => {
-      this.drained = resolve;
-    });
-    if (drainTimeout === 0) this.endAll();
-    else if (drainTimeout < timeout) this.drainTimer = this.clock.setTimeout(() => this.endAll(), drainTimeout);
-    if (this.connections.size > 0) {
-      this.deadline = this.clock.setTimeout(() => {
-        this.deadline = null;
-        this.abort();
-      }, timeout);
+    const { timeout, drainTimeout, signal } = shutdownOptions(options);
+    if (this.shutdownPromise === null) {
+      this.shutdownPromise = new Promise<void>((resolve) => {
+        this.drained = resolve;
+      });
+      // Forced from the start: nothing to end gracefully first.
+      if (signal?.aborted !== true) {
+        if (drainTimeout === 0) this.endAll();
+        else if (drainTimeout < timeout) this.drainTimer = this.clock.setTimeout(() => this.endAll(), drainTimeout);
+      }
+      if (this.connections.size > 0) {
+        this.deadline = this.clock.setTimeout(() => {
+          this.deadline = null;
+          this.abort();
+        }, timeout);
+      }
     }
+    if (signal !== undefined && this.drained !== null) this.unwatchSignals.push(whenAborted(signal, () => this.abort()));
     this.checkDrained();
     return this.shutdownPromise;
+  }
+
+  /** `await using`: a graceful {@link shutdown} with its defaults. */
+  [asyncDispose](): Promise<void> {
+    return this.shutdown();
   }
 
   /** Ends both sides of every live connection (the machine's SHUTDOWN). */
@@ -270,6 +310,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     const resolve = this.drained;
     this.drained = null;
+    for (const unwatch of this.unwatchSignals) unwatch();
+    this.unwatchSignals = [];
     this.active.complete();
     this.aggregate.complete();
     this.perConnection.complete();

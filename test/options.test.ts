@@ -255,6 +255,34 @@ test('Supervisor validates its lifecycle options, with environment fields set as
   new Supervisor({ clock: undefined, log: undefined, logger: undefined, logCapacity: 10 });
 });
 
+test('forward() and Supervisor reject the same bad environment options, naming each', () => {
+  const bad: [string, unknown][] = [
+    ['clock', { now: () => 0 }],
+    ['clock', 7],
+    ['log', []],
+    ['runtime', 'table'],
+    ['logger', { warn: 'loud' }],
+    ['logger', null],
+  ];
+  for (const [option, value] of bad) {
+    const client = new net.Socket();
+    const upstream = new net.Socket();
+    try {
+      for (const make of [() => new Supervisor({ [option]: value }), () => forward(client, upstream, { [option]: value })]) {
+        const e = invalid(make);
+        assert.is(e.option, option, `${option} = ${String(value)}`);
+        assert.match(e.message, `${option} must be`);
+      }
+      assert.is(boundListenerCount(client) + boundListenerCount(upstream), 0, 'forward() touched no socket');
+    } finally {
+      client.destroy();
+      upstream.destroy();
+    }
+  }
+  // A logger may leave any of its methods out.
+  new Supervisor({ logger: { warn: () => {} } });
+});
+
 test('supervisor.shutdown rejects a bad timeout, and a later valid shutdown still works', async () => {
   const supervisor = new Supervisor();
   for (const timeout of [-1, NaN, Infinity, '10' as unknown as number]) {

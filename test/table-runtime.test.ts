@@ -46,11 +46,34 @@ const settingsArb: fc.Arbitrary<ConnectionSettings> = fc.record({
   maxLifetime: fc.constantFrom(0, 500),
 });
 
+/**
+ * A recording host whose sockets answer at once, inside the effect call: an end is flushed
+ * (`FINISHED`), a destroy closes (`CLOSE`). So events arrive while the runtime is still
+ * carrying out the previous one's actions, and its queue must keep them in order.
+ */
+let answered = 0;
+function reentrantHost(trace: string[], runtime: () => MachineRuntime): RuntimeHost {
+  const host = recordingHost(trace);
+  const answer = (event: ConnectionInputEvent) => {
+    answered++;
+    runtime().send(event);
+  };
+  return {
+    ...host,
+    effect: (type, side) => {
+      host.effect(type, side);
+      if (type === 'endSocket') answer({ type: 'FINISHED', side });
+      else if (type === 'destroySocket') answer({ type: 'CLOSE', side });
+    },
+  };
+}
+
 /** Runs the same script through one runtime; timers fire by advancing the runtime's own clock. */
-function run(make: (clock: ManualClock, host: RuntimeHost) => MachineRuntime, script: (ConnectionInputEvent | 'tick')[]) {
+function run(make: (clock: ManualClock, host: RuntimeHost) => MachineRuntime, script: (ConnectionInputEvent | 'tick')[], reentrant = false) {
   const trace: string[] = [];
   const clock = new ManualClock();
-  const runtime = make(clock, recordingHost(trace));
+  let self: MachineRuntime | undefined;
+  const runtime = (self = make(clock, reentrant ? reentrantHost(trace, () => self!) : recordingHost(trace)));
   runtime.start();
   const states: string[] = [];
   for (const step of script) {
@@ -73,6 +96,20 @@ test('the lean table runtime agrees with XState transition() on random event seq
     }),
     { numRuns: 600, seed: 20261125 },
   );
+});
+
+test('they agree too when the host answers effects at once, re-entering the runtime', () => {
+  answered = 0;
+  fc.assert(
+    fc.property(settingsArb, fc.array(inputEvent, { maxLength: 30 }), (settings, script) => {
+      const reference = run((clock, host) => new TransitionRuntime(settings, clock, host), script, true);
+      const lean = run((clock, host) => new TableRuntime(settings, clock, host), script, true);
+      assert.equal(lean.states, reference.states);
+      assert.equal(lean.trace, reference.trace);
+    }),
+    { numRuns: 300, seed: 20261127 },
+  );
+  assert.ok(answered > 300, `events sent from inside effects: ${answered}`);
 });
 
 test('the inspected actor runtime agrees with the table runtime: same states, effects, log and timers', () => {

@@ -2,6 +2,7 @@ import { closeCode, type CloseReason, type Ending } from '../../machines/close-r
 import type { ConnectionContext, ConnectionOutput, SidePair } from '../../machines/connection-machine.js';
 import type { ConnectionInputEvent, Side } from '../../machines/connection-events.js';
 import type { Clock } from '../clock.js';
+import { channels } from '../diagnostics.js';
 import { UpstreamError } from '../errors.js';
 import type { EventLog } from '../log/event-log.js';
 import type { Logger } from '../logger.js';
@@ -102,6 +103,7 @@ export class Connection implements SocketOwner, RuntimeHost {
     this.clientAddress = options.clientAddress ? address(client) : undefined;
     if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });
     this.runtime.start();
+    if (channels.open.hasSubscribers) channels.open.publish({ connection: this });
     if (client.destroyed) {
       // Nothing to proxy for: record the close and do not open the upstream at all.
       this.socketClosed('client');
@@ -338,6 +340,7 @@ export class Connection implements SocketOwner, RuntimeHost {
       durationMs: info.durationMs,
     });
     this.env.onDisposed?.(this, info);
+    if (channels.close.hasSubscribers) channels.close.publish({ connection: this, info });
     const waiters = this.closeWaiters;
     this.closeWaiters = null;
     if (waiters !== null) for (const resolve of waiters) resolve(info);

@@ -2,7 +2,6 @@ import {
   closeCode,
   describeEvent,
   regionName,
-  tableFor,
   type CloseReason,
   type ConnectionSettings,
   type Ending,
@@ -10,9 +9,7 @@ import {
   type RuntimeEvent,
   type SidePair,
 } from '../index.js';
-
-/** A node of the engine's transition table (the type is not exported by name). */
-type TableNode = ReturnType<typeof tableFor>['initial']['next'];
+import { Replayer } from '../log/replayer.js';
 
 /** The region names of a connection's two sides, e.g. `open`, `draining.readEnded`. */
 export interface Regions {
@@ -73,79 +70,79 @@ export interface PendingConnection {
   term: string;
 }
 
-interface Tracked {
-  node: TableNode;
-  openedAt: number;
-  client?: string;
-  socketTimeouts: number;
-}
-
-function regions(node: TableNode): Regions {
-  return { client: regionName(node.snapshot.value, 'client'), server: regionName(node.snapshot.value, 'server') };
+function regions(value: unknown): Regions {
+  return { client: regionName(value, 'client'), server: regionName(value, 'server') };
 }
 
 /**
  * Follows event-log records as they come (live from `supervisor.events$`, or read from a
  * file) and turns them into a per-connection story: each event with both sides' states
- * before and after it, and on disposal the close reasons and termination code. It steps the
- * engine's own transition table, as `replay()` does, so it reports what the connection did.
+ * before and after it, and on disposal the close reasons and termination code. It is the
+ * engine's own incremental {@link Replayer}, as `replay()` is, so it reports what the
+ * connection did.
  */
 export class Follower {
-  private readonly live = new Map<number, Tracked>();
+  private readonly replayer = new Replayer();
+  /** Socket timeouts fired so far, per connection not yet disposed. */
+  private readonly socketTimeouts = new Map<number, number>();
   /** Connections whose `open` record was never seen (dropped from a bounded log). */
   readonly incomplete = new Set<number>();
 
   observe(record: LogRecord): FollowItem | undefined {
-    if (record.kind === 'open') {
-      const node = tableFor(record.settings).initial.next;
-      this.live.set(record.conn, { node, openedAt: record.t, client: record.client, socketTimeouts: 0 });
-      return { kind: 'open', conn: record.conn, t: record.t, client: record.client, settings: record.settings, regions: regions(node) };
-    }
-    const tracked = this.live.get(record.conn);
-    if (tracked === undefined) {
+    const change = this.replayer.apply(record);
+    if (change === undefined) {
       this.incomplete.add(record.conn);
       return undefined;
     }
-    if (record.kind === 'disposed') {
-      this.live.delete(record.conn);
-      const context = tracked.node.snapshot.context;
-      return {
-        kind: 'closed',
-        conn: record.conn,
-        t: record.t,
-        client: tracked.client,
-        term: record.code ?? closeCode(context.ending),
-        ending: context.ending,
-        reasons: record.reasons,
-        errors: context.errors,
-        bytes: record.bytes,
-        durationMs: record.durationMs,
-        socketTimeouts: tracked.socketTimeouts,
-      };
+    const { connection } = change;
+    switch (change.kind) {
+      case 'open':
+        this.socketTimeouts.set(connection.id, 0);
+        return { kind: 'open', conn: connection.id, t: record.t, client: connection.client, settings: connection.settings, regions: regions(connection.value) };
+      case 'disposed': {
+        const socketTimeouts = this.socketTimeouts.get(connection.id) ?? 0;
+        this.socketTimeouts.delete(connection.id);
+        const { context } = connection;
+        const { record: disposed } = change;
+        return {
+          kind: 'closed',
+          conn: connection.id,
+          t: disposed.t,
+          client: connection.client,
+          term: disposed.code ?? closeCode(context.ending),
+          ending: context.ending,
+          reasons: disposed.reasons,
+          errors: context.errors,
+          bytes: disposed.bytes,
+          durationMs: disposed.durationMs,
+          socketTimeouts,
+        };
+      }
+      case 'event':
+        if (change.event.type.startsWith('xstate.after.socketTimeout.')) {
+          this.socketTimeouts.set(connection.id, (this.socketTimeouts.get(connection.id) ?? 0) + 1);
+        }
+        return {
+          kind: 'step',
+          conn: connection.id,
+          t: record.t,
+          sinceOpen: record.t - connection.openedAt,
+          event: change.event,
+          label: describeEvent(change.event),
+          before: regions(change.before),
+          after: regions(connection.value),
+        };
     }
-    const before = regions(tracked.node);
-    tracked.node = tableFor(tracked.node.snapshot.context.settings).step(tracked.node, record.event).next;
-    if (record.event.type.startsWith('xstate.after.socketTimeout.')) tracked.socketTimeouts++;
-    return {
-      kind: 'step',
-      conn: record.conn,
-      t: record.t,
-      sinceOpen: record.t - tracked.openedAt,
-      event: record.event,
-      label: describeEvent(record.event),
-      before,
-      after: regions(tracked.node),
-    };
   }
 
   /** Connections opened and not disposed. */
   pending(): PendingConnection[] {
-    return [...this.live].map(([conn, t]) => ({
-      conn,
-      openedAt: t.openedAt,
-      client: t.client,
-      regions: regions(t.node),
-      term: closeCode(t.node.snapshot.context.ending),
+    return [...this.replayer.pending()].map((c) => ({
+      conn: c.id,
+      openedAt: c.openedAt,
+      client: c.client,
+      regions: regions(c.value),
+      term: closeCode(c.context.ending),
     }));
   }
 }

@@ -1,6 +1,6 @@
 import type { ConnectionContext, ConnectionOutput } from '../../machines/connection-machine.js';
-import { tableFor, type TableNode } from '../runtime/transition-table.js';
 import type { LogRecord } from './log-record.js';
+import { Replayer, type ReplayState } from './replayer.js';
 
 /** One step of a replayed connection: the event and the states it led to. */
 export interface TimelineStep {
@@ -31,12 +31,6 @@ export interface ReplayResult {
   incomplete: number[];
 }
 
-interface Replaying {
-  node: TableNode;
-  bytes: { clientToServer: number; serverToClient: number };
-  out: ReplayedConnection;
-}
-
 /** `open`, `draining.flushing`, … for one side's region of a state value. */
 export function regionName(value: unknown, region: 'client' | 'server'): string {
   const v = (value as Record<string, unknown>)[region];
@@ -50,54 +44,49 @@ export function regionName(value: unknown, region: 'client' | 'server'): string 
 
 /**
  * Rebuilds every connection's state, context and close reasons from the event log, with
- * no timers: timer events are in the log like any other event. Steps go through the same
- * transition table the live runtime uses, derived from the XState machine.
+ * no timers: timer events are in the log like any other event. Runs the {@link Replayer}
+ * over the whole log.
  */
 export function replay(records: Iterable<LogRecord>, options: { timeline?: boolean } = {}): ReplayResult {
-  const live = new Map<number, Replaying>();
+  const replayer = new Replayer();
+  const replayed = new Map<number, { state: ReplayState; out: ReplayedConnection }>();
   const incomplete = new Set<number>();
   for (const record of records) {
-    if (record.kind === 'open') {
-      const node = tableFor(record.settings).initial.next;
-      const out: ReplayedConnection = {
-        id: record.conn,
-        client: record.client,
-        openedAt: record.t,
-        value: node.snapshot.value,
-        context: node.snapshot.context,
-        done: false,
-        timeline: options.timeline ? [] : undefined,
-      };
-      live.set(record.conn, { node, bytes: { clientToServer: 0, serverToClient: 0 }, out });
-      incomplete.delete(record.conn);
-      continue;
-    }
-    const entry = live.get(record.conn);
-    if (entry === undefined) {
+    const change = replayer.apply(record);
+    if (change === undefined) {
       incomplete.add(record.conn);
       continue;
     }
-    if (record.kind === 'disposed') {
-      entry.out.disposedAt = record.t;
-      continue;
+    const state = change.connection;
+    if (change.kind === 'open') {
+      const out: ReplayedConnection = {
+        id: state.id,
+        client: state.client,
+        openedAt: state.openedAt,
+        value: state.value,
+        context: state.context,
+        done: false,
+        timeline: options.timeline ? [] : undefined,
+      };
+      replayed.set(state.id, { state, out });
+      incomplete.delete(state.id);
+    } else if (change.kind === 'disposed') replayed.get(state.id)!.out.disposedAt = record.t;
+    else {
+      replayed.get(state.id)!.out.timeline?.push({
+        t: record.t,
+        event: describeEvent(change.event),
+        client: regionName(state.value, 'client'),
+        server: regionName(state.value, 'server'),
+      });
     }
-    const event = record.event;
-    entry.node = tableFor(entry.node.snapshot.context.settings).step(entry.node, event).next;
-    if (event.type === 'ACTIVITY') entry.bytes = { clientToServer: event.clientToServer, serverToClient: event.serverToClient };
-    entry.out.timeline?.push({
-      t: record.t,
-      event: describeEvent(event),
-      client: regionName(entry.node.snapshot.value, 'client'),
-      server: regionName(entry.node.snapshot.value, 'server'),
-    });
   }
   const connections = new Map<number, ReplayedConnection>();
-  for (const [id, { node, bytes, out }] of live) {
-    const context = { ...node.snapshot.context, bytes };
-    out.value = node.snapshot.value;
+  for (const [id, { state, out }] of replayed) {
+    const { context } = state;
+    out.value = state.value;
     out.context = context;
-    out.done = node.done;
-    out.output = node.done ? { reasons: context.reasons, ending: context.ending, errors: context.errors, bytes } : undefined;
+    out.done = state.done;
+    out.output = state.done ? { reasons: context.reasons, ending: context.ending, errors: context.errors, bytes: context.bytes } : undefined;
     connections.set(id, out);
   }
   return { connections, incomplete: [...incomplete] };

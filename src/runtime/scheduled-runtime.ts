@@ -13,10 +13,12 @@ interface PendingTimer {
 }
 
 /**
- * What every runtime shares: an event queue (events sent while one is processed wait their
- * turn), effects handed to the host, and delayed events scheduled on the injected clock.
- * Because the runtime is the scheduler, a timer that fires is an ordinary event: the host
- * records it, and replay needs no timers. Subclasses only say how one step is taken.
+ * What a runtime of compiled actions needs: an event queue (events sent while one is
+ * processed wait their turn), effects handed to the host, and delayed events scheduled on
+ * the injected clock. Because the runtime is the scheduler, a timer that fires is an
+ * ordinary event: the host records it, and replay needs no timers. Subclasses only say how
+ * one step is taken. (The reference `TransitionRuntime` does all this on its own, so that
+ * the property test checks this code too.)
  */
 export abstract class ScheduledRuntime implements MachineRuntime {
   private timers: Map<string, PendingTimer> | null = null;
@@ -89,13 +91,8 @@ export abstract class ScheduledRuntime implements MachineRuntime {
     }
   }
 
-  /**
-   * The delay to arm `action` with, for the event that led to it. The actions of a runtime
-   * that runs XState itself carry the machine's own delay.
-   */
-  protected delayOf(action: ScheduleAction, _event: RuntimeEvent | null): number {
-    return action.delay;
-  }
+  /** The delay to arm `action` with, for the event that led to it (`null`: the initial state). */
+  protected abstract delayOf(action: ScheduleAction, event: RuntimeEvent | null): number;
 
   private execute(actions: readonly CompiledAction[], event: RuntimeEvent | null = null): void {
     for (let i = 0; i < actions.length; i++) {

@@ -1,0 +1,89 @@
+import type { ConnectionContext } from '../../machines/connection-machine.js';
+import type { ConnectionSettings } from '../../machines/connection-settings.js';
+import type { RuntimeEvent } from '../runtime/machine-runtime.js';
+import { tableFor, type TableNode } from '../runtime/transition-table.js';
+import type { DisposedRecord, LogRecord } from './log-record.js';
+
+/** Where one connection's machine stands after the records replayed so far. */
+export interface ReplayState {
+  readonly id: number;
+  /** The client's address from the `open` record, when it was read. */
+  readonly client: string | undefined;
+  readonly openedAt: number;
+  readonly settings: ConnectionSettings;
+  /** The XState state value. */
+  readonly value: unknown;
+  /** The machine's context, with the bytes of the last `ACTIVITY` checkpoint. */
+  readonly context: ConnectionContext;
+  /** Both regions are final. */
+  readonly done: boolean;
+  readonly bytes: { clientToServer: number; serverToClient: number };
+}
+
+/** What one record did, as {@link Replayer.apply} reports it. */
+export type ReplayChange =
+  | { kind: 'open'; connection: ReplayState }
+  /** `before` is the state value the event was applied to. */
+  | { kind: 'event'; connection: ReplayState; event: RuntimeEvent; before: unknown }
+  | { kind: 'disposed'; connection: ReplayState; record: DisposedRecord };
+
+class Replaying implements ReplayState {
+  bytes = { clientToServer: 0, serverToClient: 0 };
+
+  constructor(
+    readonly id: number,
+    readonly client: string | undefined,
+    readonly openedAt: number,
+    readonly settings: ConnectionSettings,
+    public node: TableNode,
+  ) {}
+
+  get value(): unknown {
+    return this.node.snapshot.value;
+  }
+  get context(): ConnectionContext {
+    return { ...this.node.snapshot.context, bytes: this.bytes };
+  }
+  get done(): boolean {
+    return this.node.done;
+  }
+}
+
+/**
+ * The one replay of the event log, fed record by record: `replay()` runs it over a whole
+ * log, the CLI over a live stream or a file as it is read. With no timers: timer events are
+ * in the log like any other event. Steps go through the transition table the live runtime
+ * uses, derived from the XState machine, so it reports what the connection did.
+ */
+export class Replayer {
+  private readonly live = new Map<number, Replaying>();
+
+  /**
+   * Applies one record. `undefined` when its connection is not open here: its `open` record
+   * was never seen (dropped from a bounded log), or it was disposed already.
+   */
+  apply(record: LogRecord): ReplayChange | undefined {
+    if (record.kind === 'open') {
+      // An id opened again (a file appended by several runs) starts afresh.
+      const connection = new Replaying(record.conn, record.client, record.t, record.settings, tableFor(record.settings).initial.next);
+      this.live.set(record.conn, connection);
+      return { kind: 'open', connection };
+    }
+    const connection = this.live.get(record.conn);
+    if (connection === undefined) return undefined;
+    if (record.kind === 'disposed') {
+      this.live.delete(record.conn);
+      return { kind: 'disposed', connection, record };
+    }
+    const { event } = record;
+    const before = connection.node.snapshot.value;
+    connection.node = tableFor(connection.settings).step(connection.node, event).next;
+    if (event.type === 'ACTIVITY') connection.bytes = { clientToServer: event.clientToServer, serverToClient: event.serverToClient };
+    return { kind: 'event', connection, event, before };
+  }
+
+  /** Connections opened and not disposed, in the order they opened. */
+  pending(): IterableIterator<ReplayState> {
+    return this.live.values();
+  }
+}

@@ -8,7 +8,9 @@ export default defineConfig([
   {
     entry: { index: 'src/index.ts', machines: 'machines/index.ts' },
     format: ['esm', 'cjs'],
-    dts: true,
+    // `@internal` members (the Connection's symbol-keyed counters and callbacks) stay out of the
+    // declarations users see.
+    dts: { compilerOptions: { stripInternal: true } },
     clean: true,
     sourcemap: true,
     target: 'node20',

@@ -2,7 +2,6 @@ import {
   closeCode,
   describeEvent,
   regionName,
-  tableFor,
   type CloseReason,
   type ConnectionSettings,
   type Ending,
@@ -10,6 +9,7 @@ import {
   type RuntimeEvent,
   type SidePair,
 } from '../index.js';
+import { tableFor } from '../runtime/transition-table.js';
 
 /** A node of the engine's transition table (the type is not exported by name). */
 type TableNode = ReturnType<typeof tableFor>['initial']['next'];

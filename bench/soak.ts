@@ -28,7 +28,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { boundListenerCount, closeCode, ManualClock, replay, resolveOptions, Supervisor, tableFor, type CloseInfo, type Connection, type LogRecord, type LogSink } from '../src/index.js';
+import { closeCode, ManualClock, replay, resolveOptions, Supervisor, type CloseInfo, type Connection, type LogRecord, type LogSink } from '../src/index.js';
+import { boundListenerCount, tableFor } from '../src/internal.js';
 import { prng } from '../test/helpers/prng.js';
 
 // ---------------------------------------------------------------- configuration
@@ -444,7 +445,7 @@ export async function soak(cfg: Config): Promise<Figures> {
       server.once('connect', done);
       server.once('close', done);
     }
-    void conn.closed.then((info: CloseInfo) => {
+    void conn.whenClosed().then((info: CloseInfo) => {
       codes[info.code] = (codes[info.code] ?? 0) + 1;
       const released =
         conn.client.destroyed &&

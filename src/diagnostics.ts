@@ -12,7 +12,7 @@ export interface ConnectionOpenMessage {
 /**
  * The message of the `proxy-lifecycle:connection:close` diagnostics channel: a connection
  * was disposed (both sides closed, every listener and timer removed); `info` is what
- * `connection.closed` resolves with.
+ * `connection.whenClosed()` resolves with.
  */
 export interface ConnectionCloseMessage {
   connection: Connection;

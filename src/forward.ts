@@ -36,7 +36,7 @@ export type { EnvironmentOptions };
  *
  * net.createServer({ allowHalfOpen: true }, (client) => {
  *   const conn = forward(client, () => net.connect(5432, 'db.internal'), { gracePeriod: 2000 });
- *   conn.closed.then((info) => console.log(info.reasons));
+ *   conn.whenClosed().then((info) => console.log(info.reasons));
  * }).listen(6432);
  * ```
  */

@@ -1,5 +1,6 @@
 /**
  * proxy-lifecycle: an event-sourced engine for the lifecycle of proxied TCP connections.
+ * What users may call; what the project's tests and tools need lives in `internal.ts`.
  * @packageDocumentation
  */
 export { forward, type ForwardOptions, type EnvironmentOptions } from './forward.js';
@@ -11,8 +12,7 @@ export {
   type AggregateSample,
   type ConnectionSample,
 } from './supervisor.js';
-export { Connection, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
-export { boundListenerCount } from './binding/socket-handlers.js';
+export { Connection, type CloseInfo } from './binding/connection.js';
 export type { SocketLike, Upstream } from './binding/socket-like.js';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
 export { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';
@@ -41,10 +41,8 @@ export {
 } from './log/event-log-parser.js';
 export { replay, describeEvent, regionName, type ReplayResult, type ReplayedConnection, type TimelineStep } from './log/replay.js';
 export type { MachineRuntime, RuntimeFactory, RuntimeHost, RuntimeState, EffectType, RuntimeEvent } from './runtime/machine-runtime.js';
-export { TransitionRuntime, createTransitionRuntime } from './runtime/transition-runtime.js';
 export { TableRuntime, createTableRuntime } from './runtime/table-runtime.js';
 export { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.js';
-export { TransitionTable, tableFor, type TableNode, type TableEdge, type CompiledAction } from './runtime/transition-table.js';
 export type { Logger } from './logger.js';
 export type { ConnectionOpenMessage, ConnectionCloseMessage } from './diagnostics.js';
 export * from '../machines/index.js';
@@ -55,12 +53,6 @@ export {
   guardText,
   toMermaid,
   toDot,
-  diagramBlock,
-  hasDiagramBlock,
-  readDiagramBlock,
-  replaceDiagramBlock,
-  DIAGRAM_START,
-  DIAGRAM_END,
   type DiagramFormat,
   type Statechart,
   type ChartState,

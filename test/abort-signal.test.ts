@@ -7,7 +7,8 @@ import { getEventListeners, once } from 'node:events';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventLog, InvalidOptionError, Supervisor, SupervisorClosedError, boundListenerCount, forward, type Connection } from '../src/index.js';
+import { EventLog, InvalidOptionError, Supervisor, SupervisorClosedError, forward, type Connection } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { assertCleanEnd, collect, eventsOf, region, startRig, type Rig } from './helpers/lifecycle-rig.js';
 import { closeServer, connect, echoServer, listen, until } from './helpers/net.js';
 
@@ -59,7 +60,7 @@ test('forward(…, { signal }): aborting destroys both sides of a live connectio
     const [conn] = rig.connections;
     assert.is(listeners(controller.signal), 1, 'one listener while the connection lives');
     controller.abort();
-    const info = await conn!.closed;
+    const info = await conn!.whenClosed();
     assert.equal(info.reasons, { client: 'aborted', server: 'aborted' });
     assert.is(info.code[0], 'A', 'the termination code says aborted');
     await until(() => client.destroyed || got.ended, 'the client cut off');
@@ -100,7 +101,7 @@ test('forward(…, { signal }) with an aborted signal aborts the connection at o
     client.on('error', () => {});
     await once(client, 'close');
     const [conn] = rig.connections;
-    const info = await conn!.closed;
+    const info = await conn!.whenClosed();
     assert.equal(info.reasons, { client: 'aborted', server: 'aborted' });
     assert.equal(eventsOf(rig.log, conn!.id)[0]!.event, { type: 'ABORT' }, 'the first event is the abort');
     assert.is(listeners(signal), 0);
@@ -158,7 +159,7 @@ test('new Supervisor({ signal }): aborting shuts it down gracefully, as shutdown
     controller.abort();
     assert.ok(rig.supervisor.closing, 'shutting down at once');
     assert.throws(() => rig.supervisor.forward(new net.Socket(), new net.Socket()), (e: unknown) => e instanceof SupervisorClosedError);
-    const info = await conn.closed;
+    const info = await conn.whenClosed();
     assert.equal(info.reasons, { client: 'shutdown', server: 'shutdown' }, 'ended gracefully, not destroyed');
     await rig.supervisor.shutdown();
     assert.is(listeners(controller.signal), 0, 'listener removed once shutdown completed');

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boundListenerCount } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { until } from './helpers/net.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { guardUncaught, startRig } from './helpers/robust-rig.js';
@@ -61,7 +61,7 @@ test('200 MB to a slow reader: the proxy buffers a bounded amount, pauses the up
     await writer;
     await until(() => c.received === TOTAL && c.gotEnd, 'all 200 MB at the client', 60_000);
     await until(() => conn.disposed && c.closed && u.closed, 'connection disposed');
-    const info = await conn.closed;
+    const info = await conn.whenClosed();
 
     assert.is(c.received, TOTAL);
     assert.is(c.hash.digest('hex'), sent.digest('hex'), 'bytes arrive intact and in order');

@@ -31,7 +31,9 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Side } from '../machines/connection-events.js';
-import { boundListenerCount, describeEvent, regionName, replay, resolveOptions, type EventRecord, type LifecycleOptions, type LogRecord } from '../src/index.js';
+import { describeEvent, regionName, replay, resolveOptions, type EventRecord, type LifecycleOptions, type LogRecord } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
+import { kPaused } from '../src/binding/socket-handlers.js';
 import { assertCleanEnd, collect, region, startRig } from './helpers/lifecycle-rig.js';
 import { LiveBench, quiesce, waitFor, type LiveRun } from './helpers/model-live.js';
 import { until } from './helpers/net.js';
@@ -154,7 +156,7 @@ function differences(m: ModelWorld, real: Real, withHashes: boolean): string[] {
     if (!sameError(mc.errors[side], lc.errors[side])) out.push(`errors.${side}: live ${lc.errors[side]} model ${mc.errors[side]}`);
   }
   eq('bytes', [conn.clientToServer, conn.serverToClient, conn.discarded], [m.clientToServer, m.serverToClient, m.discarded]);
-  eq('pauses', [conn.pauses, conn.paused], [m.pauses, m.paused]);
+  eq('pauses', [conn.pauses, conn[kPaused]], [m.pauses, m.paused]);
   eq('connection timers', conn.pendingTimers, m.pendingTimers);
   eq('clock timers', r.clock.pending, m.clock.pending);
   // Node decides the order of events of different sockets within one loop turn (which
@@ -493,7 +495,7 @@ async function teardown(m: ModelWorld, real: Real): Promise<void> {
   assert.is(boundListenerCount(conn.client), 0, 'no listener of ours on the client socket');
   assert.is(boundListenerCount(conn.server!), 0, 'no listener of ours on the upstream socket');
   assert.ok(conn.client.destroyed && conn.server!.destroyed, 'both proxy sockets destroyed');
-  const info = await conn.closed;
+  const info = await conn.whenClosed();
   assert.equal(info.reasons, conn.reasons);
   assert.is(info.bytes.clientToServer, m.clientToServer);
   assert.is(info.bytes.serverToClient, m.serverToClient);
@@ -527,7 +529,7 @@ test(`the binding follows the model: ${RUNS} random peer scripts over loopback (
             timers.set(name, (timers.get(name) ?? 0) + 1);
           }
           await teardown(model, real);
-          const code = (await live.conn.closed).code;
+          const code = (await live.conn.whenClosed()).code;
           codes.set(code, (codes.get(code) ?? 0) + 1);
         } finally {
           live.supervisor.abort();
@@ -576,7 +578,7 @@ test('a close-behaviour socket timeout on a half-closed connection records reaso
     assert.equal(conn.reasons, { client: 'timeout', server: 'timeout' }, 'the timeout overrides the half-close reasons');
     client.end();
     await until(() => conn.disposed, 'connection disposed');
-    assert.equal((await conn.closed).reasons, { client: 'timeout', server: 'timeout' });
+    assert.equal((await conn.whenClosed()).reasons, { client: 'timeout', server: 'timeout' });
     await assertCleanEnd(rig);
   } finally {
     await rig.close();

@@ -69,7 +69,7 @@ test('a supervisor publishes open and close for each connection, with the connec
     assert.ok(watch.opened.every((m, i) => m.connection === taken[i]), 'the very connection objects');
     for (const [i, m] of watch.closed.entries()) {
       assert.ok(m.connection === taken[i]);
-      assert.equal(m.info, await taken[i]!.closed, 'info is what connection.closed resolves with');
+      assert.equal(m.info, await taken[i]!.whenClosed(), 'info is what connection.whenClosed() resolves with');
       assert.equal(m.info.reasons, { client: 'fin', server: 'peer_fin' });
       assert.equal(m.info.bytes, { clientToServer: 3, serverToClient: 3 });
     }

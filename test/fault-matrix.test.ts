@@ -17,7 +17,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boundListenerCount, closeCode, regionName, replay, type CloseInfo, type DisposedRecord } from '../src/index.js';
+import { closeCode, regionName, replay, type CloseInfo, type DisposedRecord } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { startFaultRig, settle, waitUntil, type FaultRig, type Peer, type UpstreamKind } from './helpers/fault-rig.js';
 import { payload } from './helpers/net.js';
 import { assertReplayMatches } from './helpers/replay.js';
@@ -253,7 +254,7 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
     }
     await runToEnd(rig);
 
-    const info = await conn.closed;
+    const info = await conn.whenClosed();
     const replayed = replay(rig.supervisor.log.records(), { timeline: true }).connections.get(conn.id)!;
     assert.ok(replayed.done, 'replay: done');
     const timeline = replayed.timeline!;

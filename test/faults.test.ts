@@ -3,7 +3,8 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UpstreamError, boundListenerCount, type Connection, type SocketLike } from '../src/index.js';
+import { UpstreamError, type Connection, type SocketLike } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { payload, sha256, until } from './helpers/net.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { RESET_CODES, closedPort, guardUncaught, region, startRig, turns, type Endpoint, type Rig } from './helpers/robust-rig.js';
@@ -36,7 +37,7 @@ test('(a) upstream refuses: server connect_refused, client peer_closed and close
     endOnEnd(c);
     c.socket.write('lost on the way');
     await until(() => conn.disposed && c.closed, 'refused connection disposed');
-    const info = await conn.closed;
+    const info = await conn.whenClosed();
     assert.is(info.reasons.server, 'connect_refused');
     assert.is(info.errors.server, 'ECONNREFUSED');
     assert.is(info.reasons.client, 'peer_closed');
@@ -95,7 +96,7 @@ for (const [label, make] of neverConnecting) {
       assert.is(conn.reasons.server, 'connect_timeout');
       assert.ok(made[0]!.destroyed, 'the upstream socket was destroyed');
       await until(() => conn.disposed && c.closed, 'timed-out connection disposed');
-      const info = await conn.closed;
+      const info = await conn.whenClosed();
       assert.is(info.reasons.server, 'connect_timeout');
       assert.is(info.reasons.client, 'peer_closed');
       assert.ok(c.gotEnd, 'client got FIN');
@@ -165,7 +166,7 @@ for (const phase of PHASES) {
         other.socket.end();
         await until(() => conn.disposed && other.closed && target.closed, 'connection disposed');
 
-        const info = await conn.closed;
+        const info = await conn.whenClosed();
         if (phase === 'open') {
           assert.is(info.reasons[resetSide], 'reset');
           assert.is(info.reasons[otherSide], 'peer_closed');
@@ -209,7 +210,7 @@ for (const [label, factory] of badFactories) {
       c.socket.write('anyone there?');
       // Bounded: the machine needs no timer here, only the client's FIN to be read.
       await until(() => conn.disposed && c.closed, 'failed connection disposed', 2000);
-      const info = await conn.closed;
+      const info = await conn.whenClosed();
       assert.is(info.reasons.server, 'connect_error');
       assert.is(info.errors.server, 'PL_ERR_UPSTREAM');
       // The logger gets one UpstreamError with the stable code (and the factory's error as cause).
@@ -261,7 +262,7 @@ test('(e) async upstream factory resolving later: client bytes (and FIN) sent be
     assert.is(got.length, data.length, 'every early byte reached the upstream');
     assert.is(sha256(got), sha256(data));
     assert.is(sha256(Buffer.concat(c.chunks!)), sha256(Buffer.from('thanks')));
-    const info = await conn.closed;
+    const info = await conn.whenClosed();
     assert.is(info.bytes.clientToServer, data.length);
     assert.is(info.discarded, 0);
     assert.is(info.reasons.client, 'fin');

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventLog, ManualClock, boundListenerCount, forward, replay, type Connection } from '../src/index.js';
+import { EventLog, ManualClock, forward, replay, type Connection } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { closeServer, echoServer, listen, payload, sha256, until } from './helpers/net.js';
 import {
   assertCleanEnd,
@@ -210,7 +211,7 @@ for (const upstreamState of ['still connecting', 'already connected'] as const) 
 
       await until(() => conns.length === 1, 'forward() called');
       const conn = conns[0]!;
-      const info = await conn.closed;
+      const info = await conn.whenClosed();
       assert.equal(info.reasons, { client: 'fin', server: 'peer_fin' });
       assert.equal(info.bytes, { clientToServer: sent.length, serverToClient: sent.length });
       assert.ok(conn.disposed);

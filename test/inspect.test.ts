@@ -2,7 +2,8 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { InspectionEvent } from 'xstate';
-import { InvalidOptionError, ManualClock, Supervisor, boundListenerCount } from '../src/index.js';
+import { InvalidOptionError, ManualClock, Supervisor } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { closeServer, connect, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 

@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Supervisor, boundListenerCount } from '../src/index.js';
+import { Supervisor } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { startInspectorServer } from '../src/inspect/inspector-server.js';
 import { closeServer, connect, connectError, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ManualClock, Supervisor, boundListenerCount, type CloseInfo, type Connection, type SocketLike } from '../src/index.js';
+import { ManualClock, Supervisor, type CloseInfo, type Connection, type SocketLike } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { closeServer, listen, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 import { Keyed, RESET_CODES, closedPort, endpoint, guardUncaught, localPort, pairKey, peerKey, region, turns, type Endpoint } from './helpers/robust-rig.js';
@@ -134,7 +135,7 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
       cooperate(c);
       socket.write(noise.subarray(0, cSize));
       await until(() => c.closed && conn.disposed, `refused #${i} closed`, 10_000);
-      const info = await conn.closed;
+      const info = await conn.whenClosed();
       if (info.reasons.server !== 'connect_refused') failures.push(`#${i} refused: server reason ${info.reasons.server}`);
       return;
     }
@@ -176,7 +177,7 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
         break;
     }
     await until(() => c.closed && u.closed && conn.disposed, `#${i} ${kind} closed`, 10_000);
-    const info = await conn.closed;
+    const info = await conn.whenClosed();
     if (info.reasons.client === null || info.reasons.server === null) failures.push(`#${i} ${kind}: reasons ${JSON.stringify(info.reasons)}`);
     if (kind === 'normal' || kind === 'clientFin' || kind === 'serverFin') {
       if (c.received !== uSize || u.received !== cSize) {

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Connection, EffectType, Side } from '../src/index.js';
+import { createTableRuntime, type Connection, type EffectType, type RuntimeFactory, type Side } from '../src/index.js';
 import { until } from './helpers/net.js';
 import {
   assertCleanEnd,
@@ -30,15 +30,23 @@ async function exchange(client: net.Socket, got: Collector, text: string): Promi
   assert.is(got.data().subarray(before).toString(), text);
 }
 
-/** Counts the per-side socket-timeout reactions (`refreshTimeout`) the machine asks of the binding. */
-function countRefreshes(conn: Connection): Record<Side, number> {
+/**
+ * Counts the per-side socket-timeout reactions (`refreshTimeout`) the machine asks of the
+ * binding, through the public `runtime` option: the default runtime with a host that counts.
+ */
+function countRefreshes(): { runtime: RuntimeFactory; counts: Record<Side, number> } {
   const counts: Record<Side, number> = { client: 0, server: 0 };
-  const effect = conn.effect.bind(conn);
-  conn.effect = (type: EffectType, side: Side) => {
-    if (type === 'refreshTimeout') counts[side]++;
-    effect(type, side);
-  };
-  return counts;
+  const runtime: RuntimeFactory = (settings, clock, host) =>
+    createTableRuntime(settings, clock, {
+      effect(type: EffectType, side: Side) {
+        if (type === 'refreshTimeout') counts[side]++;
+        host.effect(type, side);
+      },
+      beforeTimer: () => host.beforeTimer(),
+      record: (event) => host.record(event),
+      done: (output) => host.done(output),
+    });
+  return { runtime, counts };
 }
 
 /** Advances the clock in 1-minute steps, letting I/O run every few steps. */
@@ -75,13 +83,13 @@ async function opened(rig: Rig, got?: Collector) {
 }
 
 test("timeoutBehavior 'reset': a connection idle for 24 h stays open, TIMEOUT every minute, and still carries data", async () => {
+  const { runtime, counts: refreshes } = countRefreshes();
   const rig = await startRig({
-    supervisor: { socketTimeout: MINUTE, timeoutBehavior: 'reset', activitySampleInterval: SAMPLE },
+    supervisor: { socketTimeout: MINUTE, timeoutBehavior: 'reset', activitySampleInterval: SAMPLE, runtime },
     upstream: echo,
   });
   try {
     const { client, got, conn, lastByte: quietSince } = await opened(rig);
-    const refreshes = countRefreshes(conn);
 
     await idleFor(rig, DAY, (step) => {
       if (step % 60 === 0) {
@@ -147,13 +155,13 @@ test("timeoutBehavior 'close': closes with reason timeout after the first minute
 });
 
 test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the first minute, the next only after activity", async () => {
+  const { runtime, counts: refreshes } = countRefreshes();
   const rig = await startRig({
-    supervisor: { socketTimeout: MINUTE, timeoutBehavior: 'ignore', activitySampleInterval: SAMPLE },
+    supervisor: { socketTimeout: MINUTE, timeoutBehavior: 'ignore', activitySampleInterval: SAMPLE, runtime },
     upstream: echo,
   });
   try {
     const { client, got, conn, lastByte: quietSince } = await opened(rig);
-    const refreshes = countRefreshes(conn);
     await idleFor(rig, DAY);
     await tick();
     assert.is(region(conn, 'client'), 'open');

@@ -5,15 +5,8 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  DEFAULT_SETTINGS,
-  InvalidOptionError,
-  Supervisor,
-  boundListenerCount,
-  forward,
-  resolveOptions,
-  type LifecycleOptions,
-} from '../src/index.js';
+import { DEFAULT_SETTINGS, InvalidOptionError, Supervisor, forward, resolveOptions, type LifecycleOptions } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 
 const MAX = 2 ** 31 - 1;
 

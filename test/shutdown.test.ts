@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SupervisorClosedError, boundListenerCount, type Connection } from '../src/index.js';
+import { SupervisorClosedError, type Connection } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { payload, sha256, until } from './helpers/net.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { endpoint, guardUncaught, region, startRig, type Endpoint, type Rig } from './helpers/robust-rig.js';
@@ -92,7 +93,7 @@ test('shutdown with data in flight: new connections refused, buffered bytes deli
     await until(() => streams.every((s) => s.from.closed && s.to.closed), 'test sockets closed');
 
     for (const s of streams) {
-      const info = await s.conn.closed;
+      const info = await s.conn.whenClosed();
       assert.equal(info.reasons, { client: 'shutdown', server: 'shutdown' }, `reasons of ${s.conn.id}`);
       const got = Buffer.concat(s.to.chunks!);
       assert.ok(got.length >= s.acceptedAtShutdown, `everything accepted before shutdown delivered (${got.length} < ${s.acceptedAtShutdown})`);
@@ -161,7 +162,7 @@ for (const variant of [
         `events at ${variant.firesAt}: ${cut.join(', ')}`,
       );
       await until(() => doneState.settled(), 'shutdown resolves once the connection is disposed');
-      const info = await bad.conn.closed;
+      const info = await bad.conn.whenClosed();
       assert.is(info.reasons.client, variant.reason);
       assert.ok(info.reasons.server === 'shutdown' || info.reasons.server === 'aborted', `server reason ${String(info.reasons.server)}`);
       assertReleased(bad.conn);
@@ -200,7 +201,7 @@ test('abort() destroys every connection at once, reasons aborted on both sides',
     }
     await until(() => pairs.every((p) => p.conn.disposed && p.c.closed && p.u.closed), 'all disposed');
     for (const { conn } of pairs) {
-      assert.equal((await conn.closed).reasons, { client: 'aborted', server: 'aborted' });
+      assert.equal((await conn.whenClosed()).reasons, { client: 'aborted', server: 'aborted' });
       assertReleased(conn);
     }
     assert.equal(rig.supervisor.stats, { active: 0, total: 5, closed: 5 });

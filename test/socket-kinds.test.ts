@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Supervisor, boundListenerCount, type Connection } from '../src/index.js';
+import { Supervisor, type Connection } from '../src/index.js';
+import { boundListenerCount } from '../src/internal.js';
 import { closeServer, echoServer, listen, payload, sha256, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 

@@ -8,7 +8,24 @@ import type { EventLog } from '../log/event-log.js';
 import type { Logger } from '../logger.js';
 import type { ResolvedLifecycleOptions } from '../options.js';
 import type { EffectType, MachineRuntime, RuntimeEvent, RuntimeFactory, RuntimeHost } from '../runtime/machine-runtime.js';
-import { bindSocket, holdSource, resumeSource, unbindSocket, type BoundSocket, type SocketOwner } from './socket-handlers.js';
+import {
+  bindSocket,
+  holdSource,
+  kClientPauses,
+  kClientToServer,
+  kDiscarded,
+  kLastActivity,
+  kPaused,
+  kServer,
+  kServerPauses,
+  kServerToClient,
+  kSocketClosed,
+  kSocketEvent,
+  resumeSource,
+  unbindSocket,
+  type BoundSocket,
+  type SocketOwner,
+} from './socket-handlers.js';
 import { isSocketLike, type SocketLike, type Upstream } from './socket-like.js';
 
 /** What a connection reports once it is disposed. */
@@ -44,6 +61,11 @@ export interface ConnectionEnvironment {
   onDisposed?(connection: Connection, info: CloseInfo): void;
 }
 
+// The runtime's callbacks, keyed by module-private symbols: users cannot call them.
+const kEffect = Symbol('proxy-lifecycle.effect');
+const kRecord = Symbol('proxy-lifecycle.record');
+const kDone = Symbol('proxy-lifecycle.done');
+
 const CLIENT_CLOSED = 1;
 const SERVER_CLOSED = 2;
 
@@ -51,32 +73,32 @@ function address(socket: SocketLike): string | undefined {
   return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
 }
 
+// Not `implements SocketOwner`: the published declarations leave the symbol-keyed members
+// out (stripped as internal), and `bindSocket(…, this, …)` checks the shape where it matters.
 /**
  * One proxied connection: two sockets bound to one lifecycle machine. Created by
  * {@link forward} or `Supervisor.forward`; it disposes of itself (every listener and timer
  * removed) once both sides are closed.
  */
-export class Connection implements SocketOwner, RuntimeHost {
+export class Connection {
   /** Unique within its supervisor. */
   readonly id: number;
   /** The accepted socket. */
   readonly client: SocketLike;
-  /** The upstream socket; `null` until an async upstream factory resolves. */
-  server: SocketLike | null = null;
   /** When the connection started, on its clock. */
   readonly startedAt: number;
-  clientToServer = 0;
-  serverToClient = 0;
-  discarded = 0;
-  paused = 0;
-  /** Times reading from the client was paused for backpressure (see {@link CloseInfo.pauses}). */
-  clientPauses = 0;
-  /** Times reading from the server was paused for backpressure. */
-  serverPauses = 0;
-  /** When a byte last moved either way, on the connection's clock. */
-  lastActivity: number;
   /** @internal The clock every timer and activity stamp of this connection uses. */
   readonly clock: Clock;
+
+  // Written by the socket handlers on the hot path (see SocketOwner); users read the getters.
+  /** @internal */ [kServer]: SocketLike | null = null;
+  /** @internal */ [kClientToServer] = 0;
+  /** @internal */ [kServerToClient] = 0;
+  /** @internal */ [kDiscarded] = 0;
+  /** @internal */ [kPaused] = 0;
+  /** @internal */ [kClientPauses] = 0;
+  /** @internal */ [kServerPauses] = 0;
+  /** @internal */ [kLastActivity]: number;
 
   private readonly runtime: MachineRuntime;
   private readonly env: ConnectionEnvironment;
@@ -95,10 +117,10 @@ export class Connection implements SocketOwner, RuntimeHost {
     this.options = options;
     this.clock = env.clock;
     this.startedAt = env.clock.now();
-    this.lastActivity = this.startedAt;
+    this[kLastActivity] = this.startedAt;
     bindSocket(client as BoundSocket, this, 'client', false);
     this.configure(client);
-    this.runtime = env.runtime(options.settings, env.clock, this);
+    this.runtime = env.runtime(options.settings, env.clock, new ConnectionHost(this));
     // Read now: once the socket is closed its address is gone, and CloseInfo reports it.
     this.clientAddress = options.clientAddress ? address(client) : undefined;
     if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });
@@ -106,9 +128,44 @@ export class Connection implements SocketOwner, RuntimeHost {
     if (channels.open.hasSubscribers) channels.open.publish({ connection: this });
     if (client.destroyed) {
       // Nothing to proxy for: record the close and do not open the upstream at all.
-      this.socketClosed('client');
+      this[kSocketClosed]('client');
       this.abort();
     } else this.openUpstream(upstream);
+  }
+
+  /** The upstream socket; `null` until an async upstream factory resolves. */
+  get server(): SocketLike | null {
+    return this[kServer];
+  }
+
+  /** Bytes read from the client (and forwarded to the server, unless counted in {@link discarded}). */
+  get clientToServer(): number {
+    return this[kClientToServer];
+  }
+
+  /** Bytes read from the server (and forwarded to the client, unless counted in {@link discarded}). */
+  get serverToClient(): number {
+    return this[kServerToClient];
+  }
+
+  /** Bytes read after the other side was gone, with nowhere to forward them. */
+  get discarded(): number {
+    return this[kDiscarded];
+  }
+
+  /** Times reading from the client was paused for backpressure (see {@link CloseInfo.pauses}). */
+  get clientPauses(): number {
+    return this[kClientPauses];
+  }
+
+  /** Times reading from the server was paused for backpressure. */
+  get serverPauses(): number {
+    return this[kServerPauses];
+  }
+
+  /** When a byte last moved either way, on the connection's clock. */
+  get lastActivity(): number {
+    return this[kLastActivity];
   }
 
   /** The machine's current state value. */
@@ -141,8 +198,11 @@ export class Connection implements SocketOwner, RuntimeHost {
     return this.runtime.pendingTimers;
   }
 
-  /** Resolves with the close info once the connection is disposed. */
-  get closed(): Promise<CloseInfo> {
+  /**
+   * Resolves with the close info once the connection is disposed (a method, not a `closed`
+   * property: in Node and undici `closed` is a boolean).
+   */
+  whenClosed(): Promise<CloseInfo> {
     if (this.disposedInfo !== null) return Promise.resolve(this.disposedInfo);
     return new Promise((resolve) => (this.closeWaiters ??= []).push(resolve));
   }
@@ -164,19 +224,21 @@ export class Connection implements SocketOwner, RuntimeHost {
    * @returns whether bytes had moved.
    */
   checkpoint(): boolean {
-    if (this.clientToServer === this.checkpointC2S && this.serverToClient === this.checkpointS2C) return false;
+    const clientToServer = this[kClientToServer];
+    const serverToClient = this[kServerToClient];
+    if (clientToServer === this.checkpointC2S && serverToClient === this.checkpointS2C) return false;
     if (this.runtime.done) return false;
-    this.checkpointC2S = this.clientToServer;
-    this.checkpointS2C = this.serverToClient;
-    const idleMs = this.clock.now() - this.lastActivity;
-    this.runtime.send({ type: 'ACTIVITY', clientToServer: this.clientToServer, serverToClient: this.serverToClient, idleMs });
+    this.checkpointC2S = clientToServer;
+    this.checkpointS2C = serverToClient;
+    const idleMs = this.clock.now() - this[kLastActivity];
+    this.runtime.send({ type: 'ACTIVITY', clientToServer, serverToClient, idleMs });
     return true;
   }
 
   // --- SocketOwner: called by the shared socket handlers ---
 
   /** @internal */
-  socketEvent(side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void {
+  [kSocketEvent](side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void {
     switch (type) {
       case 'END':
         this.checkpoint();
@@ -197,7 +259,7 @@ export class Connection implements SocketOwner, RuntimeHost {
   }
 
   /** @internal */
-  socketClosed(side: Side): void {
+  [kSocketClosed](side: Side): void {
     this.closedSockets |= side === 'client' ? CLIENT_CLOSED : SERVER_CLOSED;
     resumeSource(this, side === 'client' ? 'server' : 'client');
     this.checkpoint();
@@ -205,11 +267,11 @@ export class Connection implements SocketOwner, RuntimeHost {
     this.tryDispose();
   }
 
-  // --- RuntimeHost: called by the machine runtime ---
+  // --- RuntimeHost: called by the machine runtime, through ConnectionHost ---
 
   /** @internal */
-  effect(type: EffectType, side: Side): void {
-    const socket = side === 'client' ? this.client : this.server;
+  [kEffect](type: EffectType, side: Side): void {
+    const socket = side === 'client' ? this.client : this[kServer];
     switch (type) {
       case 'endSocket':
         // No socket yet (an async upstream): the machine marks serverEndPending, attachServer ends it.
@@ -225,21 +287,17 @@ export class Connection implements SocketOwner, RuntimeHost {
   }
 
   /** @internal */
-  beforeTimer(): void {
-    void this.checkpoint();
-  }
-
-  /** @internal */
-  record(event: RuntimeEvent): void {
+  [kRecord](event: RuntimeEvent): void {
     const log = this.env.log;
     if (log !== null && log.active) log.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', event });
   }
 
   /** @internal */
-  done(_output: ConnectionOutput): void {
+  [kDone](_output: ConnectionOutput): void {
     // Every path to a closed region ends or destroys its socket; this is only a safety net.
+    const server = this[kServer];
     if (!this.client.destroyed) this.client.destroy();
-    if (this.server !== null && !this.server.destroyed) this.server.destroy();
+    if (server !== null && !server.destroyed) server.destroy();
     this.tryDispose();
   }
 
@@ -284,7 +342,7 @@ export class Connection implements SocketOwner, RuntimeHost {
     const error = err instanceof UpstreamError ? err : new UpstreamError('the upstream factory failed', err);
     this.env.logger?.warn?.(error.message, { id: this.id, code: error.code, error });
     // As any server error: this also resumes the client we paused while waiting, so its FIN is read.
-    this.socketEvent('server', 'ERROR', 'PL_ERR_UPSTREAM');
+    this[kSocketEvent]('server', 'ERROR', 'PL_ERR_UPSTREAM');
   }
 
   private attachServer(socket: unknown): void {
@@ -297,22 +355,23 @@ export class Connection implements SocketOwner, RuntimeHost {
       socket.destroy();
       return;
     }
-    this.server = socket;
+    this[kServer] = socket;
     bindSocket(socket as BoundSocket, this, 'server', socket.connecting === true);
     this.configure(socket);
     if (this.runtime.context.serverEndPending) socket.end();
     resumeSource(this, 'client');
-    if (socket.destroyed) this.socketClosed('server');
-    else if (socket.connecting !== true) this.socketEvent('server', 'CONNECTED');
+    if (socket.destroyed) this[kSocketClosed]('server');
+    else if (socket.connecting !== true) this[kSocketEvent]('server', 'CONNECTED');
   }
 
   private tryDispose(): void {
     if (!this.runtime.done || this.disposedInfo !== null) return;
     // Wait for each socket's 'close' event: an 'error' may still be emitted before it.
-    const needed = this.server === null ? CLIENT_CLOSED : CLIENT_CLOSED | SERVER_CLOSED;
+    const server = this[kServer];
+    const needed = server === null ? CLIENT_CLOSED : CLIENT_CLOSED | SERVER_CLOSED;
     if ((this.closedSockets & needed) !== needed) return;
     unbindSocket(this.client as BoundSocket);
-    if (this.server !== null) unbindSocket(this.server as BoundSocket);
+    if (server !== null) unbindSocket(server as BoundSocket);
     this.runtime.stop();
     const context = this.runtime.context;
     const now = this.env.clock.now();
@@ -323,10 +382,10 @@ export class Connection implements SocketOwner, RuntimeHost {
       ending: context.ending,
       code: closeCode(context.ending),
       errors: context.errors,
-      bytes: { clientToServer: this.clientToServer, serverToClient: this.serverToClient },
+      bytes: { clientToServer: this[kClientToServer], serverToClient: this[kServerToClient] },
       // An upstream that never connected got none of the client's bytes.
-      discarded: context.connected ? this.discarded : this.clientToServer + this.serverToClient,
-      pauses: { client: this.clientPauses, server: this.serverPauses },
+      discarded: context.connected ? this[kDiscarded] : this[kClientToServer] + this[kServerToClient],
+      pauses: { client: this[kClientPauses], server: this[kServerPauses] },
       durationMs: now - this.startedAt,
     };
     this.disposedInfo = info;
@@ -344,5 +403,30 @@ export class Connection implements SocketOwner, RuntimeHost {
     const waiters = this.closeWaiters;
     this.closeWaiters = null;
     if (waiters !== null) for (const resolve of waiters) resolve(info);
+  }
+}
+
+/**
+ * What the machine runtime calls back: a small object per connection, so the public
+ * `Connection` has no `effect()` or `done()` a user could call behind the machine's back.
+ * Prototype methods, not closures: nothing is allocated per event.
+ */
+class ConnectionHost implements RuntimeHost {
+  constructor(private readonly connection: Connection) {}
+
+  effect(type: EffectType, side: Side): void {
+    this.connection[kEffect](type, side);
+  }
+
+  beforeTimer(): void {
+    void this.connection.checkpoint();
+  }
+
+  record(event: RuntimeEvent): void {
+    this.connection[kRecord](event);
+  }
+
+  done(output: ConnectionOutput): void {
+    this.connection[kDone](output);
   }
 }

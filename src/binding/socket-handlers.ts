@@ -2,26 +2,42 @@ import type { Side } from '../../machines/connection-events.js';
 import type { Clock } from '../clock.js';
 import type { SocketLike } from './socket-like.js';
 
+/*
+ * The owner's counters and callbacks are keyed by these symbols, not by names: the owner is the
+ * public `Connection`, and what the socket handlers write or call must not be writable or
+ * callable by its users. A symbol key costs the hot path nothing over a named field.
+ */
+export const kClientToServer = Symbol('proxy-lifecycle.clientToServer');
+export const kServerToClient = Symbol('proxy-lifecycle.serverToClient');
+export const kDiscarded = Symbol('proxy-lifecycle.discarded');
+export const kPaused = Symbol('proxy-lifecycle.paused');
+export const kClientPauses = Symbol('proxy-lifecycle.clientPauses');
+export const kServerPauses = Symbol('proxy-lifecycle.serverPauses');
+export const kLastActivity = Symbol('proxy-lifecycle.lastActivity');
+export const kServer = Symbol('proxy-lifecycle.server');
+export const kSocketEvent = Symbol('proxy-lifecycle.socketEvent');
+export const kSocketClosed = Symbol('proxy-lifecycle.socketClosed');
+
 /** The owner a bound socket points back to; implemented by `Connection`. */
 export interface SocketOwner {
   /** Bytes read from the client (and forwarded to the server), and the reverse. */
-  clientToServer: number;
-  serverToClient: number;
+  [kClientToServer]: number;
+  [kServerToClient]: number;
   /** Bytes read with nowhere left to forward them (the other side was gone). */
-  discarded: number;
+  [kDiscarded]: number;
   /** Bit 1: client paused by backpressure; bit 2: server paused. */
-  paused: number;
+  [kPaused]: number;
   /** Times reading from the client was paused because the server could not keep up. */
-  clientPauses: number;
+  [kClientPauses]: number;
   /** Times reading from the server was paused because the client could not keep up. */
-  serverPauses: number;
+  [kServerPauses]: number;
   /** When the last byte was read from either side, on {@link clock}: inactivity counts from here. */
-  lastActivity: number;
+  [kLastActivity]: number;
   readonly clock: Clock;
-  client: SocketLike;
-  server: SocketLike | null;
-  socketEvent(side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void;
-  socketClosed(side: Side): void;
+  readonly client: SocketLike;
+  [kServer]: SocketLike | null;
+  [kSocketEvent](side: Side, type: 'END' | 'FINISHED' | 'ERROR' | 'TIMEOUT' | 'CONNECTED', code?: string): void;
+  [kSocketClosed](side: Side): void;
 }
 
 /** Where a bound socket finds its owner and side: no closure per connection (as in `ws`). */
@@ -40,31 +56,31 @@ const PAUSED_BIT: Record<Side, number> = { client: 1, server: 2 };
 export const DISCARD_BUDGET = 64 * 1024;
 
 function peerOf(owner: SocketOwner, side: Side): SocketLike | null {
-  return side === 'client' ? owner.server : owner.client;
+  return side === 'client' ? owner[kServer] : owner.client;
 }
 
 /** The hot path: count, forward, and pause the source when the destination is full. */
 function socketOnData(this: BoundSocket, chunk: Buffer): void {
   const owner = this[kOwner]!;
   const side = this[kSide]!;
-  if (side === 'client') owner.clientToServer += chunk.length;
-  else owner.serverToClient += chunk.length;
+  if (side === 'client') owner[kClientToServer] += chunk.length;
+  else owner[kServerToClient] += chunk.length;
   // A plain field write: timers read it when they fall due, so no timer moves per chunk.
-  owner.lastActivity = owner.clock.now();
+  owner[kLastActivity] = owner.clock.now();
   const dest = peerOf(owner, side);
   if (dest === null || dest.destroyed || dest.writableEnded) {
     // Nowhere to forward, ever again (a destroyed or ended socket stays so). Reading on for a
     // while drains what was in flight and lets a FIN or RST be seen; past the budget, stop, so
     // a peer that keeps sending is held by TCP flow control instead of read at full speed. The
     // machine closes this side once its own writes are out (or at the grace period).
-    owner.discarded += chunk.length;
-    if (owner.discarded > DISCARD_BUDGET) this.pause();
+    owner[kDiscarded] += chunk.length;
+    if (owner[kDiscarded] > DISCARD_BUDGET) this.pause();
     return;
   }
   if (!dest.write(chunk)) {
-    owner.paused |= PAUSED_BIT[side];
-    if (side === 'client') owner.clientPauses++;
-    else owner.serverPauses++;
+    owner[kPaused] |= PAUSED_BIT[side];
+    if (side === 'client') owner[kClientPauses]++;
+    else owner[kServerPauses]++;
     this.pause();
   }
 }
@@ -78,43 +94,43 @@ function socketOnDrain(this: BoundSocket): void {
 
 /** Pauses `side` until {@link resumeSource}, as backpressure does (without counting a pause). */
 export function holdSource(owner: SocketOwner, side: Side): void {
-  owner.paused |= PAUSED_BIT[side];
-  (side === 'client' ? owner.client : owner.server)?.pause();
+  owner[kPaused] |= PAUSED_BIT[side];
+  (side === 'client' ? owner.client : owner[kServer])?.pause();
 }
 
 /** Resumes `side` if backpressure paused it. */
 export function resumeSource(owner: SocketOwner, side: Side): void {
   const bit = PAUSED_BIT[side];
-  if ((owner.paused & bit) === 0) return;
-  owner.paused &= ~bit;
-  const socket = side === 'client' ? owner.client : owner.server;
+  if ((owner[kPaused] & bit) === 0) return;
+  owner[kPaused] &= ~bit;
+  const socket = side === 'client' ? owner.client : owner[kServer];
   socket?.resume();
 }
 
 function socketOnEnd(this: BoundSocket): void {
-  this[kOwner]!.socketEvent(this[kSide]!, 'END');
+  this[kOwner]![kSocketEvent](this[kSide]!, 'END');
 }
 
 function socketOnFinish(this: BoundSocket): void {
-  this[kOwner]!.socketEvent(this[kSide]!, 'FINISHED');
+  this[kOwner]![kSocketEvent](this[kSide]!, 'FINISHED');
 }
 
 function socketOnClose(this: BoundSocket): void {
-  this[kOwner]!.socketClosed(this[kSide]!);
+  this[kOwner]![kSocketClosed](this[kSide]!);
 }
 
 function socketOnError(this: BoundSocket, err: NodeJS.ErrnoException): void {
   const owner = this[kOwner];
   // An error after disposal has no owner; the handler stays only until 'close'.
-  owner?.socketEvent(this[kSide]!, 'ERROR', err.code ?? err.name);
+  owner?.[kSocketEvent](this[kSide]!, 'ERROR', err.code ?? err.name);
 }
 
 function socketOnTimeout(this: BoundSocket): void {
-  this[kOwner]!.socketEvent(this[kSide]!, 'TIMEOUT');
+  this[kOwner]![kSocketEvent](this[kSide]!, 'TIMEOUT');
 }
 
 function socketOnConnect(this: BoundSocket): void {
-  this[kOwner]!.socketEvent('server', 'CONNECTED');
+  this[kOwner]![kSocketEvent]('server', 'CONNECTED');
 }
 
 const HANDLERS = [

@@ -1,11 +1,13 @@
 import { initialTransition, transition } from 'xstate';
-import { connectionMachine, type ConnectionContext } from '../../machines/connection-machine.js';
+import { connectionMachine, type ConnectionContext, type ConnectionMachine } from '../../machines/connection-machine.js';
 import type { ConnectionInputEvent, Side } from '../../machines/connection-events.js';
 import type { ConnectionSettings } from '../../machines/connection-settings.js';
 import { INACTIVITY_DELAYS } from '../../machines/inactivity.js';
 import type { EffectType, RuntimeEvent } from './machine-runtime.js';
 
-type Snapshot = ReturnType<typeof initialTransition<typeof connectionMachine>>[0];
+// Named through the exported type, not `typeof connectionMachine`: the declaration bundler
+// re-exports the value without importing it, and consumers' tsc then cannot find the name.
+type Snapshot = ReturnType<typeof initialTransition<ConnectionMachine>>[0];
 
 /** One step's side effects, compiled once from XState's action objects. */
 export type CompiledAction =

@@ -17,10 +17,13 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Builds dist/cli.js with tsup when it is missing or older than a source file. */
+/**
+ * Builds dist/ with tsup when dist/cli.js is missing or older than a source file, or was
+ * built by `npm pack` (no source maps: coverage of the CLI's child processes needs them).
+ */
 export function ensureBuilt(): void {
   const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'machines')));
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= sources) return;
+  if (existsSync(CLI) && existsSync(`${CLI}.map`) && statSync(CLI).mtimeMs >= sources) return;
   execFileSync('npx', ['tsup'], { cwd: ROOT, stdio: 'pipe' });
 }
 

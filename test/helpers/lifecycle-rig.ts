@@ -6,17 +6,8 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import * as assert from 'uvu/assert';
-import {
-  ManualClock,
-  Supervisor,
-  boundListenerCount,
-  regionName,
-  replay,
-  type Connection,
-  type EventLog,
-  type EventRecord,
-  type SupervisorOptions,
-} from '../../src/index.js';
+import { ManualClock, Supervisor, regionName, replay, type Connection, type EventLog, type EventRecord, type SupervisorOptions } from '../../src/index.js';
+import { boundListenerCount } from '../../src/internal.js';
 import { closeServer, listen, until } from './net.js';
 import { assertReplayMatches, recordConnections } from './replay.js';
 

@@ -23,7 +23,8 @@
 import { createHash } from 'node:crypto';
 import type { Side } from '../../machines/connection-events.js';
 import type { ConnectionSettings } from '../../machines/connection-settings.js';
-import { ManualClock, TransitionRuntime, describeEvent, regionName, type EffectType, type LogRecord, type RuntimeEvent, type RuntimeHost, type TimerHandle } from '../../src/index.js';
+import { ManualClock, describeEvent, regionName, type EffectType, type LogRecord, type RuntimeEvent, type RuntimeHost, type TimerHandle } from '../../src/index.js';
+import { TransitionRuntime } from '../../src/internal.js';
 import type { ConnectionOutput } from '../../machines/connection-machine.js';
 import { DISCARD_BUDGET } from '../../src/binding/socket-handlers.js';
 

@@ -14,7 +14,7 @@ import { parseForwardArgs, type InspectConfig } from './forward-args.js';
 import { closeLog, openLog, repairNotice } from './log-file.js';
 import type { Output } from './output.js';
 import { overflowFields, overflowText } from './overflow-notice.js';
-import { listenFailure, Proxy } from './proxy.js';
+import { listenFailure, ProxyServer } from './proxy-server.js';
 import { handleSignals } from './signals.js';
 import { reportSinkHealth, type Notify } from './sink-health.js';
 import { FORWARD_USAGE } from './usage.js';
@@ -32,7 +32,7 @@ async function startInspector(config: InspectConfig): Promise<InspectorServer> {
 
 /** Collects and serves the proxy's metrics for `--metrics`, its failures as one line naming the flag. */
 async function startMetrics(
-  proxy: Proxy,
+  proxy: ProxyServer,
   endpoint: Endpoint,
   sinks: Record<string, { readonly dropped: number }>,
 ): Promise<{ collector: SupervisorMetrics; server: MetricsServer }> {
@@ -75,7 +75,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   // An access log on standard error cannot report its own failure there.
   if (accessLog !== null) reportSinkHealth(accessLog.name, accessLog.writer, accessLog.file === undefined ? (e, f, t) => out.stdout(line(e, f, t)) : warn);
 
-  let proxy: Proxy | null = null;
+  let proxy: ProxyServer | null = null;
   // Installed before the socket is up, for the whole run: the first stop signal starts the
   // stop, a second one destroys what is left.
   let first: ((signal: NodeJS.Signals) => void) | null = null;
@@ -111,7 +111,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : (id: number) => (id - 1) % every === 0 };
   // The access log and the log file show the client's address; without either, skip the syscall.
   const clientAddress = accessLog !== null || config.logFile !== undefined;
-  proxy = await Proxy.start(
+  proxy = await ProxyServer.start(
     { listen: config.listen, target: config.target, maxConnections: config.maxConnections, supervisor: { ...config.options, clientAddress, log, inspect } },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),

@@ -3,7 +3,7 @@ import { CliError } from '../cli-error.js';
 import type { ClosedItem, FollowItem } from '../follow.js';
 import { closeLog, openLog } from '../log-file.js';
 import type { Output } from '../output.js';
-import { Proxy } from '../proxy.js';
+import { ProxyServer } from '../proxy-server.js';
 import { formatOpen, formatOutcome, formatStep } from '../timeline.js';
 import { DEMO_USAGE } from '../usage.js';
 import { SCENARIOS, failedRow, type Row, type ScenarioContext } from './scenarios.js';
@@ -70,7 +70,7 @@ export async function runDemo(argv: readonly string[], out: Output): Promise<num
   const services = new DemoServices();
   await services.start();
   const outcomes = new Outcomes();
-  const proxy = await Proxy.start(
+  const proxy = await ProxyServer.start(
     {
       listen: { host: '127.0.0.1', port: 0 },
       target: { host: '127.0.0.1', port: services.port },

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { CloseReason } from '../../index.js';
 import type { ClosedItem } from '../follow.js';
-import type { StopResult } from '../proxy.js';
+import type { StopResult } from '../proxy-server.js';
 
 /** What a scenario needs from the demo: the proxy's port and each connection's outcome. */
 export interface ScenarioContext {

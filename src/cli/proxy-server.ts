@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { isDescriptorError, OverflowGuard, Supervisor, type CloseInfo, type OverflowReport, type SupervisorOptions } from '../index.js';
+import { isDescriptorError, OverflowGuard, Supervisor, SupervisorClosedError, type CloseInfo, type OverflowReport, type SupervisorOptions } from '../index.js';
 import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type FollowItem } from './follow.js';
@@ -25,7 +25,7 @@ export interface ProxyHooks {
   onOverflow?(report: OverflowReport): void;
 }
 
-/** What {@link Proxy.stop} did. */
+/** What {@link ProxyServer.stop} did. */
 export interface StopResult {
   /** Connections live when the stop began. */
   inFlight: number;
@@ -50,7 +50,7 @@ export function listenFailure(err: NodeJS.ErrnoException): string {
  * A TCP proxy on the engine: a listening socket whose connections a {@link Supervisor}
  * forwards to one target. Used by `forward` and by `demo`.
  */
-export class Proxy {
+export class ProxyServer {
   readonly supervisor: Supervisor;
   /** Admission: the descriptor-budget limit, the back-off, the counts of what was refused. */
   readonly guard: OverflowGuard;
@@ -60,8 +60,6 @@ export class Proxy {
   port = 0;
   private readonly server: net.Server;
   private stopping: Promise<StopResult> | null = null;
-  /** Connections destroyed by {@link abort}. */
-  private aborted = 0;
 
   private constructor(private readonly config: ProxyConfig, private readonly hooks: ProxyHooks) {
     this.supervisor = new Supervisor(config.supervisor);
@@ -78,7 +76,13 @@ export class Proxy {
     this.guard.on('report', (report) => this.hooks.onOverflow?.(report));
     const { host, port } = config.target;
     this.server = net.createServer({ allowHalfOpen: true }, (client) => {
-      if (this.guard.admit(client)) this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
+      if (!this.guard.admit(client)) return;
+      try {
+        this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
+      } catch (err) {
+        // Accepted in the same tick as the stop began: the supervisor has closed the socket.
+        if (!(err instanceof SupervisorClosedError)) throw err;
+      }
     });
   }
 
@@ -86,8 +90,8 @@ export class Proxy {
    * Starts listening. Resolves once connections are accepted.
    * @throws {CliError} when the address cannot be listened on (in use, not local, …).
    */
-  static async start(config: ProxyConfig, hooks: ProxyHooks = {}): Promise<Proxy> {
-    const proxy = new Proxy(config, hooks);
+  static async start(config: ProxyConfig, hooks: ProxyHooks = {}): Promise<ProxyServer> {
+    const proxy = new ProxyServer(config, hooks);
     await proxy.listen();
     return proxy;
   }
@@ -117,46 +121,30 @@ export class Proxy {
 
   /**
    * Stops accepting at once (new connections are refused), lets the connections in flight
-   * finish on their own, and destroys whatever is left after `timeoutMs`. Resolves when every
-   * connection is disposed. Later calls return the same promise.
+   * finish on their own, and destroys whatever is left after `timeoutMs`: the supervisor's
+   * shutdown with a drain as long as the deadline, so no SHUTDOWN ends a response still in
+   * flight. Resolves when every connection is disposed. Later calls return the same promise.
    */
   stop(timeoutMs: number): Promise<StopResult> {
     this.stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       const inFlight = this.supervisor.stats.active;
-      if (!(await this.idle(timeoutMs))) {
-        this.abort();
-        await this.idle(Infinity);
-      }
+      let aborted = 0;
+      const count = (info: CloseInfo) => {
+        if (info.reasons.client === 'aborted' || info.reasons.server === 'aborted') aborted++;
+      };
+      this.supervisor.on('close', count);
+      await this.supervisor.shutdown({ timeout: timeoutMs, drainTimeout: timeoutMs });
+      this.supervisor.off('close', count);
       await closed;
       this.guard.close();
-      return { inFlight, aborted: this.aborted };
+      return { inFlight, aborted };
     })();
     return this.stopping;
   }
 
-  /** Destroys every connection now (at the stop deadline, or on a second signal). */
+  /** Destroys every connection now (a second signal). */
   abort(): void {
-    this.aborted += this.supervisor.stats.active;
     this.supervisor.abort();
-  }
-
-  /** Resolves `true` once no connection is live, or `false` after `ms`. */
-  private idle(ms: number): Promise<boolean> {
-    if (this.supervisor.stats.active === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const check = () => {
-        if (this.supervisor.stats.active > 0) return;
-        finish(true);
-      };
-      const finish = (drained: boolean) => {
-        if (timer !== undefined) clearTimeout(timer);
-        this.supervisor.off('close', check);
-        resolve(drained);
-      };
-      this.supervisor.on('close', check);
-      if (Number.isFinite(ms)) timer = setTimeout(() => finish(false), ms);
-    });
   }
 }

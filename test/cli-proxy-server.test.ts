@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import type { CloseInfo } from '../src/index.js';
 import { CliError } from '../src/cli/cli-error.js';
 import type { FollowItem } from '../src/cli/follow.js';
-import { Proxy } from '../src/cli/proxy.js';
+import { ProxyServer } from '../src/cli/proxy-server.js';
 import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
@@ -15,7 +15,7 @@ test('items follow each connection as it happens, and the close matches the repl
   const upstreamPort = await listen(upstream);
   const items: FollowItem[] = [];
   const closes: CloseInfo[] = [];
-  const proxy = await Proxy.start(
+  const proxy = await ProxyServer.start(
     { listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: upstreamPort } },
     { onItem: (i) => items.push(i), onClose: (i) => closes.push(i) },
   );
@@ -67,7 +67,7 @@ test('stop: refuses new connections, lets the one in flight finish, destroys the
   });
   const upstreamPort = await listen(upstream);
   const closes: CloseInfo[] = [];
-  const proxy = await Proxy.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: upstreamPort } }, { onClose: (i) => closes.push(i) });
+  const proxy = await ProxyServer.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: upstreamPort } }, { onClose: (i) => closes.push(i) });
   const recorded = recordConnections(proxy.supervisor);
   try {
     const busy = await connect(proxy.port);
@@ -109,7 +109,7 @@ test('an address in use is a CliError naming it; no host means every interface',
   try {
     for (const [listenOn, where] of [[{ host: '127.0.0.1', port }, `127.0.0.1:${port}`], [{ port }, `port ${port}`]] as const) {
       try {
-        await Proxy.start({ listen: listenOn, target: { host: '127.0.0.1', port: 9 } });
+        await ProxyServer.start({ listen: listenOn, target: { host: '127.0.0.1', port: 9 } });
         assert.unreachable('listening on a port in use');
       } catch (err) {
         assert.instance(err, CliError);
@@ -119,7 +119,7 @@ test('an address in use is a CliError naming it; no host means every interface',
   } finally {
     await closeServer(holder);
   }
-  const any = await Proxy.start({ listen: { port: 0 }, target: { host: '127.0.0.1', port: 9 } });
+  const any = await ProxyServer.start({ listen: { port: 0 }, target: { host: '127.0.0.1', port: 9 } });
   try {
     assert.match(any.address, /^(\[::\]|0\.0\.0\.0):\d+$/);
     const client = await connect(any.port); // reachable on loopback too

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { checkSignal, whenAborted } from './abort-signal.js';
+import { checkAdmissionHook, type AdmissionHook, type Refusal } from './admission/admission-hook.js';
 import { Connection, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -41,6 +42,8 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
    * supervisor starts out shut down. The listener is removed once shutdown completes.
    */
   signal?: AbortSignal;
+  /** The admission policy {@link Supervisor.admit} applies to each new client. Default: admit all. */
+  admit?: AdmissionHook;
 }
 
 /** Options of {@link Supervisor.shutdown}. */
@@ -102,6 +105,8 @@ export interface SupervisorEvents {
   connection: [connection: Connection];
   /** A connection was disposed: both sides closed, every listener and timer removed. */
   close: [info: CloseInfo];
+  /** A client was refused by the admission hook, before any connection existed. */
+  refused: [refusal: Refusal];
 }
 
 /** Counters that only move forward, except `active`, which is exact. */
@@ -109,6 +114,8 @@ export interface SupervisorStats {
   active: number;
   total: number;
   closed: number;
+  /** Clients refused by {@link Supervisor.admit}. */
+  refused: number;
 }
 
 /**
@@ -155,6 +162,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private nextId = 0;
   private total = 0;
   private closedCount = 0;
+  private refusedCount = 0;
+  private readonly admission: AdmissionHook | null;
   /** Bytes of connections already disposed, so the aggregate never goes backwards. */
   private retiredC2S = 0;
   private retiredS2C = 0;
@@ -168,7 +177,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions = {}) {
     super();
     const [own, env] = resolveEnvironment(options);
-    const { activitySampleInterval, logCapacity, inspect, signal, ...lifecycle } = own;
+    const { activitySampleInterval, logCapacity, inspect, signal, admit, ...lifecycle } = own;
+    this.admission = admit === undefined ? null : checkAdmissionHook(admit);
     this.defaults = resolveOptions(lifecycle);
     this.sampleInterval = activitySampleInterval === undefined ? 1000 : checkDuration('activitySampleInterval', activitySampleInterval);
     if (logCapacity !== undefined) checkCount('logCapacity', logCapacity);
@@ -204,12 +214,39 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Live, total and closed connection counts. */
   get stats(): SupervisorStats {
-    return { active: this.connections.size, total: this.total, closed: this.closedCount };
+    return { active: this.connections.size, total: this.total, closed: this.closedCount, refused: this.refusedCount };
   }
 
   /** Whether {@link shutdown} has begun. */
   get closing(): boolean {
     return this.shutdownPromise !== null;
+  }
+
+  /**
+   * Applies the admission hook (`admit` option) to a client just accepted, before any
+   * connection or upstream exists: `true` to go on and {@link forward} it; `false` when it was
+   * refused, in which case the client is destroyed, counted in `stats.refused` and reported as
+   * a `refused` event. Also `false`, destroying the client, once shutdown has begun.
+   *
+   * @example
+   * ```ts
+   * net.createServer({ allowHalfOpen: true }, (client) => {
+   *   if (supervisor.admit(client)) supervisor.forward(client, () => net.connect(5432, 'db'));
+   * });
+   * ```
+   */
+  admit(client: SocketLike): boolean {
+    if (this.shutdownPromise !== null) {
+      client.destroy();
+      return false;
+    }
+    const verdict = this.admission === null ? true : this.admission(client);
+    if (verdict === true) return true;
+    const address = client.remoteAddress === undefined ? null : `${client.remoteAddress}:${client.remotePort}`;
+    if (!client.destroyed) client.destroy();
+    this.refusedCount++;
+    this.emit('refused', { client: address, limit: typeof verdict === 'string' ? verdict : 'admit' });
+    return false;
   }
 
   /**

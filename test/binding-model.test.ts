@@ -223,7 +223,7 @@ function highLevel(m: ModelWorld, real: Real): void {
   const conn = r.conn;
   // Stats are exact.
   const active = conn.disposed ? 0 : 1;
-  assert.equal(r.supervisor.stats, { active, total: 1, closed: 1 - active }, 'supervisor stats');
+  assert.equal(r.supervisor.stats, { active, total: 1, closed: 1 - active, refused: 0 }, 'supervisor stats');
   assert.is(r.supervisor.connections.size, active, 'supervisor connections');
   // Whatever a peer received is a prefix of what the other peer sent: no loss in the middle,
   // no duplicate, no reordering, no corruption.
@@ -489,7 +489,7 @@ async function teardown(m: ModelWorld, real: Real): Promise<void> {
   const r = real.live;
   const conn = r.conn;
   assert.ok(conn.disposed, 'disposed after teardown');
-  assert.equal(r.supervisor.stats, { active: 0, total: 1, closed: 1 });
+  assert.equal(r.supervisor.stats, { active: 0, total: 1, closed: 1, refused: 0 });
   assert.is(r.clock.pending, 0, 'no timer left on the clock');
   assert.is(conn.pendingTimers, 0, 'no timer left on the connection');
   assert.is(boundListenerCount(conn.client), 0, 'no listener of ours on the client socket');

@@ -222,7 +222,7 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
     assert.equal(statsNegative, []);
     for (const kind of KINDS) assert.ok((kindsSeen.get(kind) ?? 0) > 50, `${kind} exercised (${kindsSeen.get(kind) ?? 0})`);
     assert.is(supervisor.connections.size, 0);
-    assert.equal(supervisor.stats, { active: 0, total: TOTAL, closed: TOTAL });
+    assert.equal(supervisor.stats, { active: 0, total: TOTAL, closed: TOTAL, refused: 0 });
     assert.is(closes.length, TOTAL);
     assert.is(closeCount.size, TOTAL);
     assert.ok([...closeCount.values()].every((n) => n === 1), "'close' exactly once per connection");

@@ -236,7 +236,7 @@ test('Supervisor rejects a bad activitySampleInterval, and accepts 0 (off)', () 
     assert.match(e.message, 'activitySampleInterval');
   }
   const ok = new Supervisor({ activitySampleInterval: 0 });
-  assert.equal(ok.stats, { active: 0, total: 0, closed: 0 });
+  assert.equal(ok.stats, { active: 0, total: 0, closed: 0, refused: 0 });
 });
 
 test('Supervisor validates its lifecycle options, with environment fields set aside', () => {
@@ -350,7 +350,7 @@ test('supervisor.forward() throws for a bad override before touching sockets, an
     assert.equal(listenerSnapshot(client), before);
     assert.is(boundListenerCount(client), 0);
     assert.is(boundListenerCount(upstream), 0);
-    assert.equal(supervisor.stats, { active: 0, total: 0, closed: 0 });
+    assert.equal(supervisor.stats, { active: 0, total: 0, closed: 0, refused: 0 });
     assert.is(supervisor.log.records().length, 0, 'nothing logged');
   } finally {
     client.destroy();

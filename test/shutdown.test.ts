@@ -204,7 +204,7 @@ test('abort() destroys every connection at once, reasons aborted on both sides',
       assert.equal((await conn.whenClosed()).reasons, { client: 'aborted', server: 'aborted' });
       assertReleased(conn);
     }
-    assert.equal(rig.supervisor.stats, { active: 0, total: 5, closed: 5 });
+    assert.equal(rig.supervisor.stats, { active: 0, total: 5, closed: 5, refused: 0 });
     assert.is(rig.clock.pending, 0);
     assert.not.ok(active.completed(), 'abort() alone does not close the supervisor');
     assert.ok(active.values.every((n) => n >= 0));

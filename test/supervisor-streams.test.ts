@@ -148,7 +148,7 @@ test('bytes$, connectionBytes$, events$ and the connection/close events agree wi
     assert.equal([...closed.keys()].sort(), ids.sort());
     assert.ok([...opened.values(), ...closed.values()].every((n) => n === 1));
     assert.equal(badStats, []);
-    assert.equal(supervisor.stats, { active: 0, total: 3, closed: 3 });
+    assert.equal(supervisor.stats, { active: 0, total: 3, closed: 3, refused: 0 });
 
     // Shutting down an empty supervisor completes the streams.
     assert.not.ok(completed.bytes || completed.connectionBytes);

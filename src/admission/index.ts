@@ -1,4 +1,5 @@
-/** Admission before a connection is served: a descriptor-budget limit, a back-off, and counts of what was refused. */
+/** Admission before a connection is served: the supervisor's hook, a descriptor-budget limit, a back-off, and counts of what was refused. */
+export { type AdmissionHook, type Refusal } from './admission-hook.js';
 export {
   descriptorBudget,
   DEFAULT_DESCRIPTOR_RESERVE,

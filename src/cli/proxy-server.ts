@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { isDescriptorError, OverflowGuard, Supervisor, SupervisorClosedError, type CloseInfo, type OverflowReport, type SupervisorOptions } from '../index.js';
+import { isDescriptorError, OverflowGuard, Supervisor, type CloseInfo, type OverflowReport, type SupervisorOptions } from '../index.js';
 import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type FollowItem } from './follow.js';
@@ -62,7 +62,8 @@ export class ProxyServer {
   private stopping: Promise<StopResult> | null = null;
 
   private constructor(private readonly config: ProxyConfig, private readonly hooks: ProxyHooks) {
-    this.supervisor = new Supervisor(config.supervisor);
+    // The descriptor budget is the supervisor's admission policy: refused before a connection exists.
+    this.supervisor = new Supervisor({ ...config.supervisor, admit: (client) => this.guard.admit(client) || 'overflow' });
     // Following costs a table step per event: only when someone listens.
     const onItem = hooks.onItem;
     if (onItem !== undefined) {
@@ -76,13 +77,7 @@ export class ProxyServer {
     this.guard.on('report', (report) => this.hooks.onOverflow?.(report));
     const { host, port } = config.target;
     this.server = net.createServer({ allowHalfOpen: true }, (client) => {
-      if (!this.guard.admit(client)) return;
-      try {
-        this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
-      } catch (err) {
-        // Accepted in the same tick as the stop began: the supervisor has closed the socket.
-        if (!(err instanceof SupervisorClosedError)) throw err;
-      }
+      if (this.supervisor.admit(client)) this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
     });
   }
 

@@ -1,0 +1,30 @@
+import type { SocketLike } from '../binding/socket-like.js';
+import { InvalidOptionError } from '../errors.js';
+import { show } from '../validate.js';
+
+/**
+ * A supervisor's admission policy (`SupervisorOptions.admit`): called by
+ * `Supervisor.admit(client)` for each accepted client, before any connection or upstream
+ * exists, so that a refusal costs nothing but the call. Returns `true` to admit, or the name of
+ * the limit that refuses it (`'allow_list'`, `'rate_limit'`, …): the supervisor then destroys
+ * the client (if the hook has not), counts the refusal and emits `refused`. It must not throw
+ * and should not block: it runs on every accept.
+ *
+ * Connection limits, per-address limits and the descriptor budget ({@link OverflowGuard}) are
+ * admission policies too; compose them in one hook.
+ */
+export type AdmissionHook = (client: SocketLike) => true | string;
+
+/** A refusal by the admission hook: the `refused` event of a supervisor. */
+export interface Refusal {
+  /** The client's `host:port`, when the socket still knows it. */
+  client: string | null;
+  /** What refused it: the name the hook returned. */
+  limit: string;
+}
+
+/** @throws {InvalidOptionError} unless `value` is a function. */
+export function checkAdmissionHook(value: unknown): AdmissionHook {
+  if (typeof value !== 'function') throw new InvalidOptionError('admit', `admit must be a function (client) => true | string, got ${show(value)}`);
+  return value as AdmissionHook;
+}

@@ -122,15 +122,14 @@ export function encodeProxyHeader(version: ProxyProtocolVersion, fields: ProxyHe
   out[13] = tcp4 ? V2_TCP4 : V2_TCP6;
   out.writeUInt16BE(length, 14);
   let at = PROXY_V2_FIXED_LENGTH;
-  if (tcp4) {
-    out.set(src.bytes.subarray(12), at);
-    out.set(dst.bytes.subarray(12), at + 4);
-    at += 8;
-  } else {
-    out.set(src.bytes, at);
-    out.set(dst.bytes, at + 16);
-    at += 32;
+  // Byte loops: `set()` of a `subarray()` costs more than the 4 or 16 bytes it moves.
+  const from = tcp4 ? 12 : 0;
+  const size = 16 - from;
+  for (let i = 0; i < size; i++) {
+    out[at + i] = src.bytes[from + i]!;
+    out[at + size + i] = dst.bytes[from + i]!;
   }
+  at += 2 * size;
   out.writeUInt16BE(src.port, at);
   out.writeUInt16BE(dst.port, at + 2);
   at += 4;

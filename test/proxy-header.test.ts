@@ -8,13 +8,13 @@ import {
   normalizeAddress,
   parseProxyHeader,
   PP2_TYPE,
-  PROXY_V2_SIGNATURE,
   ProxyHeaderParser,
   type ProxyHeader,
   type ProxyHeaderResult,
   type ProxyTlv,
 } from '../src/index.js';
 import { formatIPv6, parseIPv6, writeIPv4 } from '../src/protocol/ip-address.js';
+import { PROXY_V2_SIGNATURE } from '../src/protocol/proxy-header.js';
 
 const SEED = Number(process.env.PL_PROXY_SEED ?? 20261201);
 const RUNS = Number(process.env.PL_PROXY_RUNS ?? (process.env.PL_LONG === '1' ? 20_000 : 1_000));

@@ -97,13 +97,13 @@ export type ProxyHeaderErrorCode =
   | 'PROXY_HEADER_TRUNCATED';
 
 /** Every {@link ProxyHeaderErrorCode}, e.g. to pre-create metric series. */
-export const PROXY_HEADER_ERROR_CODES: readonly ProxyHeaderErrorCode[] = [
+export const PROXY_HEADER_ERROR_CODES: readonly ProxyHeaderErrorCode[] = Object.freeze([
   'PROXY_HEADER_MISSING',
   'PROXY_HEADER_MALFORMED',
   'PROXY_HEADER_TOO_LONG',
   'PROXY_HEADER_UNSUPPORTED',
   'PROXY_HEADER_TRUNCATED',
-];
+]);
 
 /** What one `push()` of bytes gave: keep feeding, a header (and the bytes after it), or a refusal. */
 export type ProxyHeaderResult =
@@ -119,7 +119,7 @@ export type ProxyHeaderResult =
 /** The longest v1 line a receiver must take, CRLF included (`PROXY UNKNOWN` with two full IPv6 addresses). */
 export const PROXY_V1_MAX_LENGTH = 107;
 
-/** The v2 signature: 12 bytes no other protocol starts with. */
+/** The v2 signature: 12 bytes no other protocol starts with. Internal: a Buffer can be written to. */
 export const PROXY_V2_SIGNATURE: Buffer = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 
 /** Signature, version/command, family/protocol and the 16-bit length. */
@@ -133,7 +133,7 @@ export const PROXY_V2_FIXED_LENGTH = 16;
 export const PROXY_V2_DEFAULT_MAX_LENGTH = 4096;
 
 /** Registered v2 TLV types. */
-export const PP2_TYPE = {
+export const PP2_TYPE = Object.freeze({
   ALPN: 0x01,
   AUTHORITY: 0x02,
   CRC32C: 0x03,
@@ -141,16 +141,16 @@ export const PP2_TYPE = {
   UNIQUE_ID: 0x05,
   SSL: 0x20,
   NETNS: 0x30,
-} as const;
+} as const);
 
 /** Sub-types inside a `PP2_TYPE.SSL` value. */
-export const PP2_SUBTYPE_SSL = {
+export const PP2_SUBTYPE_SSL = Object.freeze({
   VERSION: 0x21,
   CN: 0x22,
   CIPHER: 0x23,
   SIG_ALG: 0x24,
   KEY_ALG: 0x25,
-} as const;
+} as const);
 
 /** The one `need-more` result: nothing is allocated while bytes trickle in. */
 export const NEED_MORE: ProxyHeaderResult = Object.freeze({ state: 'need-more' });

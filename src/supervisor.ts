@@ -224,7 +224,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /**
    * Applies the admission hook (`admit` option) to a client just accepted, before any
-   * connection or upstream exists: `true` to go on and {@link forward} it; `false` when it was
+   * connection or upstream exists (`address`: the client's, by default the socket's): `true` to go on and {@link forward} it; `false` when it was
    * refused, in which case the client is destroyed, counted in `stats.refused` and reported as
    * a `refused` event. Also `false`, destroying the client, once shutdown has begun.
    *
@@ -235,14 +235,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * });
    * ```
    */
-  admit(client: SocketLike): boolean {
+  admit(client: SocketLike, address: string | null = client.remoteAddress ?? null): boolean {
     if (this.shutdownPromise !== null) {
       client.destroy();
       return false;
     }
-    const verdict = this.admission === null ? true : this.admission(client);
+    const verdict = this.admission === null ? true : this.admission(client, address);
     if (verdict === true) return true;
-    const address = client.remoteAddress === undefined ? null : `${client.remoteAddress}:${client.remotePort}`;
     if (!client.destroyed) client.destroy();
     this.refusedCount++;
     this.emit('refused', { client: address, limit: typeof verdict === 'string' ? verdict : 'admit' });

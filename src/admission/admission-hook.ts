@@ -4,8 +4,9 @@ import { show } from '../validate.js';
 
 /**
  * A supervisor's admission policy (`SupervisorOptions.admit`): called by
- * `Supervisor.admit(client)` for each accepted client, before any connection or upstream
- * exists, so that a refusal costs nothing but the call. Returns `true` to admit, or the name of
+ * `Supervisor.admit(client, address)` for each accepted client, before any connection or
+ * upstream exists, so that a refusal costs nothing but the call. `address` is the client's
+ * address (the socket's, or the one a PROXY-protocol header gave), or null when unknown. Returns `true` to admit, or the name of
  * the limit that refuses it (`'allow_list'`, `'rate_limit'`, …): the supervisor then destroys
  * the client (if the hook has not), counts the refusal and emits `refused`. It must not throw
  * and should not block: it runs on every accept.
@@ -13,11 +14,11 @@ import { show } from '../validate.js';
  * Connection limits, per-address limits and the descriptor budget ({@link OverflowGuard}) are
  * admission policies too; compose them in one hook.
  */
-export type AdmissionHook = (client: SocketLike) => true | string;
+export type AdmissionHook = (client: SocketLike, address: string | null) => true | string;
 
 /** A refusal by the admission hook: the `refused` event of a supervisor. */
 export interface Refusal {
-  /** The client's `host:port`, when the socket still knows it. */
+  /** The client's address, when known. */
   client: string | null;
   /** What refused it: the name the hook returned. */
   limit: string;
@@ -25,6 +26,6 @@ export interface Refusal {
 
 /** @throws {InvalidOptionError} unless `value` is a function. */
 export function checkAdmissionHook(value: unknown): AdmissionHook {
-  if (typeof value !== 'function') throw new InvalidOptionError('admit', `admit must be a function (client) => true | string, got ${show(value)}`);
+  if (typeof value !== 'function') throw new InvalidOptionError('admit', `admit must be a function (client, address) => true | string, got ${show(value)}`);
   return value as AdmissionHook;
 }

@@ -94,8 +94,8 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
       notice('reopen', { signal, files }, `${signal}: ${files.length === 0 ? 'no log file to reopen' : `reopened ${files.join(', ')}`}`);
     },
     status: () => {
-      const stats = proxy?.supervisor.stats ?? { active: 0, total: 0, closed: 0 };
-      const refused = proxy === null ? 0 : proxy.guard.totals.refused.max_connections + proxy.guard.totals.refused.backoff;
+      const stats = proxy?.supervisor.stats ?? { active: 0, total: 0, closed: 0, refused: 0 };
+      const refused = stats.refused;
       const dropped = { event_log: sink?.dropped ?? 0, access_log: accessLog?.writer.dropped ?? 0 };
       warn(
         'status',

@@ -1,5 +1,6 @@
 import { checkSignal, whenAborted } from './abort-signal.js';
 import { Connection } from './binding/connection.js';
+import { ConnectionStream } from './binding/connection-stream.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
 import { resolveEnvironment, resolveOptions, type EnvironmentOptions, type LifecycleOptions } from './options.js';
 
@@ -15,6 +16,21 @@ export interface ForwardOptions extends LifecycleOptions, EnvironmentOptions {
 }
 
 let standaloneId = 0;
+
+/**
+ * What connections made by `forward()` outside a supervisor publish on: one stream for all of
+ * them, as a supervisor has one for its own. Its one subscriber removes a connection's
+ * `signal` listener at its final state.
+ */
+const standalone = new ConnectionStream();
+const unwatchers = new Map<Connection, () => void>();
+standalone.messages$.subscribe((message) => {
+  if (message.type !== 'final') return;
+  const unwatch = unwatchers.get(message.connection);
+  if (unwatch === undefined) return;
+  unwatchers.delete(message.connection);
+  unwatch();
+});
 
 export type { EnvironmentOptions };
 
@@ -43,11 +59,12 @@ export type { EnvironmentOptions };
 export function forward(client: SocketLike, upstream: Upstream, options: ForwardOptions = {}): Connection {
   const [{ signal, ...lifecycle }, env] = resolveEnvironment(options);
   const resolved = resolveOptions(lifecycle);
-  if (signal === undefined) return new Connection(++standaloneId, client, upstream, resolved, env);
-  const abortSignal = checkSignal('signal', signal);
-  let unwatch: (() => void) | undefined;
-  const connection = new Connection(++standaloneId, client, upstream, resolved, { ...env, onDisposed: () => unwatch?.() });
+  const abortSignal = signal === undefined ? undefined : checkSignal('signal', signal);
+  const connection = new Connection(++standaloneId, client, upstream, resolved, { ...env, stream: standalone });
   // A connection disposed while being created has nothing left to abort.
-  if (!connection.disposed) unwatch = whenAborted(abortSignal, () => connection.abort());
+  if (abortSignal === undefined || connection.disposed) return connection;
+  const unwatch = whenAborted(abortSignal, () => connection.abort());
+  // Kept for the subscriber only if its final state is still to come.
+  if (!connection.disposed) unwatchers.set(connection, unwatch);
   return connection;
 }

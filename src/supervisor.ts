@@ -2,7 +2,8 @@ import { EventEmitter } from 'eventemitter3';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { checkSignal, whenAborted } from './abort-signal.js';
 import { checkAdmissionHook, type AdmissionHook, type Refusal } from './admission/admission-hook.js';
-import { Connection, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
+import { Connection, kSample, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
+import { ConnectionStream, kConnectionStream, type ConnectionMessage, type FinalMessage } from './binding/connection-stream.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
@@ -120,7 +121,8 @@ export interface SupervisorStats {
 
 /**
  * Owns every proxied connection: creates each one, samples its activity, and disposes of
- * it exactly once, when both of its regions are final.
+ * it exactly once, when both of its regions are final. Its connections publish their
+ * sampled activity and their final state on one stream; sampling and disposal subscribe to it.
  *
  * @example
  * ```ts
@@ -158,15 +160,20 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly active = new BehaviorSubject<number>(0);
   private readonly aggregate = new Subject<AggregateSample>();
   private readonly perConnection = new Subject<ConnectionSample>();
+  /** @internal What every connection of this supervisor publishes on (tests watch it). */
+  readonly [kConnectionStream] = new ConnectionStream();
   private sampler: TimerHandle | null = null;
   private nextId = 0;
   private total = 0;
   private closedCount = 0;
   private refusedCount = 0;
   private readonly admission: AdmissionHook | null;
-  /** Bytes of connections already disposed, so the aggregate never goes backwards. */
-  private retiredC2S = 0;
-  private retiredS2C = 0;
+  /**
+   * Bytes the stream has carried, disposed connections' in full: at a tick, after every
+   * connection has published what moved, the aggregate of live and retired bytes.
+   */
+  private streamedC2S = 0;
+  private streamedS2C = 0;
   private shutdownPromise: Promise<void> | null = null;
   private drained: (() => void) | null = null;
   private deadline: TimerHandle | null = null;
@@ -194,8 +201,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       ...env,
       log: this.log,
       runtime: this.runtimeFactory(env.runtime, inspect),
-      onDisposed: (connection, info) => this.disposed(connection, info),
+      stream: this[kConnectionStream],
     };
+    // The stream's only two subscribers, whatever the number of connections. Sampling first:
+    // disposing of the last connection after shutdown completes the stream.
+    this[kConnectionStream].messages$.subscribe((message) => this.sampled(message));
+    this[kConnectionStream].messages$.subscribe((message) => {
+      if (message.type === 'final') this.disposed(message);
+    });
     // Last: an aborted signal shuts the supervisor down at once.
     if (abortSignal !== undefined) this.unwatchSignals.push(whenAborted(abortSignal, () => void this.shutdown()));
   }
@@ -323,11 +336,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const connection of [...this.connections.values()]) connection.abort();
   }
 
-  private disposed(connection: Connection, info: CloseInfo): void {
+  /** Disposal, a subscriber of the connection stream: each connection's final state, once. */
+  private disposed({ connection, info }: FinalMessage): void {
+    // A connection disposed while being created was never taken on.
     if (!this.connections.delete(connection.id)) return;
     this.closedCount++;
-    this.retiredC2S += info.bytes.clientToServer;
-    this.retiredS2C += info.bytes.serverToClient;
     this.active.next(this.connections.size);
     this.emit('close', info);
     if (this.connections.size === 0) this.disarmSampler();
@@ -351,6 +364,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.active.complete();
     this.aggregate.complete();
     this.perConnection.complete();
+    this[kConnectionStream].complete();
     resolve();
   }
 
@@ -365,22 +379,25 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.sampler = null;
   }
 
-  /** One sampling tick: checkpoint every connection, then publish to whoever listens. */
+  /**
+   * One sampling tick: every connection checkpoints and publishes what moved on the stream
+   * (which {@link sampled} adds up), then the aggregate goes to whoever listens.
+   */
   private sample(): void {
     this.sampler = null;
     const t = this.clock.now();
-    const perConnection = this.perConnection.observed;
-    let c2s = this.retiredC2S;
-    let s2c = this.retiredS2C;
-    for (const connection of this.connections.values()) {
-      const moved = connection.checkpoint();
-      c2s += connection.clientToServer;
-      s2c += connection.serverToClient;
-      if (moved && perConnection) {
-        this.perConnection.next({ t, id: connection.id, clientToServer: connection.clientToServer, serverToClient: connection.serverToClient });
-      }
-    }
-    if (this.aggregate.observed) this.aggregate.next({ t, active: this.connections.size, clientToServer: c2s, serverToClient: s2c });
+    for (const connection of this.connections.values()) connection[kSample](t);
+    if (this.aggregate.observed) this.aggregate.next({ t, active: this.connections.size, clientToServer: this.streamedC2S, serverToClient: this.streamedS2C });
     if (this.connections.size > 0) this.armSampler();
+  }
+
+  /** Sampling, a subscriber of the connection stream: bytes into the totals and `connectionBytes$`. */
+  private sampled(message: ConnectionMessage): void {
+    // A connection disposed while being created adds nothing: it never read a byte.
+    this.streamedC2S += message.addedClientToServer;
+    this.streamedS2C += message.addedServerToClient;
+    if (message.type === 'activity' && this.perConnection.observed) {
+      this.perConnection.next({ t: message.t, id: message.connection.id, clientToServer: message.clientToServer, serverToClient: message.serverToClient });
+    }
   }
 }

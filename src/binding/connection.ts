@@ -26,6 +26,7 @@ import {
   type BoundSocket,
   type SocketOwner,
 } from './socket-handlers.js';
+import type { ConnectionStream } from './connection-stream.js';
 import { isSocketLike, type SocketLike, type Upstream } from './socket-like.js';
 
 /** What a connection reports once it is disposed. */
@@ -58,13 +59,16 @@ export interface ConnectionEnvironment {
   log: EventLog | null;
   runtime: RuntimeFactory;
   logger?: Logger;
-  onDisposed?(connection: Connection, info: CloseInfo): void;
+  /** Where the connection publishes its sampled activity and its final state. */
+  stream: ConnectionStream;
 }
 
 // The runtime's callbacks, keyed by module-private symbols: users cannot call them.
 const kEffect = Symbol('proxy-lifecycle.effect');
 const kRecord = Symbol('proxy-lifecycle.record');
 const kDone = Symbol('proxy-lifecycle.done');
+/** The supervisor's sampling tick: checkpoint, and publish the counts if they moved. */
+export const kSample = Symbol('proxy-lifecycle.sample');
 
 const CLIENT_CLOSED = 1;
 const SERVER_CLOSED = 2;
@@ -106,6 +110,9 @@ export class Connection {
   private readonly clientAddress: string | undefined;
   private checkpointC2S = 0;
   private checkpointS2C = 0;
+  /** The counts the stream has carried so far: a tick publishes only when they moved. */
+  private publishedC2S = 0;
+  private publishedS2C = 0;
   private closedSockets = 0;
   private disposedInfo: CloseInfo | null = null;
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
@@ -218,8 +225,8 @@ export class Connection {
   }
 
   /**
-   * Sends a byte checkpoint if bytes moved since the last one. The supervisor calls this
-   * on its sampling tick; it also runs before timers and lifecycle events.
+   * Sends a byte checkpoint if bytes moved since the last one. Runs on the supervisor's
+   * sampling tick, and before timers and lifecycle events.
    *
    * @returns whether bytes had moved.
    */
@@ -233,6 +240,23 @@ export class Connection {
     const idleMs = this.clock.now() - this[kLastActivity];
     this.runtime.send({ type: 'ACTIVITY', clientToServer, serverToClient, idleMs });
     return true;
+  }
+
+  /**
+   * @internal A sampling tick at `t`: checkpoints the machine, and publishes the counts on the
+   * stream if they moved since the stream last carried them (a lifecycle checkpoint in
+   * between does not hide them from the samples).
+   */
+  [kSample](t: number): void {
+    this.checkpoint();
+    const clientToServer = this[kClientToServer];
+    const serverToClient = this[kServerToClient];
+    const addedC2S = clientToServer - this.publishedC2S;
+    const addedS2C = serverToClient - this.publishedS2C;
+    if (addedC2S === 0 && addedS2C === 0) return;
+    this.publishedC2S = clientToServer;
+    this.publishedS2C = serverToClient;
+    this.env.stream.publishActivity(this, t, clientToServer, serverToClient, addedC2S, addedS2C);
   }
 
   // --- SocketOwner: called by the shared socket handlers ---
@@ -398,7 +422,7 @@ export class Connection {
       bytes: info.bytes,
       durationMs: info.durationMs,
     });
-    this.env.onDisposed?.(this, info);
+    this.env.stream.publishFinal(this, info, info.bytes.clientToServer - this.publishedC2S, info.bytes.serverToClient - this.publishedS2C);
     if (channels.close.hasSubscribers) channels.close.publish({ connection: this, info });
     const waiters = this.closeWaiters;
     this.closeWaiters = null;

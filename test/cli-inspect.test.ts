@@ -24,7 +24,7 @@ async function roundTrip(child: Child, port: number, id: number, size: number): 
 }
 
 async function inspectorUrl(child: Child): Promise<{ url: string; port: number }> {
-  const m = await child.waitFor('stdout', /^inspector on (http:\/\/localhost:(\d+))$/);
+  const m = await child.waitFor('stdout', /^inspector on (http:\/\/127\.0\.0\.1:(\d+))$/);
   return { url: m[1]!, port: Number(m[2]) };
 }
 

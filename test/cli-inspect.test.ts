@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseForwardArgs, type ForwardConfig } from '../src/cli/forward-args.js';
 import { CLI, Child, ROOT, accessLines, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
 import { connectErrorAt, otherLocalAddresses } from './helpers/exposure.js';
 import { closeServer, connect, connectError, echoServer, listen, readAll, until } from './helpers/net.js';
@@ -122,19 +121,6 @@ test('forward --inspect on a port in use is one line and exit 2, and the proxy n
   } finally {
     await closeServer(blocker);
   }
-});
-
-test('--inspect takes [HOST:]PORT, host 127.0.0.1 when not given', () => {
-  const base = ['--listen', '0', '--target', '127.0.0.1:9'];
-  const inspect = (...args: string[]) => (parseForwardArgs([...base, ...args]) as ForwardConfig).inspect;
-  assert.is(inspect(), undefined, 'off without the flag');
-  assert.equal(inspect('--inspect'), { host: '127.0.0.1', port: 0, every: 1 });
-  assert.equal(inspect('--inspect', '4242'), { host: '127.0.0.1', port: 4242, every: 1 });
-  assert.equal(inspect('--inspect', '0.0.0.0:4242'), { host: '0.0.0.0', port: 4242, every: 1 });
-  assert.equal(inspect('--inspect=localhost:0'), { host: 'localhost', port: 0, every: 1 });
-  assert.equal(inspect('--inspect', '[::1]:4242', '--inspect-every', '3'), { host: '::1', port: 4242, every: 3 });
-  // Only a value of the shape is taken: '--inspect' alone, then the next flag.
-  assert.equal(inspect('--inspect', '--quiet'), { host: '127.0.0.1', port: 0, every: 1 });
 });
 
 test('forward --inspect flag errors name the flag, exit 2', async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLI, Child, ROOT, accessLines, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
+import { connectErrorAt, otherLocalAddresses } from './helpers/exposure.js';
 import { closeServer, connect, connectError, echoServer, listen, readAll, until } from './helpers/net.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';
 
@@ -23,8 +24,8 @@ async function roundTrip(child: Child, port: number, id: number, size: number): 
   await until(() => accessLines(child).some((l) => l.conn === String(id)), `connection ${id} closed`);
 }
 
-async function inspectorUrl(child: Child): Promise<{ url: string; port: number }> {
-  const m = await child.waitFor('stdout', /^inspector on (http:\/\/localhost:(\d+))$/);
+async function inspectorUrl(child: Child, host = '127.0.0.1'): Promise<{ url: string; port: number }> {
+  const m = await child.waitFor('stdout', new RegExp(`^inspector on (http://${host.replaceAll('.', '\\.')}:(\\d+))$`));
   return { url: m[1]!, port: Number(m[2]) };
 }
 
@@ -37,6 +38,7 @@ test('forward --inspect relays the lifecycle of a proxied connection, as an acto
   try {
     const inspector = await inspectorUrl(child);
     assert.is.not(inspector.port, 0, 'a free port was picked');
+    for (const other of otherLocalAddresses('127.0.0.1')) assert.is(await connectErrorAt(other, inspector.port), 'ECONNREFUSED', `loopback only: ${other} refused`);
     // The address printed serves the relay's page (what a browser opens).
     const page = await (await fetch(inspector.url)).text();
     assert.match(page, /Stately Inspector/);
@@ -114,7 +116,7 @@ test('forward --inspect on a port in use is one line and exit 2, and the proxy n
   try {
     const run = await runCli(['forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--inspect', String(taken)]);
     assert.is(run.code, 2);
-    assert.is(run.stderr.trim(), `proxy-lifecycle: --inspect: port ${taken} is already in use`);
+    assert.is(run.stderr.trim(), `proxy-lifecycle: --inspect: cannot listen on 127.0.0.1:${taken}: the address is already in use`);
     assert.is(run.stdout, '');
   } finally {
     await closeServer(blocker);
@@ -123,34 +125,73 @@ test('forward --inspect on a port in use is one line and exit 2, and the proxy n
 
 test('forward --inspect flag errors name the flag, exit 2', async () => {
   const base = ['forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9'];
-  const every = await runCli([...base, '--inspect', '--inspect-every', '0']);
-  assert.is(every.code, 2);
-  assert.is(every.stderr.trim(), 'proxy-lifecycle: --inspect-every must be a whole number from 1 (every connection) to 2147483647, got "0"');
-  const host = await runCli([...base, '--inspect=localhost:4242']);
-  assert.is(host.code, 2);
-  assert.match(host.stderr.trim(), /^proxy-lifecycle: --inspect takes a PORT only, got "localhost:4242"/);
-  const alone = await runCli([...base, '--inspect-every', '2']);
-  assert.is(alone.code, 2);
-  assert.is(alone.stderr.trim(), 'proxy-lifecycle: --inspect-every needs --inspect');
+  const errors: [string[], string][] = [
+    [['--inspect', '--inspect-every', '0'], '--inspect-every must be a whole number from 1 (every connection) to 2147483647, got "0"'],
+    [['--inspect-every', '2'], '--inspect-every needs --inspect'],
+    [['--inspect=localhost:70000'], '--inspect: port must be a whole number from 0 to 65535, got "70000"'],
+    [['--inspect=no_such!host:4242'], '--inspect takes [HOST:]PORT or nothing, got "no_such!host:4242"'],
+    [['--inspect=::1:4242'], '--inspect takes [HOST:]PORT or nothing, got "::1:4242"'],
+    [['--inspect', '192.0.2.123:0'], '--inspect: cannot listen on 192.0.2.123:0: the address is not available on this machine'],
+  ];
+  for (const [args, message] of errors) {
+    const run = await runCli([...base, ...args]);
+    assert.is(run.code, 2, args.join(' '));
+    assert.is(run.stderr.trim(), `proxy-lifecycle: ${message}`);
+    assert.is(run.stdout, '', 'the proxy never listened');
+  }
 });
 
-test('forward --inspect without @statelyai/inspect installed says so in one line, exit 2', async () => {
-  // The binary alone, beside only its required dependencies: the optional peer is missing.
+test('forward --inspect 127.0.0.2:PORT listens there only, and a viewer there gets the events', async () => {
+  const WebSocket = await loadWs();
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  const { child, port } = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--inspect', '127.0.0.2:0']);
+  let viewer: Viewer | undefined;
+  try {
+    const inspector = await inspectorUrl(child, '127.0.0.2');
+    for (const other of otherLocalAddresses('127.0.0.2')) assert.is(await connectErrorAt(other, inspector.port), 'ECONNREFUSED', `${other} refused`);
+    assert.match(await (await fetch(inspector.url)).text(), /Stately Inspector/);
+    viewer = new Viewer(WebSocket, `ws://127.0.0.2:${inspector.port}`);
+    await viewer.open();
+    await roundTrip(child, port, 1, 7);
+    await until(() => viewer!.sessions().length === 1 && viewer!.final(viewer!.sessions()[0]!) !== undefined, 'final snapshot relayed');
+    assert.equal(viewer.final(viewer.sessions()[0]!)!.snapshot!.context!.bytes, { clientToServer: 7, serverToClient: 7 });
+    child.kill('SIGTERM');
+    assert.is((await child.done()).code, 0);
+  } finally {
+    await viewer?.close();
+    await child.dispose();
+    await closeServer(upstream);
+  }
+});
+
+/** Runs `forward --inspect` from the binary alone, beside its required dependencies and `extra` packages only. */
+async function withoutPeers(extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'pl-noinspect-'));
   try {
     copyFileSync(CLI, join(dir, 'cli.js'));
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
-    mkdirSync(join(dir, 'node_modules'));
+    mkdirSync(join(dir, 'node_modules', '@statelyai'), { recursive: true });
     const { dependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    for (const dep of Object.keys(dependencies)) symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
+    for (const dep of [...Object.keys(dependencies), ...extra]) symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
     const child = new Child(process.execPath, [join(dir, 'cli.js'), 'forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--inspect']);
     const exit = await child.done();
-    assert.is(exit.code, 2, child.stderr);
-    assert.is(child.stderr.trim(), 'proxy-lifecycle: --inspect: the optional peer dependency @statelyai/inspect is not installed (npm i -D @statelyai/inspect)');
-    assert.is(child.stdout, '', 'the proxy never started');
+    return { code: exit.code, stdout: child.stdout, stderr: child.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('forward --inspect without its optional peers installed says which in one line, exit 2', async () => {
+  const none = await withoutPeers([]);
+  assert.is(none.code, 2, none.stderr);
+  assert.is(none.stderr.trim(), 'proxy-lifecycle: --inspect: the optional peer dependencies @statelyai/inspect and ws are not installed (npm i -D @statelyai/inspect ws)');
+  assert.is(none.stdout, '', 'the proxy never started');
+  // As pnpm lays it out: @statelyai/inspect reaches its own ws, the binary does not.
+  const noWs = await withoutPeers(['@statelyai/inspect']);
+  assert.is(noWs.code, 2, noWs.stderr);
+  assert.is(noWs.stderr.trim(), 'proxy-lifecycle: --inspect: the optional peer dependency ws is not installed (npm i -D ws)');
+  assert.is(noWs.stdout, '');
 });
 
 test.run();

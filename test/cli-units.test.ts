@@ -66,24 +66,25 @@ test('parseArgs: a flag with an optional value takes the next token only when it
   assert.equal(['', 'h', 'h:', ':80', '[::1]', 'h:80x', '-1', 'a b:1'].map(looksLikeHostPort), [false, false, false, false, false, false, false, false]);
 });
 
-test('parseForwardArgs: --inspect [PORT] and --inspect-every N', () => {
+test('parseForwardArgs: --inspect [[HOST:]PORT] and --inspect-every N', () => {
   const base = ['--listen', '1', '--target', 'h:2'];
   const inspectOf = (argv: string[]) => {
     const config = parseForwardArgs([...base, ...argv]);
     assert.ok(config !== 'help');
     return config.inspect;
   };
+  const lo = '127.0.0.1';
   assert.is(inspectOf([]), undefined);
-  assert.equal(inspectOf(['--inspect']), { port: 0, every: 1 });
-  assert.equal(inspectOf(['--inspect', '4242']), { port: 4242, every: 1 });
-  assert.equal(inspectOf(['--inspect=0', '--inspect-every', '100']), { port: 0, every: 100 });
-  assert.equal(inspectOf(['--inspect', '--inspect-every=3', '--quiet']), { port: 0, every: 3 });
+  assert.equal(inspectOf(['--inspect']), { host: lo, port: 0, every: 1 });
+  assert.equal(inspectOf(['--inspect', '4242']), { host: lo, port: 4242, every: 1 });
+  assert.equal(inspectOf(['--inspect=0', '--inspect-every', '100']), { host: lo, port: 0, every: 100 });
+  assert.equal(inspectOf(['--inspect', '--inspect-every=3', '--quiet']), { host: lo, port: 0, every: 3 });
+  assert.equal(inspectOf(['--inspect', '0.0.0.0:4242']), { host: '0.0.0.0', port: 4242, every: 1 });
+  assert.equal(inspectOf(['--inspect=localhost:0']), { host: 'localhost', port: 0, every: 1 });
+  assert.equal(inspectOf(['--inspect', '[::1]:4242', '--inspect-every', '3']), { host: '::1', port: 4242, every: 3 });
   throwsCli(() => parseForwardArgs([...base, '--inspect', '65536']), '--inspect: port must be a whole number from 0 to 65535, got "65536"');
-  throwsCli(() => parseForwardArgs([...base, '--inspect=x']), '--inspect takes a PORT or nothing, got "x"');
-  throwsCli(
-    () => parseForwardArgs([...base, '--inspect', '127.0.0.1:4242']),
-    '--inspect takes a PORT only, got "127.0.0.1:4242" (the inspector relay listens on every interface; it cannot bind one address)',
-  );
+  throwsCli(() => parseForwardArgs([...base, '--inspect=x']), '--inspect takes [HOST:]PORT or nothing, got "x"');
+  throwsCli(() => parseForwardArgs([...base, '--inspect=h:65536']), '--inspect: port must be a whole number from 0 to 65535, got "65536"');
   throwsCli(() => parseForwardArgs([...base, '--inspect', 'x']), 'forward takes no positional arguments, got "x"');
   for (const bad of ['0', '-1', '1.5', 'two', '2147483648']) {
     throwsCli(() => parseForwardArgs([...base, '--inspect', '--inspect-every', bad]), `--inspect-every must be a whole number from 1 (every connection) to 2147483647, got ${JSON.stringify(bad)}`);

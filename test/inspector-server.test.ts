@@ -1,9 +1,13 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Supervisor } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
 import { startInspectorServer } from '../src/inspect/inspector-server.js';
+import { connectErrorAt, otherLocalAddresses } from './helpers/exposure.js';
 import { closeServer, connect, connectError, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
@@ -11,7 +15,7 @@ import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 test('inspection events of a proxied connection reach a viewer of the local relay', async () => {
   const WebSocket = await loadWs();
   const inspector = await startInspectorServer();
-  assert.match(inspector.url, /^http:\/\/localhost:\d+$/);
+  assert.is(inspector.url, `http://127.0.0.1:${inspector.port}`, 'bound to loopback by default');
   assert.is(inspector.wsUrl, `ws://127.0.0.1:${inspector.port}`);
 
   // A viewer, as the relay's browser page is: it gets what inspectors send to the relay.
@@ -77,6 +81,100 @@ test('a port in use is an error, not a crash', async () => {
     assert.is((error as NodeJS.ErrnoException).code, 'EADDRINUSE');
   } finally {
     await closeServer(blocker);
+  }
+});
+
+test('the relay listens only on the host it is given: 127.0.0.1 by default', async () => {
+  const loopback = await startInspectorServer();
+  const given = await startInspectorServer({ host: '127.0.0.2' });
+  // The control: on every interface, the same probes connect, so a refusal is the binding's doing.
+  const wide = await startInspectorServer({ host: '0.0.0.0' });
+  try {
+    assert.is(loopback.host, '127.0.0.1');
+    assert.is(await connectErrorAt('127.0.0.1', loopback.port), null);
+    for (const other of otherLocalAddresses('127.0.0.1')) assert.is(await connectErrorAt(other, loopback.port), 'ECONNREFUSED', `${other} refused`);
+
+    assert.is(given.url, `http://127.0.0.2:${given.port}`);
+    assert.is(given.wsUrl, `ws://127.0.0.2:${given.port}`);
+    assert.is(await connectErrorAt('127.0.0.2', given.port), null);
+    for (const other of otherLocalAddresses('127.0.0.2')) assert.is(await connectErrorAt(other, given.port), 'ECONNREFUSED', `${other} refused`);
+
+    assert.is(wide.url, `http://0.0.0.0:${wide.port}`);
+    for (const other of ['127.0.0.1', ...otherLocalAddresses('127.0.0.1')]) assert.is(await connectErrorAt(other, wide.port), null, `${other} reaches 0.0.0.0`);
+  } finally {
+    await Promise.all([loopback.close(), given.close(), wide.close()]);
+  }
+});
+
+test('on the host it is given, the relay passes the inspection events on to a viewer, end to end', async () => {
+  const WebSocket = await loadWs();
+  const inspector = await startInspectorServer({ host: '127.0.0.2' });
+  const viewer = new Viewer(WebSocket, inspector.wsUrl);
+  await viewer.open();
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  const supervisor = new Supervisor({ inspect: { observer: inspector.observer } });
+  const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1')));
+  const port = await listen(proxy);
+  try {
+    const client = await connect(port);
+    const got = readAll(client);
+    client.end('to 127.0.0.2');
+    assert.is((await got).toString(), 'to 127.0.0.2');
+    client.destroy();
+    await until(() => viewer.sessions().length === 1 && viewer.final(viewer.sessions()[0]!) !== undefined, 'final snapshot relayed');
+    assert.equal(viewer.final(viewer.sessions()[0]!)!.snapshot!.context!.bytes, { clientToServer: 12, serverToClient: 12 });
+  } finally {
+    await viewer.close();
+    await inspector.close();
+    await closeServer(proxy);
+    await closeServer(upstream);
+  }
+});
+
+test('an address the machine does not have is an error with its code', async () => {
+  let error: unknown;
+  await startInspectorServer({ host: '192.0.2.123' }).catch((e: unknown) => (error = e));
+  assert.is((error as NodeJS.ErrnoException).code, 'EADDRNOTAVAIL');
+});
+
+test('close() drops a viewer still connected', async () => {
+  const WebSocket = await loadWs();
+  const inspector = await startInspectorServer();
+  const viewer = new Viewer(WebSocket, inspector.wsUrl);
+  await viewer.open();
+  await inspector.close();
+  await until(() => viewer.closed, 'viewer dropped');
+  await inspector.close();
+});
+
+const linuxTest = process.platform === 'linux' ? test : test.skip;
+
+linuxTest('open: true opens the page with the platform opener (xdg-open), a missing one is no error', async () => {
+  const bin = mkdtempSync(join(tmpdir(), 'pl-open-'));
+  const saved = process.env.PATH;
+  try {
+    writeFileSync(join(bin, 'xdg-open'), `#!/bin/sh\necho "$@" > "${join(bin, 'opened')}"\n`);
+    chmodSync(join(bin, 'xdg-open'), 0o755);
+    process.env.PATH = `${bin}:${saved}`;
+    const inspector = await startInspectorServer({ open: true });
+    try {
+      await until(() => {
+        try {
+          return readFileSync(join(bin, 'opened'), 'utf8') === `${inspector.url}\n`;
+        } catch {
+          return false;
+        }
+      }, 'xdg-open ran with the URL');
+    } finally {
+      await inspector.close();
+    }
+    process.env.PATH = bin.replace(/$/, '-none');
+    const without = await startInspectorServer({ open: true });
+    await without.close();
+  } finally {
+    process.env.PATH = saved;
+    rmSync(bin, { recursive: true, force: true });
   }
 });
 

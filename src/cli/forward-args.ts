@@ -34,7 +34,7 @@ const FLAGS: FlagSpec = {
   log: 'string',
   'access-log': 'string',
   metrics: 'string',
-  inspect: { optional: true, shape: looksLikeHostPort, describe: 'a PORT' },
+  inspect: { optional: true, shape: looksLikeHostPort, describe: '[HOST:]PORT' },
   'inspect-every': 'string',
   json: 'boolean',
   quiet: 'boolean',
@@ -55,38 +55,29 @@ export interface ForwardConfig {
   accessLogFile?: string;
   /** Where to serve Prometheus metrics (`/metrics`), if at all. */
   metrics?: Endpoint;
-  /** Whether to run the Stately inspector relay, on which port (0: a free one), for one connection in `every`. */
+  /** Whether to run the Stately inspector relay, on which address (port 0: a free one), for one connection in `every`. */
   inspect?: InspectConfig;
   json: boolean;
   quiet: boolean;
 }
 
-/** `--inspect [PORT]` and `--inspect-every N`. */
+/** `--inspect [[HOST:]PORT]` and `--inspect-every N`. */
 export interface InspectConfig {
+  /** The relay's address; 127.0.0.1 unless given, since it shows every inspected connection. */
+  host: string;
   /** The relay's port; 0 picks a free one. */
   port: number;
   /** Inspect connections 1, 1 + every, 1 + 2 × every, … (1: all of them). */
   every: number;
 }
 
-/**
- * `--inspect` alone or with a port, and `--inspect-every`. The relay of `@statelyai/inspect`
- * cannot bind one address (it listens on every interface), so a host is refused rather than
- * silently ignored.
- */
+/** `--inspect` alone or with `[HOST:]PORT` (host 127.0.0.1 when not given), and `--inspect-every`. */
 function parseInspect(value: string | true | undefined, everyText: string | undefined): InspectConfig | undefined {
   if (value === undefined) {
     if (everyText !== undefined) throw new CliError('--inspect-every needs --inspect');
     return undefined;
   }
-  let port = 0;
-  if (value !== true) {
-    const endpoint = parseListen(value, '--inspect');
-    if (endpoint.host !== undefined) {
-      throw new CliError(`--inspect takes a PORT only, got ${JSON.stringify(value)} (the inspector relay listens on every interface; it cannot bind one address)`);
-    }
-    port = endpoint.port;
-  }
+  const { host = '127.0.0.1', port } = value === true ? { port: 0 } : parseListen(value, '--inspect');
   let every = 1;
   if (everyText !== undefined) {
     every = Number(everyText);
@@ -94,7 +85,7 @@ function parseInspect(value: string | true | undefined, everyText: string | unde
       throw new CliError(`--inspect-every must be a whole number from 1 (every connection) to ${2 ** 31 - 1}, got ${JSON.stringify(everyText)}`);
     }
   }
-  return { port, every };
+  return { host, port, every };
 }
 
 /**

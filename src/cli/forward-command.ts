@@ -22,10 +22,10 @@ import { FORWARD_USAGE } from './usage.js';
 /** Starts the inspector relay for `--inspect`, its failures as one line naming the flag. */
 async function startInspector(config: InspectConfig): Promise<InspectorServer> {
   try {
-    return await startInspectorServer({ port: config.port });
+    return await startInspectorServer({ host: config.host, port: config.port });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use` : e.code === 'EACCES' ? `permission denied for port ${config.port}` : e.message.replace(/^inspector: /, '');
+    const why = e.code === undefined ? e.message.replace(/^inspector: /, '') : `cannot listen on ${formatEndpoint(config.host, config.port)}: ${listenFailure(e)}`;
     throw new CliError(`--inspect: ${why}`);
   }
 }

@@ -48,9 +48,11 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
   --max-connections N         serve at most N connections at once, closing more as they arrive (default: what
                               the file-descriptor limit, ulimit -n, leaves room for at 2 per connection)
   --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
-  --inspect [PORT]            run the selected connections as XState actors and show them live in the
-                              Stately inspector: prints 'inspector on URL' (a free port without PORT;
-                              the relay listens on every interface; needs @statelyai/inspect)
+  --inspect [[HOST:]PORT]     run the selected connections as XState actors and show them live in the
+                              Stately inspector: prints 'inspector on URL' (host default 127.0.0.1, a
+                              free port without PORT). The relay shows every inspected connection's
+                              data to whoever reaches it: bind it to loopback or a trusted network.
+                              Needs @statelyai/inspect and ws
   --inspect-every N           with --inspect, inspect connections 1, 1+N, 1+2N, ... (1: all of them)
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
   --access-log FILE           append the access log to FILE instead of stderr (- is stderr); written in

@@ -1,14 +1,23 @@
 /**
- * A local relay for the Stately inspector: `@statelyai/inspect`'s WebSocket server, plus the
- * WebSocket inspector whose observer a Supervisor's `inspect` option takes. The package is an
- * optional peer dependency, loaded only when this is called.
+ * The Stately inspector for a Supervisor's inspected connections: a local relay (an HTTP page
+ * that embeds the Stately inspector UI, plus a WebSocket, on one address), and the WebSocket
+ * inspector of `@statelyai/inspect` whose observer a Supervisor's `inspect` option takes. The
+ * relay is served on `ws` ({@link startInspectorRelay}). Both packages are optional peer
+ * dependencies, loaded only when this is called.
  */
-import net from 'node:net';
 import type { InspectionEvent, Observer } from 'xstate';
+import { startInspectorRelay } from './inspector-relay.js';
+import { openBrowser } from './open-browser.js';
 
 /** Options of {@link startInspectorServer}. */
 export interface InspectorServerOptions {
-  /** Port of the relay (HTTP page + WebSocket). Default 0: a free port. */
+  /**
+   * Address the relay (HTTP page + WebSocket) listens on. Default `127.0.0.1`: the relay shows
+   * every inspected connection's data to whoever connects, so widen it (`0.0.0.0`, `::`, an
+   * interface's address) only to a trusted network.
+   */
+  host?: string;
+  /** Port of the relay. Default 0: a free port. */
   port?: number;
   /** Open the inspector page in the default browser. Default false. */
   open?: boolean;
@@ -16,61 +25,62 @@ export interface InspectorServerOptions {
   inspectorUrl?: string;
   /** Inspection events held while the relay connection opens; older ones are dropped. Default 1000. */
   maxDeferredEvents?: number;
-  /** How long to wait for the relay to accept connections, in ms. Default 5000. */
+  /** How long to wait for the inspector's connection to the relay to open, in ms. Default 5000. */
   startTimeout?: number;
 }
 
 /** A running relay. */
 export interface InspectorServer {
-  /** The page to open in a browser: it embeds the inspector UI and feeds it the events. */
+  /** The page to open in a browser (`http://HOST:PORT`): it embeds the inspector UI and feeds it the events. */
   url: string;
-  /** The relay's WebSocket address (what inspectors send to and viewers read from). */
+  /** The relay's WebSocket address, `ws://HOST:PORT` (what inspectors send to and viewers read from). */
   wsUrl: string;
+  /** The host it was given (`127.0.0.1` by default), as in `url`. */
+  host: string;
+  /** The port actually bound. */
   port: number;
   /** Pass as the Supervisor's `inspect.observer`. */
   observer: Observer<InspectionEvent>;
-  /** Stops the inspector and the relay. Viewers still connected are the relay's to drop. */
+  /** Stops the inspector and the relay, and drops the viewers still connected. Safe to call twice. */
   close(): Promise<void>;
-}
-
-/** The relay's listening port must be checked by us: it has no error handler of its own. */
-function probePort(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    // Unspecified address, as the relay listens: a port taken on any interface is taken.
-    server.listen(port, () => {
-      const chosen = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(chosen));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(what: string, ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
+async function waitFor(what: string, ms: number, check: () => boolean): Promise<void> {
   const start = Date.now();
-  while (!(await check())) {
+  while (!check()) {
     if (Date.now() - start > ms) throw new Error(`inspector: timed out waiting for ${what}`);
     await sleep(5);
   }
 }
 
+/** `[::1]` for an IPv6 address in a URL. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+type Peers = [typeof import('@statelyai/inspect'), typeof import('ws')];
+
+/** Loads the optional peers, or fails with one error that names those missing. */
+async function loadPeers(): Promise<Peers> {
+  const names = ['@statelyai/inspect', 'ws'];
+  const loaded = await Promise.allSettled([import('@statelyai/inspect'), import('ws')]);
+  const missing = names.filter((_, i) => loaded[i]!.status === 'rejected');
+  if (missing.length === 0) return loaded.map((r) => (r as PromiseFulfilledResult<unknown>).value) as Peers;
+  const what = missing.length === 1 ? `the optional peer dependency ${missing[0]} is` : `the optional peer dependencies ${missing.join(' and ')} are`;
+  const cause = (loaded.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as unknown;
+  throw new Error(`inspector: ${what} not installed (npm i -D ${missing.join(' ')})`, { cause });
+}
+
 /**
- * Starts `@statelyai/inspect`'s local relay server on `port` and connects a WebSocket
- * inspector to it. Resolves once the inspector's connection is open, so no event is lost
- * and `close()` never races a connect.
+ * Starts a local relay for the Stately inspector on `host:port` (127.0.0.1 and a free port by
+ * default) and connects `@statelyai/inspect`'s WebSocket inspector to it. Resolves once the
+ * inspector's connection is open, so no event is lost and `close()` never races a connect.
+ *
+ * The relay passes every inspected connection's data (addresses, bytes, states, timings) to
+ * whoever opens its WebSocket: keep it on loopback or a trusted network. Browser pages of
+ * other sites are refused (by `Origin`, and by `Host` while bound to loopback).
  *
  * @example
  * ```ts
@@ -78,47 +88,43 @@ async function waitFor(what: string, ms: number, check: () => boolean | Promise<
  * const supervisor = new Supervisor({ inspect: { observer: inspector.observer, select: (id) => id % 100 === 1 } });
  * console.log(`inspect at ${inspector.url}`);
  * ```
- * @throws if `@statelyai/inspect` is not installed, or the port is in use.
+ * @throws if `@statelyai/inspect` or `ws` is not installed, or the address cannot be bound
+ *   (the error's `code`: `EADDRINUSE`, `EADDRNOTAVAIL`, …).
  */
 export async function startInspectorServer(options: InspectorServerOptions = {}): Promise<InspectorServer> {
   const bound = options.startTimeout ?? 5000;
-  let server: typeof import('@statelyai/inspect/server');
-  let client: typeof import('@statelyai/inspect');
-  try {
-    [server, client] = await Promise.all([import('@statelyai/inspect/server'), import('@statelyai/inspect')]);
-  } catch (err) {
-    throw new Error('inspector: the optional peer dependency @statelyai/inspect is not installed (npm i -D @statelyai/inspect)', {
-      cause: err,
-    });
-  }
-  // The relay cannot listen on port 0 (its page embeds the port) and throws asynchronously
-  // on a port in use, so the port is chosen and checked here first.
-  const port = await probePort(options.port ?? 0);
-  const relay = server.createInspectorServer({
-    port,
-    autoOpen: options.open ?? false,
-    ...(options.inspectorUrl === undefined ? {} : { url: options.inspectorUrl }),
+  const host = options.host ?? '127.0.0.1';
+  const [client, ws] = await loadPeers();
+  const relay = await startInspectorRelay(ws, {
+    host,
+    port: options.port ?? 0,
+    inspectorUrl: options.inspectorUrl ?? 'https://stately.ai/inspect',
   });
-  const wsUrl = `ws://127.0.0.1:${port}`;
+  const port = relay.address.port;
+  const url = `http://${urlHost(host)}:${port}`;
   let inspector: ReturnType<typeof client.createWebSocketInspector> | undefined;
   try {
-    await waitFor('the relay to listen', bound, () => canConnect(port));
-    // Connecting before the relay listens would make the adapter retry every 5 s, forever.
-    inspector = client.createWebSocketInspector({ url: wsUrl, maxDeferredEvents: options.maxDeferredEvents ?? 1000 });
+    // The relay listens already: the adapter connects at once (it would retry every 5 s).
+    inspector = client.createWebSocketInspector({
+      url: `ws://${urlHost(relay.localHost)}:${port}`,
+      maxDeferredEvents: options.maxDeferredEvents ?? 1000,
+    });
     // The adapter keeps its state private; stopping it while it still connects would make it
     // retry, so wait for it to open (when a future version hides the state, skip the wait).
     const adapter = inspector.adapter as unknown as { status?: string };
     await waitFor('the inspector to connect', bound, () => adapter.status === undefined || adapter.status === 'open');
   } catch (err) {
     inspector?.stop();
-    relay.stop();
+    await relay.close();
     throw err;
   }
+  if (options.open === true) openBrowser(url);
   const active = inspector;
   let closed = false;
   return {
-    url: `http://localhost:${port}`,
-    wsUrl,
+    url,
+    wsUrl: `ws://${urlHost(host)}:${port}`,
+    host,
     port,
     observer: active.inspect,
     async close() {
@@ -127,7 +133,7 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
       // The inspector converts events on a zero-delay timer: let the last ones go out first.
       await sleep(0);
       active.stop();
-      relay.stop();
+      await relay.close();
     },
   };
 }

@@ -26,7 +26,7 @@ export interface ConnectionSettings {
   maxLifetime: number;
 }
 
-/** The defaults, as documented in README.md. */
+/** The defaults, as documented in docs/options.md. */
 export const DEFAULT_SETTINGS: Readonly<ConnectionSettings> = Object.freeze({
   socketTimeout: 0,
   timeoutBehavior: 'reset',

@@ -1,5 +1,5 @@
 /**
- * What the project's own tests and tools (bench/, the README diagram writer) reach into:
+ * What the project's own tests and tools (bench/, the diagram writer) reach into:
  * not exported by the package, no stability promised. Users import from `index.ts`.
  * @packageDocumentation
  */

@@ -8,7 +8,7 @@ import type { RuntimeFactory } from './runtime/machine-runtime.js';
 import { createTableRuntime } from './runtime/table-runtime.js';
 
 /**
- * Per-connection lifecycle options. Every field is optional; see README.md for the table
+ * Per-connection lifecycle options. Every field is optional; see docs/options.md for the table
  * of defaults. Durations are milliseconds.
  */
 export interface LifecycleOptions extends Partial<ConnectionSettings> {

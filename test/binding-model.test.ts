@@ -555,7 +555,7 @@ test(`the binding follows the model: ${RUNS} random peer scripts over loopback (
  * Regression, found by the property above (PL_SEED=1): with `timeoutBehavior: 'close'`, a
  * socket timeout on a half-closed connection ended both live sides but left their reasons at
  * `fin`/`peer_fin`, so the close looked like a normal half-close while the proxy had cut the
- * open direction (later bytes discarded). README "Close reasons": a decision of the proxy
+ * open direction (later bytes discarded). docs/close-reasons.md: a decision of the proxy
  * (`shutdown`, `timeout`, ...) overrides the half-close reason of a side that was still live.
  */
 test('a close-behaviour socket timeout on a half-closed connection records reason timeout on both live sides', async () => {

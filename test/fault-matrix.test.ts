@@ -25,9 +25,6 @@ import { assertReplayMatches } from './helpers/replay.js';
 import { RESET_CODES, guardUncaught } from './helpers/robust-rig.js';
 
 const DOC = new URL('../docs/fault-matrix.md', import.meta.url);
-const README = new URL('../README.md', import.meta.url);
-const README_START = '<!-- fault-matrix:start -->';
-const README_END = '<!-- fault-matrix:end -->';
 const WRITE = process.env.PL_WRITE_MATRIX === '1';
 
 const FAULTS = ['connect refused', 'connect timeout', 'RST', 'RST mid-stream', 'FIN', 'stall', 'silent', 'shutdown'] as const;
@@ -337,7 +334,7 @@ function assertFaultShows(fault: Fault, side: CellSide, phase: Phase, info: Clos
   }
   if (phase === 'connecting' && (fault === 'RST' || fault === 'FIN')) {
     // Regression (found by this matrix): the client's end was recorded in phase 'open' (cO / CO)
-    // while the upstream was still connecting. README "Termination codes": K = upstream
+    // while the upstream was still connecting. docs/close-reasons.md, "Termination codes": K = upstream
     // connecting, so cK / CK.
     assert.is(info.code.slice(1), 'K', `the client ${fault === 'RST' ? 'reset' : 'closed'} while the upstream was connecting`);
   }
@@ -375,14 +372,6 @@ for (const fault of FAULTS) {
 
 const OUTCOMES_HEADER = `| fault | side | phase | client path | server path | reasons | code |
 |---|---|---|---|---|---|---|`;
-
-/** README.md with its fault-matrix block holding `rows`. */
-function readmeWith(readme: string, rows: string[]): string {
-  const start = readme.indexOf(README_START);
-  const end = readme.indexOf(README_END);
-  if (start < 0 || end < start) throw new Error(`README.md has no ${README_START} ... ${README_END} block`);
-  return `${readme.slice(0, start + README_START.length)}\n${OUTCOMES_HEADER}\n${rows.join('\n')}\n${readme.slice(end)}`;
-}
 
 function outcomeRows(): string[] {
   const rows: string[] = [];
@@ -422,8 +411,8 @@ is one test over real loopback sockets (test client ⇄ proxy ⇄ test upstream)
 
 - **client path / server path**: the states each side's region went through (from the replayed
   event log, repeats removed; \`readEnded\`, \`writeEnded\` and \`flushing\` are the \`draining\` states).
-- **reasons**: the close reason of the client / server side (see the README, "Close reasons").
-- **code**: the termination code (\`CloseInfo.code\`, README "Termination codes").
+- **reasons**: the close reason of the client / server side (see [close-reasons.md](close-reasons.md)).
+- **code**: the termination code (\`CloseInfo.code\`, [termination codes](close-reasons.md#termination-codes)).
 
 Settings (ms): \`connectTimeout\` ${SETTINGS.connectTimeout}, \`gracePeriod\` ${SETTINGS.gracePeriod}, \`idleTimeout\` ${SETTINGS.idleTimeout},
 \`parityTimeout\` ${SETTINGS.parityTimeout}, \`parityInactivity\` ${SETTINGS.parityInactivity}, no socket timeout, activity sampled
@@ -484,16 +473,6 @@ test('docs/fault-matrix.md is what this run produces', () => {
     assert.unreachable('docs/fault-matrix.md is missing (run with PL_WRITE_MATRIX=1)');
   }
   assert.fixture(committed, text, 'docs/fault-matrix.md is stale: regenerate it with PL_WRITE_MATRIX=1');
-});
-
-test("README.md's fault-matrix table is what this run produces", () => {
-  const readme = readFileSync(README, 'utf8');
-  const text = readmeWith(readme, outcomeRows());
-  if (WRITE) {
-    writeFileSync(README, text);
-    return;
-  }
-  assert.fixture(readme, text, "README.md's fault-matrix table is stale: regenerate it with PL_WRITE_MATRIX=1");
 });
 
 test.run();

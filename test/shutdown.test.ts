@@ -120,7 +120,7 @@ test('shutdown with data in flight: new connections refused, buffered bytes deli
 
 for (const variant of [
   { name: 'deadline before grace period', gracePeriod: 60_000, timeout: 1000, firesAt: 1000, reason: 'aborted' },
-  // grace_expired does not hide a proxy decision (README, close reasons): the side stays 'shutdown'.
+  // grace_expired does not hide a proxy decision (docs/close-reasons.md): the side stays 'shutdown'.
   { name: 'grace period before deadline', gracePeriod: 500, timeout: 1000, firesAt: 500, reason: 'shutdown' },
 ] as const) {
   test(`shutdown, uncooperative client (paused, big pending write), ${variant.name}: destroyed then, reason ${variant.reason}`, async () => {

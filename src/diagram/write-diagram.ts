@@ -15,8 +15,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const DIAGRAM_DOC = `# The connection machine
 
 Generated from \`machines/connection-machine.ts\` by \`node --import tsx src/diagram/write-diagram.ts\`
-(or \`proxy-lifecycle diagram\`); \`test/diagram.test.ts\` fails when this copy, or the one in
-README.md, is stale. Transitions read \`EVENT [guard]\`, \`after(delay) [guard]\` (a timer, with
+(or \`proxy-lifecycle diagram\`); \`test/diagram.test.ts\` fails when this copy is stale.
+Transitions read \`EVENT [guard]\`, \`after(delay) [guard]\` (a timer, with
 the delay's name from the machine's \`delays\`) or \`always [guard]\` (an eventless rule); \`&&\`,
 \`||\` and \`!\` combine guards, and a guard's parameter is in parentheses (\`isSelf(client)\`:
 the event is about this side). Several transitions between the same two states share one

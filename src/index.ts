@@ -82,24 +82,4 @@ export {
   type ScrapeSource,
 } from './metrics/index.js';
 // PROXY protocol (HAProxy v1/v2): the preamble read before a client's bytes or written before an upstream's.
-export {
-  ProxyHeaderParser,
-  parseProxyHeader,
-  encodeProxyHeader,
-  normalizeAddress,
-  PROXY_HEADER_ERROR_CODES,
-  PROXY_V1_MAX_LENGTH,
-  PROXY_V2_DEFAULT_MAX_LENGTH,
-  PP2_TYPE,
-  PP2_SUBTYPE_SSL,
-  type ProxyHeaderParserOptions,
-  type ProxyHeaderFields,
-  type ProxyAddress,
-  type ProxyFamily,
-  type ProxyHeader,
-  type ProxyHeaderErrorCode,
-  type ProxyHeaderResult,
-  type ProxyProtocolVersion,
-  type ProxySslInfo,
-  type ProxyTlv,
-} from './protocol/index.js';
+export * from './protocol/index.js';

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boundListenerCount } from '../src/internal.js';
-import { until } from './helpers/net.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { guardUncaught, startRig } from './helpers/robust-rig.js';
 

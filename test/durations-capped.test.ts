@@ -8,7 +8,8 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventLog, InvalidOptionError, ManualClock, Supervisor, forward } from '../src/index.js';
-import { closeServer, echoServer, listen, until } from './helpers/net.js';
+import { closeServer, echoServer, listen } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 
 const MAX = 2 ** 31 - 1;

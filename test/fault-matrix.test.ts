@@ -20,7 +20,7 @@ import * as assert from 'uvu/assert';
 import { closeCode, regionName, replay, type CloseInfo, type DisposedRecord } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
 import { startFaultRig, settle, waitUntil, type FaultRig, type Peer, type UpstreamKind } from './helpers/fault-rig.js';
-import { payload } from './helpers/net.js';
+import { payload } from './helpers/sockets.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { RESET_CODES, guardUncaught } from './helpers/robust-rig.js';
 

@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import type { InspectionEvent } from 'xstate';
 import { InvalidOptionError, ManualClock, Supervisor } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { closeServer, connect, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, payload, readAll, sha256 } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
 test('inspected connections run as XState actors: events and snapshots reach the observer, the rest stays lean', async () => {

@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert';
 import { Supervisor } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
 import { startInspectorServer } from '../src/inspect/inspector-server.js';
-import { closeServer, connect, connectError, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
+import { closeServer, connect, connectError, echoServer, listen, payload, readAll, sha256 } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 

@@ -5,7 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock, Supervisor, type CloseInfo, type Connection } from '../src/index.js';
 import { collectMetrics, DEFAULT_BYTES_BUCKETS, DEFAULT_LENGTH_BUCKETS, METRICS, serveMetrics } from '../src/metrics/index.js';
-import { closeServer, connect, echoServer, listen, payload, readAll, startUpstreams, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, payload, readAll, startUpstreams } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
 /** GET `url`; resolves with status, content type and body. */

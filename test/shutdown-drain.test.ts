@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock, Supervisor, SupervisorClosedError, type CloseInfo } from '../src/index.js';
-import { closeServer, connect, listen, until } from './helpers/net.js';
+import { closeServer, connect, listen } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
 /** An upstream that answers each request only when told to, then FINs after the client's FIN. */

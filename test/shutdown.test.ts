@@ -3,7 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SupervisorClosedError, type Connection } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { payload, sha256, until } from './helpers/net.js';
+import { payload, sha256 } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { endpoint, guardUncaught, region, startRig, type Endpoint, type Rig } from './helpers/robust-rig.js';
 

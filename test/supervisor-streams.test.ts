@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AggregateSample, ConnectionSample, LogRecord } from '../src/index.js';
-import { payload, until } from './helpers/net.js';
+import { payload } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { guardUncaught, startRig } from './helpers/robust-rig.js';
 

@@ -11,7 +11,8 @@ import * as assert from 'uvu/assert';
 import { Supervisor, readEventLog, type CloseInfo, type LogRecord } from '../src/index.js';
 import { LANE_STATES, renderTimelineHtml, timelineData, type TimelineData } from '../src/timeline/index.js';
 import { CLI, ensureBuilt } from './helpers/cli-harness.js';
-import { closeServer, connect, listen, readAll, startUpstreams, until } from './helpers/net.js';
+import { closeServer, connect, listen, readAll, startUpstreams } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/lifecycle-sim.js';
 

@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { ManualClock, Supervisor, type Connection, type SocketLike, type SupervisorOptions } from '../../src/index.js';
-import { closeServer, listen } from './net.js';
+import { closeServer, listen } from './sockets.js';
 import { closedPort, endpoint, type Endpoint } from './robust-rig.js';
 
 /** How the upstream socket is made. */

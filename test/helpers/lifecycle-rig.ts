@@ -8,7 +8,8 @@ import net from 'node:net';
 import * as assert from 'uvu/assert';
 import { ManualClock, Supervisor, regionName, replay, type Connection, type EventLog, type EventRecord, type SupervisorOptions } from '../../src/index.js';
 import { boundListenerCount } from '../../src/internal.js';
-import { closeServer, listen, until } from './net.js';
+import { closeServer, listen } from './sockets.js';
+import { until } from './wait.js';
 import { assertReplayMatches, recordConnections } from './replay.js';
 
 /** One turn of the event loop, so real socket I/O can run between clock steps. */

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { ManualClock, Supervisor, type Connection, type SupervisorOptions } from '../../src/index.js';
-import { closeServer, listen } from './net.js';
+import { closeServer, listen } from './sockets.js';
 import { endpoint, type Endpoint } from './robust-rig.js';
 
 /** Polls `predicate` once per event-loop turn (I/O included) until it holds, or throws after `ms`. */

@@ -2,7 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { ManualClock, Supervisor, regionName, type CloseInfo, type Connection, type SupervisorOptions, type Upstream } from '../../src/index.js';
-import { closeServer, listen, until } from './net.js';
+import { closeServer, listen } from './sockets.js';
+import { until } from './wait.js';
 import { recordConnections } from './replay.js';
 
 /** Records uncaught exceptions and unhandled rejections while installed. */

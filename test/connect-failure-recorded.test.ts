@@ -10,9 +10,8 @@ import * as assert from 'uvu/assert';
 import * as promClient from 'prom-client';
 import { Supervisor, collectMetrics, type CloseInfo, type SocketLike } from '../src/index.js';
 import { accessLines, ensureBuilt, startForward } from './helpers/cli-harness.js';
-import { closeServer, listen } from './helpers/sockets.js';
+import { closeServer, closedPort, listen } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
-import { closedPort } from './helpers/robust-rig.js';
 
 ensureBuilt();
 

@@ -5,13 +5,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UpstreamError, type Connection, type SocketLike } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { payload, sha256 } from './helpers/sockets.js';
-import { until } from './helpers/wait.js';
+import { region, startLoopback, type Loopback } from './helpers/loopback.js';
 import { assertReplayMatches } from './helpers/replay.js';
-import { RESET_CODES, closedPort, guardUncaught, region, startRig, turns, type Endpoint, type Rig } from './helpers/robust-rig.js';
+import { RESET_CODES, closedPort, payload, sha256, type Endpoint } from './helpers/sockets.js';
+import { guardUncaught } from './helpers/uncaught.js';
+import { turns, until } from './helpers/wait.js';
 
 /** Both proxy sockets destroyed, nothing of ours left on them, no timer left. */
-function assertReleased(rig: Rig, conn: Connection): void {
+function assertReleased(rig: Loopback, conn: Connection): void {
   assert.ok(conn.disposed, 'connection disposed');
   assert.ok(conn.client.destroyed, 'proxy client socket destroyed');
   assert.is(boundListenerCount(conn.client), 0, 'client listeners removed');
@@ -32,7 +33,7 @@ function endOnEnd(ep: Endpoint): void {
 test('(a) upstream refuses: server connect_refused, client peer_closed and closed, nothing thrown', async () => {
   const guard = guardUncaught();
   const dead = await closedPort();
-  const rig = await startRig({ upstream: () => () => net.connect(dead, '127.0.0.1') });
+  const rig = await startLoopback({ dial: () => () => net.connect(dead, '127.0.0.1') });
   try {
     const { c, conn } = await rig.connect();
     endOnEnd(c);
@@ -76,9 +77,9 @@ for (const [label, make] of neverConnecting) {
   test(`(b) upstream never answers (${label}): connect_timeout on the clock, both sides closed`, async () => {
     const guard = guardUncaught();
     const made: SocketLike[] = [];
-    const rig = await startRig({
+    const rig = await startLoopback({
       supervisor: { connectTimeout: 1000 },
-      upstream: () => () => {
+      dial: () => () => {
         const s = make();
         made.push(s);
         return s;
@@ -118,7 +119,7 @@ for (const phase of PHASES) {
   for (const resetSide of ['client', 'server'] as const) {
     test(`(c) RST from the ${resetSide} while ${phase}: both sides closed, reset recorded, nothing thrown`, async () => {
       const guard = guardUncaught();
-      const rig = await startRig();
+      const rig = await startLoopback();
       try {
         const { c, u, conn } = await rig.open();
         const otherSide = resetSide === 'client' ? 'server' : 'client';
@@ -204,7 +205,7 @@ for (const [label, factory] of badFactories) {
     const guard = guardUncaught();
     const warned: { message: string; fields?: Record<string, unknown> }[] = [];
     const logger = { warn: (message: string, fields?: Record<string, unknown>) => void warned.push({ message, fields }) };
-    const rig = await startRig({ upstream: () => factory as never, supervisor: { logger } });
+    const rig = await startLoopback({ dial: () => factory as never, supervisor: { logger } });
     try {
       const { c, conn } = await rig.connect();
       endOnEnd(c);
@@ -236,9 +237,9 @@ for (const [label, factory] of badFactories) {
 test('(e) async upstream factory resolving later: client bytes (and FIN) sent before it resolves are not lost', async () => {
   const guard = guardUncaught();
   let resolveUpstream!: () => void;
-  const rig = await startRig({
+  const rig = await startLoopback({
     keepChunks: true,
-    upstream: (port) => () =>
+    dial: (port) => () =>
       new Promise<SocketLike>((resolve) => {
         resolveUpstream = () => resolve(net.connect(port, '127.0.0.1'));
       }),

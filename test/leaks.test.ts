@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import type { CloseInfo, SocketLike } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
 import { startLoopback } from './helpers/loopback.js';
-import { prng } from './helpers/prng.js';
+import { prng } from '../tools/prng.mjs';
 import { assertReplayMatches } from './helpers/replay.js';
 import { RESET_CODES, closedPort, type Endpoint } from './helpers/sockets.js';
 import { guardUncaught } from './helpers/uncaught.js';

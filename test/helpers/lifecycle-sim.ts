@@ -5,7 +5,7 @@
  */
 import { ManualClock, TableRuntime, closeCode, DEFAULT_SETTINGS } from '../../src/index.js';
 import type { ConnectionOutput, ConnectionSettings, LogRecord, RuntimeEvent, RuntimeHost, EffectType, Side } from '../../src/index.js';
-import { prng } from './prng.js';
+import { prng } from '../../tools/prng.mjs';
 
 /** One step of a scenario, at `at` ms after the connection opened. */
 export type SimStep =

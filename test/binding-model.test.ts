@@ -6,7 +6,7 @@
  * (resetAndDestroy), stops reading (pause) or resumes; the clock advances; now and then the
  * supervisor shuts down or aborts. After every command the test lets the I/O settle and checks:
  *
- * 1. against the model (test/helpers/model-world.ts: the pure reference runtime, XState's
+ * 1. against the model (test/helpers/reference-binding.ts: the pure reference runtime, XState's
  *    `transition()`, bound to simulated sockets and its own ManualClock): the full state value,
  *    close reasons, ending, error kinds, byte counters, discarded bytes, backpressure pauses,
  *    armed timers, disposal, and what each peer has received and seen (FIN, close);
@@ -47,7 +47,7 @@ import {
 import { boundListenerCount } from '../src/internal.js';
 import { kPaused } from '../src/binding/socket-handlers.js';
 import { assertCleanEnd, region, startLoopback, type Loopback } from './helpers/loopback.js';
-import { PEERS, ModelWorld, peerClosed, peerUsable, prefixHash, sideOfPeer, type PeerName } from './helpers/model-world.js';
+import { PEERS, ModelWorld, peerClosed, peerUsable, prefixHash, sideOfPeer, type PeerName } from './helpers/reference-binding.js';
 import { assertReplayMatches } from './helpers/replay.js';
 import { RESET_CODES, type Endpoint } from './helpers/sockets.js';
 import { guardUncaught } from './helpers/uncaught.js';

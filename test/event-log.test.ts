@@ -34,7 +34,7 @@ import {
 } from '../src/index.js';
 import { startLoopback } from './helpers/loopback.js';
 import { connect, readAll } from './helpers/sockets.js';
-import { MachineSim } from './helpers/pure-machine-sim.js';
+import { MachineSim } from './helpers/reference-machine.js';
 
 const ev = (t: number, conn: number, event: RuntimeEvent): LogRecord => ({ t, conn, kind: 'event', event });
 const open = (t: number, conn: number, settings: ConnectionSettings = { ...DEFAULT_SETTINGS }, client?: string): LogRecord =>

@@ -14,7 +14,7 @@ import { CLI, ensureBuilt } from './helpers/cli-harness.js';
 import { closeServer, connect, listen, readAll, startUpstreams } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
-import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/lifecycle-sim.js';
+import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/simulated-logs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);

@@ -1,4 +1,7 @@
 /**
+ * Event logs of simulated connections, as fixtures for the timeline page tests. Not a
+ * reference: it runs the library's own table runtime.
+ *
  * Simulated connections for timeline and metrics tests: the real machine (the lean table
  * runtime, on a ManualClock) with a small model of two sockets instead of real ones. Records
  * are what a Connection would log: `open`, every event (timer events included), `disposed`.

@@ -5,14 +5,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UpstreamError, type Connection, type SocketLike } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { region, startLoopback, type Loopback } from './helpers/loopback.js';
-import { assertReplayMatches } from './helpers/replay.js';
+import { assertCleanRun, region, startLoopback, type Loopback } from './helpers/loopback.js';
 import { RESET_CODES, closedPort, payload, sha256, type Endpoint } from './helpers/sockets.js';
 import { guardUncaught } from './helpers/uncaught.js';
 import { turns, until } from './helpers/wait.js';
 
-/** Both proxy sockets destroyed, nothing of ours left on them, no timer left. */
-function assertReleased(rig: Loopback, conn: Connection): void {
+/** Both proxy sockets destroyed, nothing of ours left on them, no timer left, nothing thrown, and the log replays. */
+function assertReleased(rig: Loopback, conn: Connection, guard: { errors: unknown[] }): void {
   assert.ok(conn.disposed, 'connection disposed');
   assert.ok(conn.client.destroyed, 'proxy client socket destroyed');
   assert.is(boundListenerCount(conn.client), 0, 'client listeners removed');
@@ -23,6 +22,7 @@ function assertReleased(rig: Loopback, conn: Connection): void {
   assert.is(conn.pendingTimers, 0, 'connection timers');
   assert.is(rig.clock.pending, 0, 'clock timers');
   assert.is(rig.supervisor.stats.active, 0, 'supervisor empty');
+  assertCleanRun(rig, guard);
 }
 
 /** The test client cooperates: it ends its side once the proxy ends its own. */
@@ -45,9 +45,7 @@ test('(a) upstream refuses: server connect_refused, client peer_closed and close
     assert.is(info.reasons.client, 'peer_closed');
     assert.ok(c.gotEnd, 'the client was sent FIN');
     assert.is(c.errors.length, 0, `client errors: ${c.errors.join(',')}`);
-    assertReleased(rig, conn);
-    assert.equal(guard.errors, []);
-    assertReplayMatches(rig.supervisor, rig.recorded);
+    assertReleased(rig, conn, guard);
   } finally {
     guard.dispose();
     await rig.close();
@@ -102,9 +100,7 @@ for (const [label, make] of neverConnecting) {
       assert.is(info.reasons.server, 'connect_timeout');
       assert.is(info.reasons.client, 'peer_closed');
       assert.ok(c.gotEnd, 'client got FIN');
-      assertReleased(rig, conn);
-      assert.equal(guard.errors, []);
-      assertReplayMatches(rig.supervisor, rig.recorded);
+      assertReleased(rig, conn, guard);
     } finally {
       guard.dispose();
       await rig.close();
@@ -179,9 +175,7 @@ for (const phase of PHASES) {
         }
         assert.ok(info.reasons[otherSide] !== null, 'other side reason recorded');
         assert.is(info.errors[resetSide], conn.context.errors[resetSide]);
-        assertReleased(rig, conn);
-        assert.equal(guard.errors, []);
-        assertReplayMatches(rig.supervisor, rig.recorded);
+        assertReleased(rig, conn, guard);
       } finally {
         guard.dispose();
         await rig.close();
@@ -224,9 +218,7 @@ for (const [label, factory] of badFactories) {
       assert.is(info.reasons.client, 'peer_closed');
       assert.ok(c.gotEnd, 'client got FIN');
       assert.is(conn.server, null);
-      assertReleased(rig, conn);
-      assert.equal(guard.errors, []);
-      assertReplayMatches(rig.supervisor, rig.recorded);
+      assertReleased(rig, conn, guard);
     } finally {
       guard.dispose();
       await rig.close();
@@ -269,9 +261,7 @@ test('(e) async upstream factory resolving later: client bytes (and FIN) sent be
     assert.is(info.discarded, 0);
     assert.is(info.reasons.client, 'fin');
     assert.is(info.reasons.server, 'peer_fin');
-    assertReleased(rig, conn);
-    assert.equal(guard.errors, []);
-    assertReplayMatches(rig.supervisor, rig.recorded);
+    assertReleased(rig, conn, guard);
   } finally {
     guard.dispose();
     await rig.close();

@@ -18,9 +18,10 @@ const GRACE = 5_000;
  */
 const BIG_BUFFER: net.ServerOpts = { allowHalfOpen: true, highWaterMark: 256 * MB };
 
-test('a client that stops reading while its side drains is destroyed at gracePeriod, reason grace_expired', async () => {
-  const response = payload(64 * MB);
-  const rig = await startLoopback({
+/** A rig with the big client-side buffer whose upstream sends `response` and FIN at once (and reads on). */
+const responding = (response: Buffer, keepChunks = false) =>
+  startLoopback({
+    keepChunks,
     front: BIG_BUFFER,
     supervisor: { gracePeriod: GRACE },
     upstream: (socket) => {
@@ -28,6 +29,10 @@ test('a client that stops reading while its side drains is destroyed at gracePer
       socket.end(response);
     },
   });
+
+test('a client that stops reading while its side drains is destroyed at gracePeriod, reason grace_expired', async () => {
+  const response = payload(64 * MB);
+  const rig = await responding(response);
   try {
     const { c, conn } = await rig.connect();
     const client = c.socket;
@@ -67,15 +72,7 @@ test('a client that stops reading while its side drains is destroyed at gracePer
 
 test('writes pending when a side starts draining are flushed within the grace period; nothing expires', async () => {
   const response = payload(16 * MB);
-  const rig = await startLoopback({
-    keepChunks: true,
-    front: BIG_BUFFER,
-    supervisor: { gracePeriod: GRACE },
-    upstream: (socket) => {
-      socket.resume();
-      socket.end(response);
-    },
-  });
+  const rig = await responding(response, true);
   try {
     const { c: got, conn } = await rig.connect();
     const client = got.socket;

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createTableRuntime, type EffectType, type RuntimeFactory, type Side } from '../src/index.js';
+import { createTableRuntime, type CloseReason, type Connection, type EffectType, type RuntimeFactory, type Side } from '../src/index.js';
 import { assertCleanEnd, region, startLoopback, type Loopback } from './helpers/loopback.js';
 import { lastActivityAt, timerEvents } from './helpers/replay.js';
 import type { Endpoint } from './helpers/sockets.js';
@@ -55,6 +55,29 @@ function endOnEnd(client: net.Socket): void {
   client.on('end', () => client.end());
 }
 
+/**
+ * The proxy closed both sides for the `delay` timer: the client got FIN, the connection is
+ * disposed with `reason` on both sides, that timer fired once, at `at`, and nothing is left.
+ */
+async function assertClosedBy(rig: Loopback, got: Endpoint, conn: Connection, delay: string, reason: CloseReason, at: number): Promise<void> {
+  await until(() => got.gotEnd, 'the proxy FIN at the client');
+  await until(() => conn.disposed, 'connection disposed');
+  assert.equal(conn.reasons, { client: reason, server: reason });
+  const fired = timerEvents(rig.supervisor.log, conn.id, delay);
+  assert.is(fired.length, 1);
+  assert.is(fired[0]!.t, at);
+  await assertCleanEnd(rig);
+}
+
+/** The client sends FIN: the echo ends too, the connection closes normally and nothing is left. */
+async function endsNormally(rig: Loopback, got: Endpoint, conn: Connection): Promise<void> {
+  got.socket.end();
+  await until(() => got.gotEnd, 'echo end');
+  await until(() => conn.disposed, 'connection disposed');
+  assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
+  await assertCleanEnd(rig);
+}
+
 async function opened(rig: Loopback) {
   const { c: got, conn } = await rig.connect();
   const client = got.socket;
@@ -99,11 +122,7 @@ test("timeoutBehavior 'reset': a connection idle for 24 h stays open, TIMEOUT ev
 
     // Still a working connection both ways after a simulated day.
     await exchange(client, got, 'still here after a day');
-    client.end();
-    await until(() => got.gotEnd, 'echo end');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
-    await assertCleanEnd(rig);
+    await endsNormally(rig, got, conn);
   } finally {
     await rig.close();
   }
@@ -128,13 +147,7 @@ test("timeoutBehavior 'close': closes with reason timeout after the first minute
     assert.equal(conn.reasons, { client: 'timeout', server: 'timeout' });
     assert.ok(region(conn, 'client').startsWith('draining'), 'client being closed');
     assert.ok(region(conn, 'server').startsWith('draining'), 'server being closed');
-    await until(() => got.gotEnd, 'the proxy FIN at the client');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'timeout', server: 'timeout' });
-    const fired = timerEvents(rig.supervisor.log, conn.id, 'socketTimeout');
-    assert.is(fired.length, 1);
-    assert.is(fired[0]!.t, quietSince + MINUTE);
-    await assertCleanEnd(rig);
+    await assertClosedBy(rig, got, conn, 'socketTimeout', 'timeout', quietSince + MINUTE);
   } finally {
     await rig.close();
   }
@@ -172,11 +185,7 @@ test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the fi
     assert.is(region(conn, 'server'), 'open');
     assert.equal(conn.reasons, { client: null, server: null });
 
-    client.end();
-    await until(() => got.gotEnd, 'echo end');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
-    await assertCleanEnd(rig);
+    await endsNormally(rig, got, conn);
   } finally {
     await rig.close();
   }
@@ -211,13 +220,7 @@ test('idleTimeout closes a silent connection with reason idle_timeout; sampled a
     assert.is(region(conn, 'client'), 'open', 'open 1 ms before the postponed deadline');
     rig.clock.advance(1);
     assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
-    await until(() => got.gotEnd, 'the proxy FIN at the client');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
-    const fired = timerEvents(rig.supervisor.log, conn.id, 'idleTimeout');
-    assert.is(fired.length, 1);
-    assert.is(fired[0]!.t, secondQuiet + IDLE);
-    await assertCleanEnd(rig);
+    await assertClosedBy(rig, got, conn, 'idleTimeout', 'idle_timeout', secondQuiet + IDLE);
   } finally {
     await rig.close();
   }
@@ -248,14 +251,8 @@ test('maxLifetime closes a connection that is busy the whole time, with reason m
     assert.is(region(conn, 'server'), 'open');
     rig.clock.advance(1);
     assert.equal(conn.reasons, { client: 'max_lifetime', server: 'max_lifetime' });
-    await until(() => got.gotEnd, 'the proxy FIN at the client');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'max_lifetime', server: 'max_lifetime' });
+    await assertClosedBy(rig, got, conn, 'maxLifetime', 'max_lifetime', start + LIFETIME);
     assert.is(timerEvents(rig.supervisor.log, conn.id, 'idleTimeout').length, 0, 'not an idle close');
-    const fired = timerEvents(rig.supervisor.log, conn.id, 'maxLifetime');
-    assert.is(fired.length, 1);
-    assert.is(fired[0]!.t, start + LIFETIME);
-    await assertCleanEnd(rig);
   } finally {
     await rig.close();
   }

@@ -3,8 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SupervisorClosedError, type Connection } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { region, startLoopback, type Loopback } from './helpers/loopback.js';
-import { assertReplayMatches } from './helpers/replay.js';
+import { assertCleanRun, region, startLoopback, type Loopback } from './helpers/loopback.js';
 import { endpoint, payload, sha256, type Endpoint } from './helpers/sockets.js';
 import { guardUncaught } from './helpers/uncaught.js';
 import { until } from './helpers/wait.js';
@@ -111,8 +110,7 @@ test('shutdown with data in flight: new connections refused, buffered bytes deli
     assert.is(active.values[active.values.length - 1], 0);
     assert.is(Math.max(...active.values), 4);
     assert.is(rig.closes.length, 4);
-    assert.equal(guard.errors, []);
-    assertReplayMatches(rig.supervisor, rig.recorded);
+    assertCleanRun(rig, guard);
   } finally {
     active.stop();
     guard.dispose();
@@ -172,8 +170,7 @@ for (const variant of [
       assert.is(rig.clock.pending, 0);
       assert.ok(active.completed());
       assert.ok(active.values.every((n) => n >= 0));
-      assert.equal(guard.errors, []);
-      assertReplayMatches(rig.supervisor, rig.recorded);
+      assertCleanRun(rig, guard);
     } finally {
       active.stop();
       guard.dispose();
@@ -211,8 +208,7 @@ test('abort() destroys every connection at once, reasons aborted on both sides',
     assert.not.ok(active.completed(), 'abort() alone does not close the supervisor');
     assert.ok(active.values.every((n) => n >= 0));
     assert.is(active.values[active.values.length - 1], 0);
-    assert.equal(guard.errors, []);
-    assertReplayMatches(rig.supervisor, rig.recorded);
+    assertCleanRun(rig, guard);
   } finally {
     active.stop();
     guard.dispose();

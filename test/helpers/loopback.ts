@@ -170,6 +170,12 @@ export function localPort(conn: Connection): number | undefined {
   return (conn.server as net.Socket | null)?.localPort;
 }
 
+/** Nothing was thrown while `guard` watched, and the log replays to every connection the rig recorded. */
+export function assertCleanRun(rig: Loopback, guard: { errors: unknown[] }): void {
+  assert.equal(guard.errors, []);
+  assertReplayMatches(rig.supervisor, rig.recorded);
+}
+
 /**
  * The end of every supervisor test: the supervisor is empty with no timer left on its
  * clock, the log replays to the live state, and no handler of ours is left on a socket.

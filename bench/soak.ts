@@ -30,7 +30,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { closeCode, ManualClock, replay, resolveOptions, Supervisor, type CloseInfo, type Connection, type LogRecord, type LogSink } from '../src/index.js';
 import { boundListenerCount, tableFor } from '../src/internal.js';
-import { prng } from '../test/helpers/prng.js';
+import { prng } from '../tools/prng.mjs';
 
 // ---------------------------------------------------------------- configuration
 

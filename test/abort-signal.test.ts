@@ -9,8 +9,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventLog, InvalidOptionError, Supervisor, SupervisorClosedError, forward, type Connection } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { assertCleanEnd, collect, eventsOf, region, startRig, type Rig } from './helpers/lifecycle-rig.js';
-import { closeServer, connect, echoServer, listen, until } from './helpers/net.js';
+import { assertCleanEnd, region, startLoopback, type Loopback } from './helpers/loopback.js';
+import { eventsOf } from './helpers/replay.js';
+import { closeServer, connect, echoServer, endpoint, listen } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 const listeners = (signal: AbortSignal): number => getEventListeners(signal, 'abort').length;
 
@@ -54,16 +56,16 @@ test('forward(…, { signal }): aborting destroys both sides of a live connectio
   try {
     const client = await connect(rig.port);
     client.on('error', () => {});
-    const got = collect(client);
+    const got = endpoint(client);
     client.write('ping');
-    await until(() => got.length === 4, 'the echo');
+    await until(() => got.received === 4, 'the echo');
     const [conn] = rig.connections;
     assert.is(listeners(controller.signal), 1, 'one listener while the connection lives');
     controller.abort();
     const info = await conn!.whenClosed();
     assert.equal(info.reasons, { client: 'aborted', server: 'aborted' });
     assert.is(info.code[0], 'A', 'the termination code says aborted');
-    await until(() => client.destroyed || got.ended, 'the client cut off');
+    await until(() => client.destroyed || got.gotEnd, 'the client cut off');
     assert.is(listeners(controller.signal), 0, 'no listener left');
     assert.is(boundListenerCount(conn!.client) + boundListenerCount(conn!.server!), 0);
   } finally {
@@ -77,9 +79,9 @@ test('forward(…, { signal }): a connection that ends by itself removes its lis
   try {
     for (let i = 0; i < 3; i++) {
       const client = await connect(rig.port);
-      const got = collect(client);
+      const got = endpoint(client);
       client.end('bye');
-      await until(() => got.ended, 'the echo and its FIN');
+      await until(() => got.gotEnd, 'the echo and its FIN');
       client.end();
     }
     await until(() => rig.connections.length === 3 && rig.connections.every((c) => c.disposed), 'all three disposed');
@@ -129,7 +131,7 @@ test('a signal option that is not an AbortSignal is refused, naming it, before a
 
 /** A rig whose upstream echoes and answers the proxy's FIN with its own. */
 const cooperative = (signal?: AbortSignal) =>
-  startRig({
+  startLoopback({
     supervisor: { signal },
     upstream: (socket) => {
       socket.on('data', (d: Buffer) => socket.write(d));
@@ -138,12 +140,11 @@ const cooperative = (signal?: AbortSignal) =>
   });
 
 /** A rig whose upstream never answers the proxy's FIN: a graceful shutdown waits on it. */
-const stubborn = () => startRig({ supervisor: { gracePeriod: 60_000 }, upstream: (socket) => socket.resume() });
+const stubborn = () => startLoopback({ supervisor: { gracePeriod: 60_000 }, upstream: (socket) => socket.resume() });
 
-async function openOne(rig: Rig): Promise<{ client: net.Socket; conn: Connection }> {
-  const n = rig.recorded.length;
-  const client = await rig.connect();
-  const conn = await rig.connection(n);
+async function openOne(rig: Loopback): Promise<{ client: net.Socket; conn: Connection }> {
+  const { c, conn } = await rig.connect();
+  const client = c.socket;
   await until(() => region(conn, 'server') === 'open', 'upstream connected');
   return { client, conn };
 }

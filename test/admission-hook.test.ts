@@ -4,7 +4,7 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InvalidOptionError, Supervisor, type Refusal } from '../src/index.js';
-import { closeServer, echoServer, listen, roundTrip } from './helpers/net.js';
+import { closeServer, echoServer, listen, roundTrip } from './helpers/sockets.js';
 
 test('a refused client is closed at once, never reaches the upstream, and is counted and reported with the limit', async () => {
   const upstream = echoServer();

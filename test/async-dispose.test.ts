@@ -6,7 +6,8 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Supervisor, type CloseInfo } from '../src/index.js';
-import { closeServer, echoServer, listen, until } from './helpers/net.js';
+import { closeServer, echoServer, listen } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 test('Symbol.asyncDispose is Node\'s own symbol, and the supervisor has it', () => {
   assert.is(Symbol.asyncDispose, Symbol.for('nodejs.asyncDispose'));

@@ -6,7 +6,7 @@
  * (resetAndDestroy), stops reading (pause) or resumes; the clock advances; now and then the
  * supervisor shuts down or aborts. After every command the test lets the I/O settle and checks:
  *
- * 1. against the model (test/helpers/model-world.ts: the pure reference runtime, XState's
+ * 1. against the model (test/helpers/reference-binding.ts: the pure reference runtime, XState's
  *    `transition()`, bound to simulated sockets and its own ManualClock): the full state value,
  *    close reasons, ending, error kinds, byte counters, discarded bytes, backpressure pauses,
  *    armed timers, disposal, and what each peer has received and seen (FIN, close);
@@ -31,15 +31,27 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Side } from '../machines/connection-events.js';
-import { describeEvent, regionName, replay, resolveOptions, type EventRecord, type LifecycleOptions, type LogRecord } from '../src/index.js';
+import {
+  describeEvent,
+  regionName,
+  replay,
+  resolveOptions,
+  type Connection,
+  type EventRecord,
+  type LifecycleOptions,
+  type LogRecord,
+  type ManualClock,
+  type Supervisor,
+  type SupervisorOptions,
+} from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
 import { kPaused } from '../src/binding/socket-handlers.js';
-import { assertCleanEnd, collect, region, startRig } from './helpers/lifecycle-rig.js';
-import { LiveBench, quiesce, waitFor, type LiveRun } from './helpers/model-live.js';
-import { until } from './helpers/net.js';
-import { PEERS, ModelWorld, peerClosed, peerUsable, prefixHash, sideOfPeer, type PeerName } from './helpers/model-world.js';
+import { assertCleanEnd, region, startLoopback, type Loopback } from './helpers/loopback.js';
+import { PEERS, ModelWorld, peerClosed, peerUsable, prefixHash, sideOfPeer, type PeerName } from './helpers/reference-binding.js';
 import { assertReplayMatches } from './helpers/replay.js';
-import { RESET_CODES, guardUncaught } from './helpers/robust-rig.js';
+import { RESET_CODES, type Endpoint } from './helpers/sockets.js';
+import { guardUncaught } from './helpers/uncaught.js';
+import { settled, until } from './helpers/wait.js';
 
 const LONG = process.env.PL_LONG === '1';
 const SEED = Number(process.env.PL_SEED ?? 0x6d0de1);
@@ -78,9 +90,32 @@ interface History {
   resets: { peer: PeerName; whileReading: boolean; calmBefore: boolean }[];
 }
 
+/** One run of the property: a fresh supervisor behind the rig's listeners, and its one connection. */
+interface LiveRun {
+  clock: ManualClock;
+  supervisor: Supervisor;
+  conn: Connection;
+  client: Endpoint;
+  upstream: Endpoint;
+}
+
 interface Real {
   live: LiveRun;
   history: History;
+}
+
+/** A fresh supervisor with `options`, and one connection through it with the upstream connected. */
+async function openRun(rig: Loopback, options: SupervisorOptions): Promise<LiveRun> {
+  rig.renew(options);
+  const { c, u, conn } = await rig.open();
+  await until(() => region(conn, 'server') === 'open', 'the proxied connection to open', 3000);
+  return { clock: rig.clock, supervisor: rig.supervisor, conn, client: c, upstream: u };
+}
+
+/** Destroys whatever test socket is left and waits for it to close. */
+async function destroyPeers(r: LiveRun): Promise<void> {
+  for (const ep of [r.client, r.upstream]) if (!ep.socket.destroyed) ep.socket.destroy();
+  await until(() => r.client.closed && r.upstream.closed, 'test peers to close', 3000);
 }
 
 /** The smallest delay after which the proxy may decide something by itself (close a side). */
@@ -114,7 +149,7 @@ function bytes(size: number, seed: number): Buffer {
   return out;
 }
 
-const liveHash = (ep: LiveRun['client']): string => ep.hash.copy().digest('hex');
+const liveHash = (ep: Endpoint): string => ep.hash.copy().digest('hex');
 
 function fingerprint(r: LiveRun): string {
   const c = r.conn;
@@ -285,10 +320,10 @@ function highLevel(m: ModelWorld, real: Real): void {
 async function verify(m: ModelWorld, real: Real, label: string): Promise<void> {
   const r = real.live;
   m.settle();
-  await quiesce(() => fingerprint(r));
+  await settled(() => fingerprint(r), 4, 3000);
   if (differences(m, real, false).length > 0) {
     // Slow I/O: give it a little longer to reach what the model predicts.
-    await waitFor(() => differences(m, real, false).length === 0, () => 'the live run to match the model', 1500).catch(() => {});
+    await until(() => differences(m, real, false).length === 0, 'the live run to match the model', 1500).catch(() => {});
   }
   const diff = differences(m, real, true);
   if (diff.length > 0) {
@@ -503,8 +538,8 @@ async function teardown(m: ModelWorld, real: Real): Promise<void> {
 
 test(`the binding follows the model: ${RUNS} random peer scripts over loopback (seed ${SEED})`, async () => {
   const guard = guardUncaught();
-  const bench = new LiveBench();
-  await bench.start();
+  // The listeners live for the whole property; each run gets a fresh supervisor and clock.
+  const rig = await startLoopback();
   const counts = { runs: 0, commands: 0, disposedEarly: 0, resets: 0, shutdowns: 0 };
   const codes = new Map<string, number>();
   const timers = new Map<string, number>();
@@ -512,7 +547,7 @@ test(`the binding follows the model: ${RUNS} random peer scripts over loopback (
     await fc.assert(
       fc.asyncProperty(settingsArb, fc.commands(commandArbs, { maxCommands: MAX_COMMANDS, size: 'max' }), async (settings, cmds) => {
         counts.runs++;
-        const live = await bench.open({ ...settings.options, activitySampleInterval: settings.activitySampleInterval });
+        const live = await openRun(rig, { ...settings.options, activitySampleInterval: settings.activitySampleInterval });
         const model = new ModelWorld({ settings: resolveOptions(settings.options).settings, activitySampleInterval: settings.activitySampleInterval });
         const history: History = { settings, finOrder: [], advanced: 0, proxyAction: false, resets: [] };
         const real: Real = { live, history };
@@ -533,7 +568,7 @@ test(`the binding follows the model: ${RUNS} random peer scripts over loopback (
           codes.set(code, (codes.get(code) ?? 0) + 1);
         } finally {
           live.supervisor.abort();
-          await live.destroyPeers();
+          await destroyPeers(live);
         }
         assert.equal(guard.errors, [], 'nothing thrown');
       }),
@@ -541,9 +576,9 @@ test(`the binding follows the model: ${RUNS} random peer scripts over loopback (
     );
   } finally {
     guard.dispose();
-    await bench.close();
+    await rig.close();
   }
-  await waitFor(() => bench.openSockets === 0, () => `${bench.openSockets} sockets to close`);
+  await until(() => rig.openSockets === 0, () => `${rig.openSockets} sockets to close`, 3000);
   // The generator must reach the interesting places, or the property proves little.
   assert.ok(counts.disposedEarly > RUNS / 10, `connections that ended within the commands: ${counts.disposedEarly}`);
   assert.ok(counts.resets > RUNS / 10, `resets: ${counts.resets}`);
@@ -559,7 +594,7 @@ test(`the binding follows the model: ${RUNS} random peer scripts over loopback (
  * (`shutdown`, `timeout`, ...) overrides the half-close reason of a side that was still live.
  */
 test('a close-behaviour socket timeout on a half-closed connection records reason timeout on both live sides', async () => {
-  const rig = await startRig({
+  const rig = await startLoopback({
     supervisor: { socketTimeout: 700, timeoutBehavior: 'close', gracePeriod: 1000 },
     upstream: (socket) => {
       socket.resume();
@@ -567,10 +602,9 @@ test('a close-behaviour socket timeout on a half-closed connection records reaso
     },
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
-    const conn = await rig.connection();
-    await until(() => got.ended && region(conn, 'server') === 'draining.readEnded' && region(conn, 'client') === 'draining.writeEnded', 'upstream FIN forwarded');
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
+    await until(() => got.gotEnd && region(conn, 'server') === 'draining.readEnded' && region(conn, 'client') === 'draining.writeEnded', 'upstream FIN forwarded');
     assert.equal(conn.reasons, { client: 'peer_fin', server: 'fin' });
     rig.clock.advance(701);
     // Both live sides were ended by the timeout: that is why they end now.

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureBuilt, runCli, startForward, startForwardWithNofile, type Child } from './helpers/cli-harness.js';
 import { limitLeaving, setSoftNofile } from './helpers/descriptors.js';
-import { closeServer, echoServer, listen, roundTrip } from './helpers/net.js';
+import { closeServer, echoServer, listen, roundTrip } from './helpers/sockets.js';
 
 ensureBuilt();
 

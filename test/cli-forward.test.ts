@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SETTINGS, readEventLog, replay } from '../src/index.js';
 import { accessLines, ensureBuilt, startForward, type Child } from './helpers/cli-harness.js';
-import { closeServer, connect, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, payload, readAll, sha256 } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 ensureBuilt();
 

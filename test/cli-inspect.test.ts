@@ -8,7 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLI, Child, ROOT, accessLines, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
 import { connectErrorAt, otherLocalAddresses } from './helpers/exposure.js';
-import { closeServer, connect, connectError, echoServer, listen, readAll, until } from './helpers/net.js';
+import { closeServer, connect, connectError, echoServer, listen, readAll } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';
 
 ensureBuilt();

@@ -7,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseEventLog, replay } from '../src/index.js';
 import { ensureBuilt, parseLogfmt, startForward, type Child } from './helpers/cli-harness.js';
-import { closeServer, connect, echoServer, listen, roundTrip, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, roundTrip } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 ensureBuilt();
 

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { machineDiagram } from '../src/index.js';
 import { ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
-import { closeServer, connect, echoServer, listen, readAll } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, readAll } from './helpers/sockets.js';
 
 ensureBuilt();
 

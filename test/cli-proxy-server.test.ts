@@ -7,7 +7,8 @@ import type { CloseInfo } from '../src/index.js';
 import { CliError } from '../src/cli/cli-error.js';
 import type { FollowItem } from '../src/cli/follow.js';
 import { ProxyServer } from '../src/cli/proxy-server.js';
-import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, readAll } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
 test('items follow each connection as it happens, and the close matches the replayed log', async () => {

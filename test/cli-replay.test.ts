@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLI, ROOT, accessLines, ensureBuilt, runCli, startForward, type Child } from './helpers/cli-harness.js';
-import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, readAll } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 ensureBuilt();
 

@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseEventLog, replay } from '../src/index.js';
 import { CLI, ensureBuilt, startForward, type Child } from './helpers/cli-harness.js';
-import { closeServer, echoServer, listen, roundTrip, until } from './helpers/net.js';
+import { closeServer, echoServer, listen, roundTrip } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 ensureBuilt();
 

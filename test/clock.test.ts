@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock, systemClock } from '../src/index.js';
-import { until } from './helpers/net.js';
+import { until } from './helpers/wait.js';
 
 test('ManualClock starts at 0 or at the given time, and advance moves now() by exactly ms', () => {
   const a = new ManualClock();

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeCode, moreDecisive, type Ending } from '../src/index.js';
-import { MachineSim } from './helpers/pure-machine-sim.js';
+import { MachineSim } from './helpers/reference-machine.js';
 
 const connected = (settings = {}) => {
   const sim = new MachineSim(settings);

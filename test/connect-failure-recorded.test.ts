@@ -8,10 +8,11 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as promClient from 'prom-client';
-import { Supervisor, collectMetrics, type CloseInfo, type SocketLike } from '../src/index.js';
+import { collectMetrics, systemClock, type SocketLike } from '../src/index.js';
 import { accessLines, ensureBuilt, startForward } from './helpers/cli-harness.js';
-import { closeServer, listen, until } from './helpers/net.js';
-import { closedPort } from './helpers/robust-rig.js';
+import { startLoopback } from './helpers/loopback.js';
+import { closedPort } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 ensureBuilt();
 
@@ -49,16 +50,13 @@ const UPSTREAMS = {
 for (const [kind, expected] of Object.entries(UPSTREAMS)) {
   test(`an upstream that is ${kind} is recorded as ${expected.reason} whatever the client does first, and counted as a connect failure`, async () => {
     const dead = await closedPort();
-    const supervisor = new Supervisor();
-    const metrics = await collectMetrics(supervisor, { client: promClient });
-    const closes: CloseInfo[] = [];
-    supervisor.on('close', (info) => closes.push(info));
     const upstream = (): SocketLike =>
       kind === 'refused'
         ? net.connect({ port: dead, host: '127.0.0.1', allowHalfOpen: true })
         : net.connect({ port: 80, host: 'upstream.invalid', allowHalfOpen: true, lookup: unresolvable });
-    const front = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, upstream));
-    const port = await listen(front);
+    const rig = await startLoopback({ supervisor: { clock: systemClock }, dial: () => upstream });
+    const { supervisor, closes, proxyPort: port } = rig;
+    const metrics = await collectMetrics(supervisor, { client: promClient });
     const ROUNDS = 10;
     try {
       for (let i = 0; i < ROUNDS; i++) await Promise.all(CLIENTS.map((what) => clientThat(port, what)));
@@ -73,7 +71,7 @@ for (const [kind, expected] of Object.entries(UPSTREAMS)) {
       assert.is(Number(fails?.[1]), ROUNDS * CLIENTS.length, 'every one counted as a connect failure');
     } finally {
       metrics.stop();
-      await closeServer(front);
+      await rig.close();
     }
   });
 }

@@ -5,7 +5,8 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConnectionLimits, InvalidOptionError, Supervisor, type Refusal } from '../src/index.js';
-import { closeServer, echoServer, listen, until } from './helpers/net.js';
+import { closeServer, echoServer, listen } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 /** A supervisor behind `limits` on loopback, forwarding to an echo upstream that counts its accepts. */
 async function limitedProxy(limits: ConnectionLimits) {

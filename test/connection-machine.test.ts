@@ -1,6 +1,6 @@
 /**
  * The connection machine as pure data: every transition driven with XState's pure
- * `initialTransition()` / `transition()` (through test/helpers/pure-machine-sim.ts), with the
+ * `initialTransition()` / `transition()` (through test/helpers/reference-machine.ts), with the
  * effects and timers checked on the action lists each step returns. No sockets, no runtime.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { createActor, SimulatedClock } from 'xstate';
 import { connectionMachine } from '../machines/connection-machine.js';
 import type { ConnectionInputEvent, Side } from '../machines/connection-events.js';
 import { DEFAULT_SETTINGS, type ConnectionSettings } from '../machines/connection-settings.js';
-import { MachineSim, cancelled, effects, raisedNow, scheduled } from './helpers/pure-machine-sim.js';
+import { MachineSim, cancelled, effects, raisedNow, scheduled } from './helpers/reference-machine.js';
 
 const other = (side: Side): Side => (side === 'client' ? 'server' : 'client');
 const SIDES: Side[] = ['client', 'server'];

@@ -8,7 +8,8 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Supervisor, forward, type Connection, type ConnectionCloseMessage, type ConnectionOpenMessage } from '../src/index.js';
-import { closeServer, echoServer, listen, roundTrip, until } from './helpers/net.js';
+import { closeServer, echoServer, listen, roundTrip } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 const OPEN = 'proxy-lifecycle:connection:open';
 const CLOSE = 'proxy-lifecycle:connection:close';

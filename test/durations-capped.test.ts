@@ -7,9 +7,9 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventLog, InvalidOptionError, ManualClock, Supervisor, forward } from '../src/index.js';
-import { closeServer, echoServer, listen, until } from './helpers/net.js';
-
+import { EventLog, InvalidOptionError, ManualClock, Supervisor, forward, systemClock } from '../src/index.js';
+import { startLoopback } from './helpers/loopback.js';
+import { until } from './helpers/wait.js';
 
 const MAX = 2 ** 31 - 1;
 
@@ -43,12 +43,9 @@ async function warningsDuring(fn: () => Promise<void>): Promise<string[]> {
 }
 
 test('shutdown() past 2147483647 ms is refused before anything happens: no warning, no connection aborted', async () => {
-  const upstream = echoServer();
-  const upstreamPort = await listen(upstream);
-  const supervisor = new Supervisor();
-  const front = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1')));
-  const port = await listen(front);
-  const client = net.connect(port, '127.0.0.1');
+  const rig = await startLoopback({ supervisor: { clock: systemClock }, upstream: (socket) => socket.pipe(socket) });
+  const { supervisor } = rig;
+  const client = net.connect(rig.proxyPort, '127.0.0.1');
   try {
     await until(() => supervisor.stats.active === 1, 'a live connection');
     const warnings = await warningsDuring(async () => {
@@ -67,22 +64,18 @@ test('shutdown() past 2147483647 ms is refused before anything happens: no warni
     assert.is(supervisor.stats.active, 1);
   } finally {
     client.destroy();
-    supervisor.abort();
-    await closeServer(front);
-    await closeServer(upstream);
+    await rig.close();
   }
 });
 
 test('shutdown() at exactly 2147483647 ms waits that long, on the clock', async () => {
-  const clock = new ManualClock();
   // Peers that never answer the proxy's FIN, and a grace period as long: only the deadline ends it.
-  const accepted: net.Socket[] = [];
-  const upstream = net.createServer({ allowHalfOpen: true }, (s) => accepted.push(s.on('error', () => {})));
-  const upstreamPort = await listen(upstream);
-  const supervisor = new Supervisor({ clock, gracePeriod: MAX, activitySampleInterval: 0 });
-  const front = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect({ port: upstreamPort, host: '127.0.0.1', allowHalfOpen: true })));
-  const port = await listen(front);
-  const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const rig = await startLoopback({
+    supervisor: { gracePeriod: MAX, activitySampleInterval: 0 },
+    dial: (port) => () => net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }),
+  });
+  const { clock, supervisor } = rig;
+  const client = net.connect({ port: rig.proxyPort, host: '127.0.0.1', allowHalfOpen: true });
   client.on('error', () => {});
   try {
     await until(() => supervisor.stats.active === 1 && [...supervisor.connections.values()][0]!.server?.connecting === false, 'a live connection');
@@ -96,9 +89,7 @@ test('shutdown() at exactly 2147483647 ms waits that long, on the clock', async 
     assert.is(supervisor.stats.active, 0, 'aborted at the deadline');
   } finally {
     client.destroy();
-    for (const s of accepted) s.destroy();
-    await closeServer(front);
-    await closeServer(upstream);
+    await rig.close();
   }
 });
 

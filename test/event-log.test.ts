@@ -24,6 +24,7 @@ import {
   recoverEventLogStream,
   regionName,
   replay,
+  systemClock,
   type CloseInfo,
   type ConnectionInputEvent,
   type ConnectionSettings,
@@ -31,8 +32,9 @@ import {
   type LogSink,
   type RuntimeEvent,
 } from '../src/index.js';
-import { closeServer, connect, echoServer, listen, readAll, startProxy } from './helpers/net.js';
-import { MachineSim } from './helpers/pure-machine-sim.js';
+import { startLoopback } from './helpers/loopback.js';
+import { connect, readAll } from './helpers/sockets.js';
+import { MachineSim } from './helpers/reference-machine.js';
 
 const ev = (t: number, conn: number, event: RuntimeEvent): LogRecord => ({ t, conn, kind: 'event', event });
 const open = (t: number, conn: number, settings: ConnectionSettings = { ...DEFAULT_SETTINGS }, client?: string): LogRecord =>
@@ -149,13 +151,11 @@ test('a proxy whose log is inactive builds no record, and CloseInfo still has th
       super.append(record);
     }
   }
-  const upstream = echoServer();
-  const upstreamPort = await listen(upstream);
   for (const capacity of [0, 10]) {
     appended = 0;
-    const proxy = await startProxy(upstreamPort, { log: new CountingLog({ capacity }) });
+    const proxy = await startLoopback({ supervisor: { clock: systemClock, log: new CountingLog({ capacity }) }, upstream: (socket) => socket.pipe(socket) });
     const closed = new Promise<CloseInfo>((resolve) => proxy.supervisor.once('close', resolve));
-    const client = await connect(proxy.port);
+    const client = await connect(proxy.proxyPort);
     const localPort = client.localPort;
     const echoed = readAll(client);
     client.end('ping');
@@ -167,7 +167,6 @@ test('a proxy whose log is inactive builds no record, and CloseInfo still has th
     if (capacity === 0) assert.is(appended, 0, 'no record was built for an inactive log');
     else assert.ok(appended >= 4, `records appended when the log keeps them (${appended})`);
   }
-  await closeServer(upstream);
 });
 
 test('the default capacity is 100 000; a capacity that is not a whole number from 0 up throws', () => {

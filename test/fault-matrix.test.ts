@@ -17,12 +17,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closeCode, regionName, replay, type CloseInfo, type DisposedRecord } from '../src/index.js';
+import net from 'node:net';
+import { closeCode, regionName, replay, type CloseInfo, type Connection, type DisposedRecord, type SocketLike, type SupervisorOptions } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { startFaultRig, settle, waitUntil, type FaultRig, type Peer, type UpstreamKind } from './helpers/fault-rig.js';
-import { payload } from './helpers/net.js';
+import { startLoopback, type Loopback } from './helpers/loopback.js';
 import { assertReplayMatches } from './helpers/replay.js';
-import { RESET_CODES, guardUncaught } from './helpers/robust-rig.js';
+import { RESET_CODES, closedPort, endpoint, payload, type Endpoint } from './helpers/sockets.js';
+import { guardUncaught } from './helpers/uncaught.js';
+import { settled, until } from './helpers/wait.js';
 
 const DOC = new URL('../docs/fault-matrix.md', import.meta.url);
 const WRITE = process.env.PL_WRITE_MATRIX === '1';
@@ -122,13 +124,135 @@ function dedup(states: string[]): string {
   return out.join(' → ');
 }
 
+/** How the upstream socket is made. */
+type UpstreamKind = 'connect' | 'deferred' | 'refused' | 'never';
+
 function upstreamKind(fault: Fault, phase: Phase): UpstreamKind {
   if (fault === 'connect refused') return 'refused';
   if (fault === 'connect timeout') return 'never';
   return phase === 'connecting' ? 'deferred' : 'connect';
 }
 
-const region = (rig: FaultRig, side: CellSide) => regionName(rig.conn.state, side);
+/** A test peer: what it read, plus how it behaves from now on. */
+interface Peer extends Endpoint {
+  /** End our side as soon as the proxy's FIN arrives (cooperative). */
+  answerFin: boolean;
+}
+
+function peer(ep: Endpoint, answerFin = true): Peer {
+  const p = ep as Peer;
+  p.answerFin = answerFin;
+  const socket = ep.socket;
+  socket.on('end', () => {
+    if (p.answerFin && !socket.writableEnded && !socket.destroyed) socket.end();
+  });
+  return p;
+}
+
+/**
+ * One cell on the loopback rig: its one connection, each test peer scripted (reads or not,
+ * answers FIN or not), the upstream the cell needs (a deferred connect, a refused port, a
+ * connect that never completes), and when each of the proxy's sockets closed.
+ */
+interface Cell {
+  rig: Loopback;
+  conn: Connection;
+  client: Peer;
+  /** The upstream's accepted socket, once the upstream connected (see {@link Cell.connectUpstream}). */
+  upstream: Peer | null;
+  /** When each of the proxy's own sockets closed, on the rig's clock (null while open). */
+  closedAt: { client: number | null; server: number | null };
+  /** For a deferred upstream: starts the connect now and waits until the upstream accepted. */
+  connectUpstream(answerFin?: boolean): Promise<Peer>;
+  /** Waits until the upstream accepted the proxy's connection (a non-deferred upstream). */
+  acceptedUpstream(answerFin?: boolean): Promise<Peer>;
+}
+
+interface CellOptions {
+  supervisor: SupervisorOptions;
+  upstream: UpstreamKind;
+  /** High-water mark of both proxy sockets (a large one: the proxy buffers without pausing). */
+  highWaterMark?: number;
+}
+
+async function startCell(options: CellOptions): Promise<Cell> {
+  const hwm = options.highWaterMark ? { highWaterMark: options.highWaterMark } : {};
+  const accepted: net.Socket[] = [];
+  let onAccept: (() => void) | null = null;
+  const closedAt: Cell['closedAt'] = { client: null, server: null };
+  let release: ((s: SocketLike) => void) | null = null;
+  const rig = await startLoopback({
+    supervisor: options.supervisor,
+    front: { allowHalfOpen: true, ...hwm },
+    upstream: (socket) => {
+      accepted.push(socket);
+      onAccept?.();
+    },
+    dial: (upstreamPort) => (): SocketLike | Promise<SocketLike> => {
+      switch (options.upstream) {
+        case 'connect':
+          return connectTo(upstreamPort);
+        case 'refused':
+          return connectTo(deadPort);
+        case 'never': {
+          // A socket whose connect never completes (as for a peer that drops the SYN).
+          const s = proxySocket(new net.Socket(), 'server');
+          (s as { connecting: boolean }).connecting = true;
+          return s;
+        }
+        case 'deferred':
+          return new Promise<SocketLike>((resolve) => {
+            release = resolve;
+          });
+      }
+    },
+  });
+  const deadPort = options.upstream === 'refused' ? await closedPort() : 0;
+  const proxySocket = (s: net.Socket, side: 'client' | 'server'): net.Socket => {
+    s.once('close', () => (closedAt[side] = rig.clock.now()));
+    return s;
+  };
+  const connectTo = (port: number) => proxySocket(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, ...hwm }), 'server');
+  rig.front.prependListener('connection', (client: net.Socket) => proxySocket(client, 'client'));
+  const { c, conn } = await rig.connect();
+
+  const acceptedUpstream = async (answerFin = true): Promise<Peer> => {
+    if (cell.upstream !== null) return cell.upstream;
+    if (accepted.length === 0) await new Promise<void>((resolve) => (onAccept = resolve));
+    cell.upstream = peer(endpoint(accepted[0]!), answerFin);
+    return cell.upstream;
+  };
+  const cell: Cell = {
+    rig,
+    conn,
+    client: peer(c),
+    upstream: null,
+    closedAt,
+    async connectUpstream(answerFin = true) {
+      if (release === null) throw new Error('the upstream is not deferred (or was released already)');
+      const resolve = release as (s: SocketLike) => void;
+      release = null;
+      resolve(connectTo(rig.upstreamPort));
+      return acceptedUpstream(answerFin);
+    },
+    acceptedUpstream,
+  };
+  return cell;
+}
+
+/**
+ * Waits until nothing moves any more: no new log record, no byte counted by the proxy or the
+ * peers, no FIN or close seen, for 6 event-loop turns in a row.
+ */
+async function settle(cell: Cell): Promise<void> {
+  await settled(() => {
+    const c = cell.conn;
+    const peers = [cell.client, cell.upstream].map((p) => (p === null ? null : [p.received, p.gotEnd, p.closed, p.socket.writableLength]));
+    return JSON.stringify([cell.rig.supervisor.log.records().length, c.clientToServer, c.serverToClient, c.disposed, c.client.writableLength, c.server?.writableLength, peers]);
+  }, 6, 10_000);
+}
+
+const region = (cell: Cell, side: CellSide) => regionName(cell.conn.state, side);
 
 /** The other peer streams at the proxy without ever stopping (an SSE upstream, an endless upload) until its socket goes. */
 function stream(from: Peer): void {
@@ -142,20 +266,20 @@ function stream(from: Peer): void {
 }
 
 /** Advances the clock to each next due timer, letting the I/O settle in between, until disposed. */
-async function runToEnd(rig: FaultRig): Promise<void> {
-  await settle(rig);
-  while (!rig.conn.disposed) {
-    const due = rig.clock.nextDue();
-    if (due === undefined) throw new Error(`stuck: no timer armed and not disposed (${JSON.stringify(rig.conn.state)})`);
+async function runToEnd(cell: Cell): Promise<void> {
+  await settle(cell);
+  while (!cell.conn.disposed) {
+    const due = cell.rig.clock.nextDue();
+    if (due === undefined) throw new Error(`stuck: no timer armed and not disposed (${JSON.stringify(cell.conn.state)})`);
     if (due > LIMIT_MS) throw new Error(`not over after ${LIMIT_MS} ms of simulated time`);
-    rig.clock.advance(due - rig.clock.now());
-    await settle(rig);
+    cell.rig.clock.advance(due - cell.rig.clock.now());
+    await settle(cell);
   }
 }
 
-async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ row: Row; info: CloseInfo; rig: FaultRig }> {
+async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ row: Row; info: CloseInfo; cell: Cell }> {
   const kind = upstreamKind(fault, phase);
-  const rig = await startFaultRig({
+  const cell = await startCell({
     supervisor: SETTINGS,
     upstream: kind,
     // Draining: the proxy buffers all it reads towards a peer that does not read, without
@@ -163,15 +287,15 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
     highWaterMark: phase === 'draining' ? 4 * BULK : undefined,
   });
   try {
-    const conn = rig.conn;
-    const client = rig.client;
+    const conn = cell.conn;
+    const client = cell.client;
     client.socket.write('hello');
     let upstream: Peer | null = null;
     if (kind === 'connect') {
-      upstream = await rig.acceptedUpstream();
-      await waitUntil(() => region(rig, 'server') === 'open' && upstream!.received === 5, 'the request upstream');
+      upstream = await cell.acceptedUpstream();
+      await until(() => region(cell, 'server') === 'open' && upstream!.received === 5, 'the request upstream');
       upstream.socket.write('world');
-      await waitUntil(() => client.received === 5, 'the answer at the client');
+      await until(() => client.received === 5, 'the answer at the client');
     }
     const faulted = () => (side === 'client' ? client : upstream!);
     const otherPeer = () => (side === 'client' ? upstream! : client);
@@ -186,16 +310,16 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
       otherPeer().answerFin = false; // a stream does not end because its reader half-closed
       if (phase === 'half-closed') {
         faulted().socket.end();
-        await waitUntil(() => region(rig, side) === 'draining.readEnded' && region(rig, otherSide) === 'draining.writeEnded', 'the FIN of the peer on side forwarded');
+        await until(() => region(cell, side) === 'draining.readEnded' && region(cell, otherSide) === 'draining.writeEnded', 'the FIN of the peer on side forwarded');
       }
       stream(otherPeer());
       const before = faulted().received;
-      await waitUntil(() => faulted().received >= before + MID_STREAM, 'the stream flowing to the peer on side');
+      await until(() => faulted().received >= before + MID_STREAM, 'the stream flowing to the peer on side');
     } else if (phase === 'half-closed') {
       faulted().answerFin = false;
       otherPeer().socket.end();
-      await waitUntil(
-        () => faulted().gotEnd && region(rig, side) === 'draining.writeEnded' && region(rig, otherSide) === 'draining.readEnded',
+      await until(
+        () => faulted().gotEnd && region(cell, side) === 'draining.writeEnded' && region(cell, otherSide) === 'draining.readEnded',
         "the other peer's FIN forwarded",
       );
     } else if (phase === 'draining') {
@@ -205,13 +329,13 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
       otherPeer().socket.end();
       const towards = side === 'client' ? conn.client : conn.server!;
       const readFromOther = () => (side === 'client' ? conn.serverToClient : conn.clientToServer);
-      await waitUntil(
-        () => readFromOther() === BULK + 5 && region(rig, side) === 'draining.flushing' && region(rig, otherSide) === 'draining.readEnded' && towards.writableLength > 0,
+      await until(
+        () => readFromOther() === BULK + 5 && region(cell, side) === 'draining.flushing' && region(cell, otherSide) === 'draining.readEnded' && towards.writableLength > 0,
         'the proxy to flush towards a peer that does not read',
       );
     }
     // A stream never settles: its cells go straight to the fault.
-    if (!streaming) await settle(rig);
+    if (!streaming) await settle(cell);
 
     // The fault.
     switch (fault) {
@@ -231,7 +355,7 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
         faulted().socket.pause();
         if (phase === 'open') {
           otherPeer().socket.write(payload(BULK));
-          await waitUntil(() => conn.pauses > 0, 'backpressure: the proxy pauses the sender');
+          await until(() => conn.pauses > 0, 'backpressure: the proxy pauses the sender');
         }
         break;
       case 'silent':
@@ -242,17 +366,17 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
         // The peer on this side lags: it does not answer the proxy's FIN (and, while draining,
         // still does not read); the other peer cooperates.
         if (phase !== 'connecting' || side === 'client') faulted().answerFin = false;
-        void rig.supervisor.shutdown({ timeout: SHUTDOWN_TIMEOUT });
+        void cell.rig.supervisor.shutdown({ timeout: SHUTDOWN_TIMEOUT });
         break;
     }
-    await settle(rig);
+    await settle(cell);
     if (kind === 'deferred') {
-      upstream = await rig.connectUpstream(!(fault === 'shutdown' && side === 'server'));
+      upstream = await cell.connectUpstream(!(fault === 'shutdown' && side === 'server'));
     }
-    await runToEnd(rig);
+    await runToEnd(cell);
 
     const info = await conn.whenClosed();
-    const replayed = replay(rig.supervisor.log.records(), { timeline: true }).connections.get(conn.id)!;
+    const replayed = replay(cell.rig.supervisor.log.records(), { timeline: true }).connections.get(conn.id)!;
     assert.ok(replayed.done, 'replay: done');
     const timeline = replayed.timeline!;
     const row: Row = {
@@ -266,33 +390,33 @@ async function runCell(fault: Fault, side: CellSide, phase: Phase): Promise<{ ro
     };
     // Whatever the table says: the code is the replayed ending's, the log agrees, nothing is left.
     assert.is(info.code, closeCode(replayed.context.ending), 'code of the replayed ending');
-    const disposed = rig.supervisor.log.records().find((r): r is DisposedRecord => r.kind === 'disposed' && r.conn === conn.id);
+    const disposed = cell.rig.supervisor.log.records().find((r): r is DisposedRecord => r.kind === 'disposed' && r.conn === conn.id);
     assert.is(disposed?.code, info.code, 'the disposed record has the code');
     assert.equal(replayed.context.reasons, info.reasons, 'replayed reasons');
-    assertReplayMatches(rig.supervisor, [conn]);
-    assert.is(rig.clock.pending, 0, 'no timer left on the clock');
+    assertReplayMatches(cell.rig.supervisor, [conn]);
+    assert.is(cell.rig.clock.pending, 0, 'no timer left on the clock');
     assert.is(conn.pendingTimers, 0, 'no timer left on the connection');
-    assert.is(rig.supervisor.stats.active, 0, 'supervisor empty');
+    assert.is(cell.rig.supervisor.stats.active, 0, 'supervisor empty');
     assert.is(boundListenerCount(conn.client), 0, 'no listener of ours on the client socket');
     if (conn.server !== null) assert.is(boundListenerCount(conn.server), 0, 'no listener of ours on the upstream socket');
     // Whatever the fault: little read for nowhere, and no timer needed to close the survivor.
     assert.ok(info.discarded <= DISCARD_LIMIT, `discarded ${info.discarded} bytes (at most ${DISCARD_LIMIT})`);
-    const faultedAt = rig.closedAt[side];
-    const survivorAt = rig.closedAt[otherSide];
+    const faultedAt = cell.closedAt[side];
+    const survivorAt = cell.closedAt[otherSide];
     if (faultedAt !== null && survivorAt !== null && survivorAt > faultedAt) {
       assert.ok(survivorAt - faultedAt <= SURVIVOR_MS, `the ${otherSide} socket closed ${survivorAt - faultedAt} ms after the ${side} socket (at most ${SURVIVOR_MS})`);
     }
-    return { row, info, rig };
+    return { row, info, cell };
   } catch (err) {
-    await rig.close();
+    await cell.rig.close();
     throw err;
   }
 }
 
 /** What each fault must show, whatever the exact path. */
-function assertFaultShows(fault: Fault, side: CellSide, phase: Phase, info: CloseInfo, rig: FaultRig): void {
+function assertFaultShows(fault: Fault, side: CellSide, phase: Phase, info: CloseInfo, cell: Cell): void {
   const ending = info.ending;
-  const timers = rig.supervisor.log.records().flatMap((r) => (r.kind === 'event' ? [r.event.type] : []));
+  const timers = cell.rig.supervisor.log.records().flatMap((r) => (r.kind === 'event' ? [r.event.type] : []));
   switch (fault) {
     case 'connect refused':
       assert.is(info.reasons.server, 'connect_refused');
@@ -351,10 +475,10 @@ for (const fault of FAULTS) {
       }
       test(name, async () => {
         const guard = guardUncaught();
-        const { row, info, rig } = await runCell(fault, side, phase);
+        const { row, info, cell } = await runCell(fault, side, phase);
         try {
           produced.set(rowKey(fault, side, phase), row);
-          assertFaultShows(fault, side, phase, info, rig);
+          assertFaultShows(fault, side, phase, info, cell);
           assert.equal(guard.errors, [], 'nothing thrown');
           if (!WRITE) {
             const committed = COMMITTED.get(rowKey(fault, side, phase));
@@ -363,7 +487,7 @@ for (const fault of FAULTS) {
           }
         } finally {
           guard.dispose();
-          await rig.close();
+          await cell.rig.close();
         }
       });
     }

@@ -5,12 +5,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UpstreamError, type Connection, type SocketLike } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { payload, sha256, until } from './helpers/net.js';
-import { assertReplayMatches } from './helpers/replay.js';
-import { RESET_CODES, closedPort, guardUncaught, region, startRig, turns, type Endpoint, type Rig } from './helpers/robust-rig.js';
+import { assertCleanRun, region, startLoopback, type Loopback } from './helpers/loopback.js';
+import { RESET_CODES, closedPort, payload, sha256, type Endpoint } from './helpers/sockets.js';
+import { guardUncaught } from './helpers/uncaught.js';
+import { turns, until } from './helpers/wait.js';
 
-/** Both proxy sockets destroyed, nothing of ours left on them, no timer left. */
-function assertReleased(rig: Rig, conn: Connection): void {
+/** Both proxy sockets destroyed, nothing of ours left on them, no timer left, nothing thrown, and the log replays. */
+function assertReleased(rig: Loopback, conn: Connection, guard: { errors: unknown[] }): void {
   assert.ok(conn.disposed, 'connection disposed');
   assert.ok(conn.client.destroyed, 'proxy client socket destroyed');
   assert.is(boundListenerCount(conn.client), 0, 'client listeners removed');
@@ -21,6 +22,7 @@ function assertReleased(rig: Rig, conn: Connection): void {
   assert.is(conn.pendingTimers, 0, 'connection timers');
   assert.is(rig.clock.pending, 0, 'clock timers');
   assert.is(rig.supervisor.stats.active, 0, 'supervisor empty');
+  assertCleanRun(rig, guard);
 }
 
 /** The test client cooperates: it ends its side once the proxy ends its own. */
@@ -31,7 +33,7 @@ function endOnEnd(ep: Endpoint): void {
 test('(a) upstream refuses: server connect_refused, client peer_closed and closed, nothing thrown', async () => {
   const guard = guardUncaught();
   const dead = await closedPort();
-  const rig = await startRig({ upstream: () => () => net.connect(dead, '127.0.0.1') });
+  const rig = await startLoopback({ dial: () => () => net.connect(dead, '127.0.0.1') });
   try {
     const { c, conn } = await rig.connect();
     endOnEnd(c);
@@ -43,9 +45,7 @@ test('(a) upstream refuses: server connect_refused, client peer_closed and close
     assert.is(info.reasons.client, 'peer_closed');
     assert.ok(c.gotEnd, 'the client was sent FIN');
     assert.is(c.errors.length, 0, `client errors: ${c.errors.join(',')}`);
-    assertReleased(rig, conn);
-    assert.equal(guard.errors, []);
-    assertReplayMatches(rig.supervisor, rig.recorded);
+    assertReleased(rig, conn, guard);
   } finally {
     guard.dispose();
     await rig.close();
@@ -75,9 +75,9 @@ for (const [label, make] of neverConnecting) {
   test(`(b) upstream never answers (${label}): connect_timeout on the clock, both sides closed`, async () => {
     const guard = guardUncaught();
     const made: SocketLike[] = [];
-    const rig = await startRig({
+    const rig = await startLoopback({
       supervisor: { connectTimeout: 1000 },
-      upstream: () => () => {
+      dial: () => () => {
         const s = make();
         made.push(s);
         return s;
@@ -100,9 +100,7 @@ for (const [label, make] of neverConnecting) {
       assert.is(info.reasons.server, 'connect_timeout');
       assert.is(info.reasons.client, 'peer_closed');
       assert.ok(c.gotEnd, 'client got FIN');
-      assertReleased(rig, conn);
-      assert.equal(guard.errors, []);
-      assertReplayMatches(rig.supervisor, rig.recorded);
+      assertReleased(rig, conn, guard);
     } finally {
       guard.dispose();
       await rig.close();
@@ -117,7 +115,7 @@ for (const phase of PHASES) {
   for (const resetSide of ['client', 'server'] as const) {
     test(`(c) RST from the ${resetSide} while ${phase}: both sides closed, reset recorded, nothing thrown`, async () => {
       const guard = guardUncaught();
-      const rig = await startRig();
+      const rig = await startLoopback();
       try {
         const { c, u, conn } = await rig.open();
         const otherSide = resetSide === 'client' ? 'server' : 'client';
@@ -177,9 +175,7 @@ for (const phase of PHASES) {
         }
         assert.ok(info.reasons[otherSide] !== null, 'other side reason recorded');
         assert.is(info.errors[resetSide], conn.context.errors[resetSide]);
-        assertReleased(rig, conn);
-        assert.equal(guard.errors, []);
-        assertReplayMatches(rig.supervisor, rig.recorded);
+        assertReleased(rig, conn, guard);
       } finally {
         guard.dispose();
         await rig.close();
@@ -203,7 +199,7 @@ for (const [label, factory] of badFactories) {
     const guard = guardUncaught();
     const warned: { message: string; fields?: Record<string, unknown> }[] = [];
     const logger = { warn: (message: string, fields?: Record<string, unknown>) => void warned.push({ message, fields }) };
-    const rig = await startRig({ upstream: () => factory as never, supervisor: { logger } });
+    const rig = await startLoopback({ dial: () => factory as never, supervisor: { logger } });
     try {
       const { c, conn } = await rig.connect();
       endOnEnd(c);
@@ -222,9 +218,7 @@ for (const [label, factory] of badFactories) {
       assert.is(info.reasons.client, 'peer_closed');
       assert.ok(c.gotEnd, 'client got FIN');
       assert.is(conn.server, null);
-      assertReleased(rig, conn);
-      assert.equal(guard.errors, []);
-      assertReplayMatches(rig.supervisor, rig.recorded);
+      assertReleased(rig, conn, guard);
     } finally {
       guard.dispose();
       await rig.close();
@@ -235,9 +229,9 @@ for (const [label, factory] of badFactories) {
 test('(e) async upstream factory resolving later: client bytes (and FIN) sent before it resolves are not lost', async () => {
   const guard = guardUncaught();
   let resolveUpstream!: () => void;
-  const rig = await startRig({
+  const rig = await startLoopback({
     keepChunks: true,
-    upstream: (port) => () =>
+    dial: (port) => () =>
       new Promise<SocketLike>((resolve) => {
         resolveUpstream = () => resolve(net.connect(port, '127.0.0.1'));
       }),
@@ -267,9 +261,7 @@ test('(e) async upstream factory resolving later: client bytes (and FIN) sent be
     assert.is(info.discarded, 0);
     assert.is(info.reasons.client, 'fin');
     assert.is(info.reasons.server, 'peer_fin');
-    assertReleased(rig, conn);
-    assert.equal(guard.errors, []);
-    assertReplayMatches(rig.supervisor, rig.recorded);
+    assertReleased(rig, conn, guard);
   } finally {
     guard.dispose();
     await rig.close();

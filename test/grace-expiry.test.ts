@@ -1,8 +1,10 @@
 import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { payload, sha256, until } from './helpers/net.js';
-import { assertCleanEnd, collect, region, startRig, tick, timerEvents } from './helpers/lifecycle-rig.js';
+import { assertCleanEnd, region, startLoopback } from './helpers/loopback.js';
+import { timerEvents } from './helpers/replay.js';
+import { payload, sha256 } from './helpers/sockets.js';
+import { turns, until } from './helpers/wait.js';
 
 const MB = 1024 * 1024;
 const GRACE = 5_000;
@@ -16,9 +18,10 @@ const GRACE = 5_000;
  */
 const BIG_BUFFER: net.ServerOpts = { allowHalfOpen: true, highWaterMark: 256 * MB };
 
-test('a client that stops reading while its side drains is destroyed at gracePeriod, reason grace_expired', async () => {
-  const response = payload(64 * MB);
-  const rig = await startRig({
+/** A rig with the big client-side buffer whose upstream sends `response` and FIN at once (and reads on). */
+const responding = (response: Buffer, keepChunks = false) =>
+  startLoopback({
+    keepChunks,
     front: BIG_BUFFER,
     supervisor: { gracePeriod: GRACE },
     upstream: (socket) => {
@@ -26,10 +29,14 @@ test('a client that stops reading while its side drains is destroyed at gracePer
       socket.end(response);
     },
   });
+
+test('a client that stops reading while its side drains is destroyed at gracePeriod, reason grace_expired', async () => {
+  const response = payload(64 * MB);
+  const rig = await responding(response);
   try {
-    const client = await rig.connect();
+    const { c, conn } = await rig.connect();
+    const client = c.socket;
     client.pause(); // never reads
-    const conn = await rig.connection();
     await until(() => region(conn, 'client') === 'draining.flushing', 'the upstream FIN read and the client side ended', 30_000);
     assert.is(region(conn, 'server'), 'draining.readEnded');
     assert.equal(conn.reasons, { client: 'peer_fin', server: 'fin' });
@@ -38,7 +45,7 @@ test('a client that stops reading while its side drains is destroyed at gracePer
 
     // Real time passes: the writes cannot flush, the side stays flushing.
     await new Promise((r) => setTimeout(r, 50));
-    await tick();
+    await turns(1);
     assert.ok(conn.client.writableLength > 0, 'writes still pending towards the client');
     assert.not.ok(conn.client.writableFinished);
     assert.is(region(conn, 'client'), 'draining.flushing');
@@ -65,26 +72,18 @@ test('a client that stops reading while its side drains is destroyed at gracePer
 
 test('writes pending when a side starts draining are flushed within the grace period; nothing expires', async () => {
   const response = payload(16 * MB);
-  const rig = await startRig({
-    front: BIG_BUFFER,
-    supervisor: { gracePeriod: GRACE },
-    upstream: (socket) => {
-      socket.resume();
-      socket.end(response);
-    },
-  });
+  const rig = await responding(response, true);
   try {
-    const client = await rig.connect();
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     client.pause(); // not reading yet: the proxy ends the client side with writes pending
-    const conn = await rig.connection();
     await until(() => region(conn, 'client') === 'draining.flushing', 'the upstream FIN read and the client side ended', 30_000);
     assert.ok(conn.client.writableLength > 0, 'writes pending when the client side was ended');
     rig.clock.advance(GRACE - 1); // most of the grace period goes by
 
-    const got = collect(client); // now the client reads, normally
-    client.resume();
-    await until(() => got.ended, 'the whole response and FIN at the client', 30_000);
-    assert.is(got.length, response.length);
+    client.resume(); // now the client reads, normally
+    await until(() => got.gotEnd, 'the whole response and FIN at the client', 30_000);
+    assert.is(got.received, response.length);
     assert.is(sha256(got.data()), sha256(response), 'sha256 of the response');
     // Our writes and FIN flushed: the side waits, half-open, for the client's own FIN.
     await until(() => region(conn, 'client') === 'draining.writeEnded', 'client side flushed');

@@ -4,16 +4,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EventLog, ManualClock, forward, replay, type Connection } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { closeServer, echoServer, listen, payload, sha256, until } from './helpers/net.js';
-import {
-  assertCleanEnd,
-  assertForwardReplayMatches,
-  collect,
-  eventsOf,
-  region,
-  startRig,
-  tick,
-} from './helpers/lifecycle-rig.js';
+import { assertCleanEnd, region, startLoopback } from './helpers/loopback.js';
+import { assertForwardReplayMatches, eventsOf } from './helpers/replay.js';
+import { closeServer, echoServer, endpoint, listen, payload, sha256 } from './helpers/sockets.js';
+import { turns, until } from './helpers/wait.js';
 
 const MB = 1024 * 1024;
 
@@ -26,19 +20,19 @@ function endOrder(conn: Connection, log: EventLog): string[] {
 }
 
 test('client sends 20 MB then FIN; the upstream echoes all of it and FINs after: every byte arrives', async () => {
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     upstream: (socket) => socket.pipe(socket), // echoes, and ends only after the peer's FIN
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     const sent = payload(20 * MB);
     client.end(sent);
-    await until(() => got.ended, 'echo of 20 MB and the upstream FIN', 30_000);
-    assert.is(got.length, sent.length, 'byte count of the echo');
+    await until(() => got.gotEnd, 'echo of 20 MB and the upstream FIN', 30_000);
+    assert.is(got.received, sent.length, 'byte count of the echo');
     assert.is(sha256(got.data()), sha256(sent), 'sha256 of the echo');
 
-    const conn = await rig.connection();
     await until(() => conn.disposed, 'connection disposed');
     assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
     assert.equal(endOrder(conn, rig.supervisor.log), ['client', 'server'], 'client FIN first, upstream FIN after');
@@ -55,7 +49,8 @@ test('upstream sends 20 MB and FINs first; the client keeps sending after it and
   const fromUpstream = payload(20 * MB);
   const received: Buffer[] = [];
   let upstreamSawEnd = false;
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     upstream: (socket) => {
       socket.on('data', (c: Buffer) => received.push(c));
       socket.on('end', () => {
@@ -65,21 +60,20 @@ test('upstream sends 20 MB and FINs first; the client keeps sending after it and
     },
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     const before = payload(1 * MB);
     client.write(before);
-    await until(() => got.ended, 'the upstream 20 MB and its FIN', 30_000);
+    await until(() => got.gotEnd, 'the upstream 20 MB and its FIN', 30_000);
     assert.is(sha256(got.data()), sha256(fromUpstream), 'sha256 upstream -> client');
 
     // Half-open: the upstream has FINed, and the client keeps sending, over several turns.
-    const conn = await rig.connection();
     const after: Buffer[] = [];
     for (let i = 0; i < 8; i++) {
       const chunk = payload(512 * 1024);
       after.push(chunk);
       client.write(chunk);
-      await tick();
+      await turns(1);
     }
     client.end();
     await until(() => upstreamSawEnd, 'the client FIN at the upstream', 30_000);
@@ -103,7 +97,8 @@ test('a client-facing net.Server without allowHalfOpen still half-closes: the re
   const request = payload(2 * MB);
   const reply = payload(1 * MB);
   let acceptedHalfOpen: boolean | undefined;
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     front: {}, // Node's default: allowHalfOpen false on the accepted sockets
     upstream: (socket) => {
       const chunks: Buffer[] = [];
@@ -119,16 +114,15 @@ test('a client-facing net.Server without allowHalfOpen still half-closes: the re
     acceptedHalfOpen = s.allowHalfOpen;
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     client.end(request);
-    await until(() => got.ended, 'the reply after the FIN', 30_000);
+    await until(() => got.gotEnd, 'the reply after the FIN', 30_000);
     assert.is(acceptedHalfOpen, false, 'premise: the accepted socket did not allow half-open');
     const expected = Buffer.concat([Buffer.from(sha256(request)), reply]);
-    assert.is(got.length, expected.length, 'reply length');
+    assert.is(got.received, expected.length, 'reply length');
     assert.is(sha256(got.data()), sha256(expected), 'the upstream saw the whole request and its reply arrived in full');
 
-    const conn = await rig.connection();
     await until(() => conn.disposed, 'connection disposed');
     assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
     assert.is(conn.discarded, 0);
@@ -142,7 +136,7 @@ test('allowHalfOpen: false ends both sides at the client FIN; a late upstream re
   const request = payload(64 * 1024);
   const received: Buffer[] = [];
   let upstreamSawEnd = false;
-  const rig = await startRig({
+  const rig = await startLoopback({
     supervisor: { allowHalfOpen: false },
     upstream: (socket) => {
       socket.on('data', (c: Buffer) => received.push(c));
@@ -153,17 +147,16 @@ test('allowHalfOpen: false ends both sides at the client FIN; a late upstream re
     },
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
-    const conn = await rig.connection();
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     await until(() => region(conn, 'server') === 'open', 'upstream connected');
     client.end(request);
-    await until(() => got.ended, 'the proxy FIN to the client');
+    await until(() => got.gotEnd, 'the proxy FIN to the client');
     await until(() => upstreamSawEnd, 'the proxy FIN to the upstream');
     assert.is(sha256(Buffer.concat(received)), sha256(request), 'the request arrived in full before the FIN');
 
     await until(() => conn.disposed, 'connection disposed');
-    assert.is(got.length, 0, 'the client got nothing after its FIN');
+    assert.is(got.received, 0, 'the client got nothing after its FIN');
     // Read and dropped, or not read at all: once the client is gone, the upstream (its FIN out)
     // closes at once, and Node decides whether its last read came first.
     assert.ok(conn.discarded === 0 || conn.discarded === 4, `the late reply went nowhere (discarded ${conn.discarded})`);
@@ -201,12 +194,12 @@ for (const upstreamState of ['still connecting', 'already connected'] as const) 
     sockets.push(client);
     try {
       await once(client, 'connect');
-      const got = collect(client);
+      const got = endpoint(client, true);
       const sent = payload(4 * MB);
       client.write(sent.subarray(0, 2 * MB));
-      await tick();
+      await turns(1);
       client.end(sent.subarray(2 * MB));
-      await until(() => got.ended, 'echo and FIN', 30_000);
+      await until(() => got.gotEnd, 'echo and FIN', 30_000);
       assert.is(sha256(got.data()), sha256(sent));
 
       await until(() => conns.length === 1, 'forward() called');

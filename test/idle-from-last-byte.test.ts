@@ -6,8 +6,10 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { collect, startRig, tick, timerEvents, type Rig } from './helpers/lifecycle-rig.js';
-import { until } from './helpers/net.js';
+import type { SupervisorOptions } from '../src/index.js';
+import { startLoopback } from './helpers/loopback.js';
+import { timerEvents } from './helpers/replay.js';
+import { turns, until } from './helpers/wait.js';
 
 const SAMPLE = 1_000;
 
@@ -17,12 +19,11 @@ function echo(socket: import('node:net').Socket): void {
   socket.on('end', () => socket.end());
 }
 
-async function openRig(supervisor: NonNullable<Parameters<typeof startRig>[0]['supervisor']>) {
-  const rig = await startRig({ supervisor: { activitySampleInterval: SAMPLE, ...supervisor }, upstream: echo });
-  const client = await rig.connect();
-  const got = collect(client);
+async function openRig(supervisor: SupervisorOptions) {
+  const rig = await startLoopback({ supervisor: { activitySampleInterval: SAMPLE, ...supervisor }, upstream: echo });
+  const { c: got, conn } = await rig.connect();
+  const client = got.socket;
   client.on('end', () => client.end());
-  const conn = await rig.connection();
   return { rig, client, got, conn };
 }
 
@@ -41,12 +42,12 @@ for (const [idle, at] of CASES) {
     const { rig, client, got, conn } = await openRig({ idleTimeout: idle });
     try {
       rig.clock.advance(at - rig.clock.now());
-      await tick();
+      await turns(1);
       client.write('x');
-      await until(() => got.length === 1, 'the echo');
+      await until(() => got.received === 1, 'the echo');
       const deadline = rig.clock.now() + idle;
       rig.clock.advance(deadline - 1 - rig.clock.now());
-      await tick();
+      await turns(1);
       assert.equal(conn.reasons, { client: null, server: null }, '1 ms before the deadline: open');
       rig.clock.advance(1);
       assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' }, 'at the deadline: closed');
@@ -62,7 +63,7 @@ for (const [idle, at] of CASES) {
 test('bytes in one direction only (upstream to client) count as activity too', async () => {
   const IDLE = 5_000;
   let upstreamSocket: import('node:net').Socket | null = null;
-  const rig = await startRig({
+  const rig = await startLoopback({
     supervisor: { activitySampleInterval: SAMPLE, idleTimeout: IDLE },
     upstream: (s) => {
       upstreamSocket = s;
@@ -70,18 +71,17 @@ test('bytes in one direction only (upstream to client) count as activity too', a
     },
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     client.on('end', () => client.end());
-    const conn = await rig.connection();
     await until(() => upstreamSocket !== null, 'the upstream accepted');
     rig.clock.advance(3_700);
-    await tick();
+    await turns(1);
     upstreamSocket!.write('server push');
-    await until(() => got.length === 11, 'the push at the client');
+    await until(() => got.received === 11, 'the push at the client');
     const lastByte = rig.clock.now();
     rig.clock.advance(lastByte + IDLE - 1 - rig.clock.now());
-    await tick();
+    await turns(1);
     assert.equal(conn.reasons, { client: null, server: null });
     rig.clock.advance(1);
     assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
@@ -95,7 +95,7 @@ test('bytes in one direction only (upstream to client) count as activity too', a
 test('a connection that never sends a byte times out idleTimeout after it opened, not a tick later', async () => {
   const { rig, conn } = await openRig({ idleTimeout: 300 });
   try {
-    await tick();
+    await turns(1);
     rig.clock.advance(299);
     assert.equal(conn.reasons, { client: null, server: null });
     rig.clock.advance(1);

@@ -1,24 +1,20 @@
-import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { InspectionEvent } from 'xstate';
-import { InvalidOptionError, ManualClock, Supervisor } from '../src/index.js';
+import { InvalidOptionError, Supervisor } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { closeServer, connect, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
-import { assertReplayMatches, recordConnections } from './helpers/replay.js';
+import { startLoopback } from './helpers/loopback.js';
+import { assertReplayMatches } from './helpers/replay.js';
+import { connect, payload, readAll, sha256 } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 test('inspected connections run as XState actors: events and snapshots reach the observer, the rest stays lean', async () => {
-  const upstream = echoServer();
-  const upstreamPort = await listen(upstream);
-  const clock = new ManualClock();
   const seen: InspectionEvent[] = [];
-  const supervisor = new Supervisor({
-    clock,
-    inspect: { observer: (e) => seen.push(e), select: (id) => id % 2 === 1 },
+  const rig = await startLoopback({
+    supervisor: { inspect: { observer: (e) => seen.push(e), select: (id) => id % 2 === 1 } },
+    upstream: (socket) => socket.pipe(socket),
   });
-  const recorded = recordConnections(supervisor);
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1')));
-  const port = await listen(proxy);
+  const { clock, supervisor, recorded, proxyPort: port } = rig;
   for (let i = 0; i < 2; i++) {
     const client = await connect(port);
     const data = payload(64 * 1024);
@@ -43,22 +39,17 @@ test('inspected connections run as XState actors: events and snapshots reach the
     assert.is(boundListenerCount(c.client), 0);
   }
   assertReplayMatches(supervisor, recorded);
-  await closeServer(proxy);
-  await closeServer(upstream);
+  await rig.close();
 });
 
 test('timer events of an inspected connection are in the log, so replay matches it too', async () => {
   // An idle peer that reads and answers a FIN with its own, as real peers do (a socket nobody
   // reads from keeps no libuv handle active, and the test would drain the event loop).
-  const upstream = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => {}).on('end', () => s.end()).resume();
+  const rig = await startLoopback({
+    supervisor: { socketTimeout: 1000, timeoutBehavior: 'close', inspect: { observer: { next() {} } } },
+    upstream: (s) => s.on('end', () => s.end()).resume(),
   });
-  const upstreamPort = await listen(upstream);
-  const clock = new ManualClock();
-  const supervisor = new Supervisor({ clock, socketTimeout: 1000, timeoutBehavior: 'close', inspect: { observer: { next() {} } } });
-  const recorded = recordConnections(supervisor);
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1')));
-  const port = await listen(proxy);
+  const { clock, supervisor, recorded, proxyPort: port } = rig;
   const client = await connect(port);
   client.on('error', () => {});
   await until(() => recorded[0]?.server?.connecting === false, 'upstream connected');
@@ -77,8 +68,7 @@ test('timer events of an inspected connection are in the log, so replay matches 
   );
   assertReplayMatches(supervisor, recorded);
   client.destroy();
-  await closeServer(proxy);
-  await closeServer(upstream);
+  await rig.close();
 });
 
 test('a malformed inspect option is rejected by name', () => {

@@ -13,7 +13,8 @@ import { Supervisor } from '../src/index.js';
 import { startInspectorRelay, type InspectorRelay } from '../src/inspect/inspector-relay.js';
 import { startInspectorServer } from '../src/inspect/inspector-server.js';
 import { relayPageHtml } from '../src/inspect/relay-page.js';
-import { closeServer, connect, echoServer, listen, readAll, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, readAll } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);

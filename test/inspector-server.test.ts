@@ -4,13 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Supervisor } from '../src/index.js';
+import { systemClock } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
 import { startInspectorServer } from '../src/inspect/inspector-server.js';
 import { connectErrorAt, otherLocalAddresses } from './helpers/exposure.js';
-import { closeServer, connect, connectError, echoServer, listen, payload, readAll, sha256, until } from './helpers/net.js';
+import { startLoopback } from './helpers/loopback.js';
 import { Viewer, loadWs } from './helpers/relay-viewer.js';
-import { assertReplayMatches, recordConnections } from './helpers/replay.js';
+import { assertReplayMatches } from './helpers/replay.js';
+import { closeServer, connect, connectError, payload, readAll, sha256 } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 test('inspection events of a proxied connection reach a viewer of the local relay', async () => {
   const WebSocket = await loadWs();
@@ -23,12 +25,11 @@ test('inspection events of a proxied connection reach a viewer of the local rela
   const messages = viewer.messages;
   await viewer.open();
 
-  const upstream = echoServer();
-  const upstreamPort = await listen(upstream);
-  const supervisor = new Supervisor({ inspect: { observer: inspector.observer } });
-  const recorded = recordConnections(supervisor);
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1')));
-  const port = await listen(proxy);
+  const rig = await startLoopback({
+    supervisor: { clock: systemClock, inspect: { observer: inspector.observer } },
+    upstream: (socket) => socket.pipe(socket),
+  });
+  const { supervisor, recorded, proxyPort: port } = rig;
   try {
     const client = await connect(port);
     const data = payload(16 * 1024);
@@ -62,8 +63,7 @@ test('inspection events of a proxied connection reach a viewer of the local rela
   } finally {
     await viewer.close();
     await inspector.close();
-    await closeServer(proxy);
-    await closeServer(upstream);
+    await rig.close();
   }
   // The relay no longer listens once closed.
   assert.is(await connectError(inspector.port), 'ECONNREFUSED');
@@ -111,11 +111,11 @@ test('on the host it is given, the relay passes the inspection events on to a vi
   const inspector = await startInspectorServer({ host: '127.0.0.2' });
   const viewer = new Viewer(WebSocket, inspector.wsUrl);
   await viewer.open();
-  const upstream = echoServer();
-  const upstreamPort = await listen(upstream);
-  const supervisor = new Supervisor({ inspect: { observer: inspector.observer } });
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1')));
-  const port = await listen(proxy);
+  const rig = await startLoopback({
+    supervisor: { clock: systemClock, inspect: { observer: inspector.observer } },
+    upstream: (socket) => socket.pipe(socket),
+  });
+  const port = rig.proxyPort;
   try {
     const client = await connect(port);
     const got = readAll(client);
@@ -127,8 +127,7 @@ test('on the host it is given, the relay passes the inspection events on to a vi
   } finally {
     await viewer.close();
     await inspector.close();
-    await closeServer(proxy);
-    await closeServer(upstream);
+    await rig.close();
   }
 });
 

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ManualClock, Supervisor, type CloseInfo, type Connection, type SocketLike } from '../src/index.js';
+import type { CloseInfo, SocketLike } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { closeServer, listen, until } from './helpers/net.js';
-import { assertReplayMatches, recordConnections } from './helpers/replay.js';
-import { Keyed, RESET_CODES, closedPort, endpoint, guardUncaught, localPort, pairKey, peerKey, region, turns, type Endpoint } from './helpers/robust-rig.js';
-import { prng } from './helpers/prng.js';
+import { startLoopback } from './helpers/loopback.js';
+import { prng } from '../tools/prng.mjs';
+import { assertReplayMatches } from './helpers/replay.js';
+import { RESET_CODES, closedPort, type Endpoint } from './helpers/sockets.js';
+import { guardUncaught } from './helpers/uncaught.js';
+import { turns, until } from './helpers/wait.js';
 
 const TOTAL = 1000;
 const CONCURRENCY = 50;
@@ -63,13 +65,24 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
   const baseline = resourceCounts();
   const random = prng(0x5eed1e55);
   const noise = randomBytes(MAX_PAYLOAD);
-  const clock = new ManualClock();
-  const supervisor = new Supervisor({ clock, activitySampleInterval: 50 });
-  const recorded = recordConnections(supervisor);
-  const closes: CloseInfo[] = [];
+  const handled: Handled[] = [];
+  const track = (socket: SocketLike): SocketLike => {
+    const h: Handled = { socket, added: [] };
+    instrument(socket, h.added);
+    handled.push(h);
+    return socket;
+  };
+  // Both proxy sockets are instrumented before the supervisor gets them: the client as the
+  // front accepts it, the upstream as the factory makes it.
+  const proxyTo = (port: number) => () => track(net.connect(port, '127.0.0.1'));
+  const rig = await startLoopback({ supervisor: { activitySampleInterval: 50 }, dial: proxyTo });
+  const { clock, supervisor, recorded, closes } = rig;
+  rig.front.prependListener('connection', track);
+  const dead = await closedPort();
+  const refusing = await rig.listenFront(() => proxyTo(dead));
+  refusing.server.prependListener('connection', track);
   const closeCount = new Map<number, number>();
   supervisor.on('close', (info) => {
-    closes.push(info);
     closeCount.set(info.id, (closeCount.get(info.id) ?? 0) + 1);
   });
   const statsNegative: string[] = [];
@@ -80,33 +93,6 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
   supervisor.on('connection', checkStats);
   supervisor.on('close', checkStats);
 
-  const handled: Handled[] = [];
-  const track = (socket: SocketLike): SocketLike => {
-    const h: Handled = { socket, added: [] };
-    instrument(socket, h.added);
-    handled.push(h);
-    return socket;
-  };
-  const connections = new Keyed<Connection>();
-  supervisor.on('connection', (conn) => connections.set(peerKey(conn.client as net.Socket), conn));
-  // Every test-side socket, so that a failure cannot leave one open (the run would hang).
-  const testSockets = new Set<net.Socket>();
-  const accepted = new Keyed<net.Socket>();
-  const upstream = net.createServer({ allowHalfOpen: true }, (s) => {
-    testSockets.add(s);
-    accepted.set(peerKey(s), s);
-  });
-  const upstreamPort = await listen(upstream);
-  const dead = await closedPort();
-  const proxyTo = (port: number) =>
-    net.createServer({ allowHalfOpen: true }, (client) => {
-      supervisor.forward(track(client), () => track(net.connect(port, '127.0.0.1')));
-    });
-  const proxy = proxyTo(upstreamPort);
-  const refusingProxy = proxyTo(dead);
-  const proxyPort = await listen(proxy);
-  const refusingPort = await listen(refusingProxy);
-
   const kindsSeen = new Map<Kind, number>();
   const failures: string[] = [];
 
@@ -116,14 +102,8 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
     const cSize = 1 + Math.floor(random() * MAX_PAYLOAD);
     const uSize = 1 + Math.floor(random() * MAX_PAYLOAD);
     const when = Math.floor(random() * 3); // 0: at once, 1: next turn, 2: after the first byte back
-    const socket = net.connect({ port: kind === 'refused' ? refusingPort : proxyPort, host: '127.0.0.1', allowHalfOpen: true });
-    testSockets.add(socket);
-    const c = endpoint(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('close', () => reject(new Error(`#${i} ${kind}: client closed before connecting (${c.errors.join(',')})`)));
-    });
-    const conn = await connections.take(pairKey(socket), 'connection');
+    const { c, conn } = await rig.connect(kind === 'refused' ? refusing.port : rig.proxyPort);
+    const socket = c.socket;
     const cooperate = (ep: Endpoint) => ep.socket.on('end', () => ep.socket.end());
     const later = async (ep: Endpoint, action: () => void) => {
       if (when === 1) await turns(1);
@@ -140,8 +120,7 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
       return;
     }
     // Wait until the proxy saw its upstream connect: a reset before that is a connect failure.
-    await until(() => localPort(conn) !== undefined && region(conn, 'server') !== 'connecting', 'upstream connected');
-    const u = endpoint(await accepted.take(pairKey(conn.server as net.Socket), 'upstream socket'));
+    const u = await rig.upstreamOf(conn);
     socket.write(noise.subarray(0, cSize));
     u.socket.write(noise.subarray(0, uSize));
     switch (kind) {
@@ -250,11 +229,8 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
     assert.equal(guard.errors, []);
   } finally {
     stopped = true;
-    supervisor.abort();
-    for (const s of testSockets) s.destroy();
-    await closeServer(proxy);
-    await closeServer(refusingProxy);
-    await closeServer(upstream);
+    // Every socket too, so that a failure cannot leave one open (the run would hang).
+    await rig.close();
     guard.dispose();
   }
   // Handles and timers are back where they were (a few turns for the close callbacks). Not

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { collectMetrics, InvalidOptionError, LineWriter, ManualClock, Supervisor } from '../src/index.js';
-import { until } from './helpers/net.js';
+import { until } from './helpers/wait.js';
 
 async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pl-line-writer-'));

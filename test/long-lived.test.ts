@@ -1,19 +1,11 @@
 import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createTableRuntime, type Connection, type EffectType, type RuntimeFactory, type Side } from '../src/index.js';
-import { until } from './helpers/net.js';
-import {
-  assertCleanEnd,
-  collect,
-  eventsOf,
-  region,
-  startRig,
-  tick,
-  timerEvents,
-  type Collector,
-  type Rig,
-} from './helpers/lifecycle-rig.js';
+import { createTableRuntime, type CloseReason, type Connection, type EffectType, type RuntimeFactory, type Side } from '../src/index.js';
+import { assertCleanEnd, region, startLoopback, type Loopback } from './helpers/loopback.js';
+import { lastActivityAt, timerEvents } from './helpers/replay.js';
+import type { Endpoint } from './helpers/sockets.js';
+import { turns, until } from './helpers/wait.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -23,10 +15,10 @@ const SAMPLE = 1_000;
 const echo = (socket: net.Socket) => socket.pipe(socket);
 
 /** Sends `text` and waits (real I/O) until its echo is back. */
-async function exchange(client: net.Socket, got: Collector, text: string): Promise<void> {
-  const before = got.length;
+async function exchange(client: net.Socket, got: Endpoint, text: string): Promise<void> {
+  const before = got.received;
   client.write(text);
-  await until(() => got.length === before + text.length, `echo of ${JSON.stringify(text)}`);
+  await until(() => got.received === before + text.length, `echo of ${JSON.stringify(text)}`);
   assert.is(got.data().subarray(before).toString(), text);
 }
 
@@ -50,19 +42,12 @@ function countRefreshes(): { runtime: RuntimeFactory; counts: Record<Side, numbe
 }
 
 /** Advances the clock in 1-minute steps, letting I/O run every few steps. */
-async function idleFor(rig: Rig, ms: number, check?: (step: number) => void): Promise<void> {
+async function idleFor(rig: Loopback, ms: number, check?: (step: number) => void): Promise<void> {
   for (let step = 1; step * MINUTE <= ms; step++) {
     rig.clock.advance(MINUTE);
-    if (step % 30 === 0) await tick();
+    if (step % 30 === 0) await turns(1);
     check?.(step);
   }
-}
-
-/** The time of the connection's last ACTIVITY checkpoint in the log. */
-function lastActivityAt(rig: Rig, conn: Connection): number {
-  const acts = eventsOf(rig.supervisor.log, conn.id).filter((r) => r.event.type === 'ACTIVITY');
-  assert.ok(acts.length > 0, 'an ACTIVITY checkpoint was logged');
-  return acts[acts.length - 1]!.t;
 }
 
 /** The client ends its side once the proxy ended it, as a well-behaved peer would. */
@@ -70,21 +55,44 @@ function endOnEnd(client: net.Socket): void {
   client.on('end', () => client.end());
 }
 
-async function opened(rig: Rig, got?: Collector) {
-  const client = await rig.connect();
-  const collector = got ?? collect(client);
-  const conn = await rig.connection();
+/**
+ * The proxy closed both sides for the `delay` timer: the client got FIN, the connection is
+ * disposed with `reason` on both sides, that timer fired once, at `at`, and nothing is left.
+ */
+async function assertClosedBy(rig: Loopback, got: Endpoint, conn: Connection, delay: string, reason: CloseReason, at: number): Promise<void> {
+  await until(() => got.gotEnd, 'the proxy FIN at the client');
+  await until(() => conn.disposed, 'connection disposed');
+  assert.equal(conn.reasons, { client: reason, server: reason });
+  const fired = timerEvents(rig.supervisor.log, conn.id, delay);
+  assert.is(fired.length, 1);
+  assert.is(fired[0]!.t, at);
+  await assertCleanEnd(rig);
+}
+
+/** The client sends FIN: the echo ends too, the connection closes normally and nothing is left. */
+async function endsNormally(rig: Loopback, got: Endpoint, conn: Connection): Promise<void> {
+  got.socket.end();
+  await until(() => got.gotEnd, 'echo end');
+  await until(() => conn.disposed, 'connection disposed');
+  assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
+  await assertCleanEnd(rig);
+}
+
+async function opened(rig: Loopback) {
+  const { c: got, conn } = await rig.connect();
+  const client = got.socket;
   await until(() => region(conn, 'server') === 'open', 'upstream connected');
-  await exchange(client, collector, 'hello');
+  await exchange(client, got, 'hello');
   // Inactivity counts from here, the last byte (the checkpoint that sees it comes later).
   const lastByte = rig.clock.now();
   rig.clock.advance(SAMPLE); // the sampler turns the bytes into an ACTIVITY checkpoint
-  return { client, got: collector, conn, lastByte };
+  return { client, got, conn, lastByte };
 }
 
 test("timeoutBehavior 'reset': a connection idle for 24 h stays open, TIMEOUT every minute, and still carries data", async () => {
   const { runtime, counts: refreshes } = countRefreshes();
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     supervisor: { socketTimeout: MINUTE, timeoutBehavior: 'reset', activitySampleInterval: SAMPLE, runtime },
     upstream: echo,
   });
@@ -97,9 +105,9 @@ test("timeoutBehavior 'reset': a connection idle for 24 h stays open, TIMEOUT ev
         assert.is(region(conn, 'server'), 'open', `server open after ${step} min`);
       }
     });
-    await tick();
+    await turns(1);
     assert.not.ok(conn.disposed);
-    assert.not.ok(got.ended, 'the client was not ended');
+    assert.not.ok(got.gotEnd, 'the client was not ended');
     assert.is(region(conn, 'client'), 'open');
     assert.is(region(conn, 'server'), 'open');
     assert.equal(conn.reasons, { client: null, server: null });
@@ -114,18 +122,15 @@ test("timeoutBehavior 'reset': a connection idle for 24 h stays open, TIMEOUT ev
 
     // Still a working connection both ways after a simulated day.
     await exchange(client, got, 'still here after a day');
-    client.end();
-    await until(() => got.ended, 'echo end');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
-    await assertCleanEnd(rig);
+    await endsNormally(rig, got, conn);
   } finally {
     await rig.close();
   }
 });
 
 test("timeoutBehavior 'close': closes with reason timeout after the first minute of silence", async () => {
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     supervisor: { socketTimeout: MINUTE, timeoutBehavior: 'close', activitySampleInterval: SAMPLE },
     upstream: echo,
   });
@@ -133,7 +138,7 @@ test("timeoutBehavior 'close': closes with reason timeout after the first minute
     const { client, got, conn, lastByte: quietSince } = await opened(rig);
     endOnEnd(client);
     rig.clock.advance(quietSince + MINUTE - 1 - rig.clock.now());
-    await tick();
+    await turns(1);
     assert.is(region(conn, 'client'), 'open', 'open 1 ms before the timeout');
     assert.is(region(conn, 'server'), 'open');
     assert.equal(conn.reasons, { client: null, server: null });
@@ -142,13 +147,7 @@ test("timeoutBehavior 'close': closes with reason timeout after the first minute
     assert.equal(conn.reasons, { client: 'timeout', server: 'timeout' });
     assert.ok(region(conn, 'client').startsWith('draining'), 'client being closed');
     assert.ok(region(conn, 'server').startsWith('draining'), 'server being closed');
-    await until(() => got.ended, 'the proxy FIN at the client');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'timeout', server: 'timeout' });
-    const fired = timerEvents(rig.supervisor.log, conn.id, 'socketTimeout');
-    assert.is(fired.length, 1);
-    assert.is(fired[0]!.t, quietSince + MINUTE);
-    await assertCleanEnd(rig);
+    await assertClosedBy(rig, got, conn, 'socketTimeout', 'timeout', quietSince + MINUTE);
   } finally {
     await rig.close();
   }
@@ -156,17 +155,18 @@ test("timeoutBehavior 'close': closes with reason timeout after the first minute
 
 test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the first minute, the next only after activity", async () => {
   const { runtime, counts: refreshes } = countRefreshes();
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     supervisor: { socketTimeout: MINUTE, timeoutBehavior: 'ignore', activitySampleInterval: SAMPLE, runtime },
     upstream: echo,
   });
   try {
     const { client, got, conn, lastByte: quietSince } = await opened(rig);
     await idleFor(rig, DAY);
-    await tick();
+    await turns(1);
     assert.is(region(conn, 'client'), 'open');
     assert.is(region(conn, 'server'), 'open');
-    assert.not.ok(got.ended);
+    assert.not.ok(got.gotEnd);
     let fired = timerEvents(rig.supervisor.log, conn.id, 'socketTimeout');
     assert.is(fired.length, 1, 'a single timeout in a silent day');
     assert.is(fired[0]!.t, quietSince + MINUTE);
@@ -176,7 +176,7 @@ test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the fi
     await exchange(client, got, 'wake up');
     const activeAt = rig.clock.now();
     rig.clock.advance(SAMPLE);
-    assert.ok(lastActivityAt(rig, conn) > activeAt, 'a new checkpoint for the new bytes');
+    assert.ok(lastActivityAt(rig.supervisor.log, conn.id) > activeAt, 'a new checkpoint for the new bytes');
     await idleFor(rig, 10 * MINUTE);
     fired = timerEvents(rig.supervisor.log, conn.id, 'socketTimeout');
     assert.is(fired.length, 2, 'exactly one more timeout after the activity');
@@ -185,11 +185,7 @@ test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the fi
     assert.is(region(conn, 'server'), 'open');
     assert.equal(conn.reasons, { client: null, server: null });
 
-    client.end();
-    await until(() => got.ended, 'echo end');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
-    await assertCleanEnd(rig);
+    await endsNormally(rig, got, conn);
   } finally {
     await rig.close();
   }
@@ -197,24 +193,25 @@ test("timeoutBehavior 'ignore': stays open a whole day, one TIMEOUT after the fi
 
 test('idleTimeout closes a silent connection with reason idle_timeout; sampled activity in between postpones it', async () => {
   const IDLE = 30_000;
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     supervisor: { idleTimeout: IDLE, activitySampleInterval: SAMPLE },
     upstream: echo,
   });
   try {
     const { client, got, conn } = await opened(rig);
     endOnEnd(client);
-    const firstQuiet = lastActivityAt(rig, conn);
+    const firstQuiet = lastActivityAt(rig.supervisor.log, conn.id);
     rig.clock.advance(20_000);
     // Activity 20 s in: the sampler sees it at its next tick and the idle timer restarts,
     // counting from that byte, not from the tick.
     await exchange(client, got, 'keepalive');
     const secondQuiet = rig.clock.now();
     rig.clock.advance(SAMPLE);
-    assert.ok(lastActivityAt(rig, conn) > secondQuiet, 'the checkpoint came with the next tick');
+    assert.ok(lastActivityAt(rig.supervisor.log, conn.id) > secondQuiet, 'the checkpoint came with the next tick');
     assert.ok(secondQuiet > firstQuiet);
     rig.clock.advance(firstQuiet + IDLE + 5_000 - rig.clock.now());
-    await tick();
+    await turns(1);
     assert.is(region(conn, 'client'), 'open', 'still open past the first deadline');
     assert.is(region(conn, 'server'), 'open');
     assert.equal(conn.reasons, { client: null, server: null });
@@ -223,13 +220,7 @@ test('idleTimeout closes a silent connection with reason idle_timeout; sampled a
     assert.is(region(conn, 'client'), 'open', 'open 1 ms before the postponed deadline');
     rig.clock.advance(1);
     assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
-    await until(() => got.ended, 'the proxy FIN at the client');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
-    const fired = timerEvents(rig.supervisor.log, conn.id, 'idleTimeout');
-    assert.is(fired.length, 1);
-    assert.is(fired[0]!.t, secondQuiet + IDLE);
-    await assertCleanEnd(rig);
+    await assertClosedBy(rig, got, conn, 'idleTimeout', 'idle_timeout', secondQuiet + IDLE);
   } finally {
     await rig.close();
   }
@@ -237,15 +228,15 @@ test('idleTimeout closes a silent connection with reason idle_timeout; sampled a
 
 test('maxLifetime closes a connection that is busy the whole time, with reason max_lifetime', async () => {
   const LIFETIME = 10_000;
-  const rig = await startRig({
+  const rig = await startLoopback({
+    keepChunks: true,
     supervisor: { maxLifetime: LIFETIME, idleTimeout: 5_000, activitySampleInterval: SAMPLE },
     upstream: echo,
   });
   try {
-    const client = await rig.connect();
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     endOnEnd(client);
-    const got = collect(client);
-    const conn = await rig.connection();
     await until(() => region(conn, 'server') === 'open', 'upstream connected');
     const start = conn.startedAt;
     // Busy every simulated second: bytes both ways, so the idle timeout never fires.
@@ -260,14 +251,8 @@ test('maxLifetime closes a connection that is busy the whole time, with reason m
     assert.is(region(conn, 'server'), 'open');
     rig.clock.advance(1);
     assert.equal(conn.reasons, { client: 'max_lifetime', server: 'max_lifetime' });
-    await until(() => got.ended, 'the proxy FIN at the client');
-    await until(() => conn.disposed, 'connection disposed');
-    assert.equal(conn.reasons, { client: 'max_lifetime', server: 'max_lifetime' });
+    await assertClosedBy(rig, got, conn, 'maxLifetime', 'max_lifetime', start + LIFETIME);
     assert.is(timerEvents(rig.supervisor.log, conn.id, 'idleTimeout').length, 0, 'not an idle close');
-    const fired = timerEvents(rig.supervisor.log, conn.id, 'maxLifetime');
-    assert.is(fired.length, 1);
-    assert.is(fired[0]!.t, start + LIFETIME);
-    await assertCleanEnd(rig);
   } finally {
     await rig.close();
   }

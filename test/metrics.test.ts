@@ -3,10 +3,12 @@ import net from 'node:net';
 import * as promClient from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ManualClock, Supervisor, type CloseInfo, type Connection } from '../src/index.js';
+import { Supervisor, type CloseInfo, type Connection } from '../src/index.js';
 import { collectMetrics, DEFAULT_BYTES_BUCKETS, DEFAULT_LENGTH_BUCKETS, METRICS, serveMetrics } from '../src/metrics/index.js';
-import { closeServer, connect, echoServer, listen, payload, readAll, startUpstreams, until } from './helpers/net.js';
-import { assertReplayMatches, recordConnections } from './helpers/replay.js';
+import { startLoopback } from './helpers/loopback.js';
+import { assertReplayMatches } from './helpers/replay.js';
+import { closeServer, connect, echoServer, listen, payload, readAll, startUpstreams } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 /** GET `url`; resolves with status, content type and body. */
 function get(url: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
@@ -44,31 +46,27 @@ async function scrape(url: string): Promise<Map<string, number>> {
 const P = 'proxy_lifecycle_';
 
 test('scraped over HTTP after real connections: every counter matches the CloseInfo totals', async () => {
-  const clock = new ManualClock();
-  const supervisor = new Supervisor({ clock, activitySampleInterval: 1000 });
-  const recorded = recordConnections(supervisor);
-  const closes: CloseInfo[] = [];
-  supervisor.on('close', (info) => closes.push(info));
+  const upstreams = await startUpstreams();
+  const { echoPort, resetPort, refusedPort } = upstreams;
+  const targets = [echoPort, echoPort, resetPort, refusedPort];
+  let slow: net.Socket | undefined;
+  const rig = await startLoopback({
+    supervisor: { activitySampleInterval: 1000 },
+    // The rig's own upstream, the fifth target: it does not read until the proxy has had to pause the client once.
+    upstream: (s) => {
+      slow = s;
+      s.on('end', () => s.end());
+      s.pause();
+    },
+    dial: (upstreamPort) => {
+      const port = targets[rig.supervisor.stats.total] ?? upstreamPort;
+      return () => net.connect(port, '127.0.0.1');
+    },
+  });
+  const { clock, supervisor, recorded, closes, proxyPort: port } = rig;
   const metrics = await collectMetrics(supervisor);
   const server = await serveMetrics(metrics.register, { port: 0 });
   assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
-
-  const upstreams = await startUpstreams();
-  const { echoPort, resetPort, refusedPort } = upstreams;
-  // An upstream that does not read until the proxy has had to pause the client once.
-  let slow: net.Socket | undefined;
-  const slowServer = net.createServer({ allowHalfOpen: true }, (s) => {
-    slow = s;
-    s.on('error', () => {}).on('end', () => s.end());
-    s.pause();
-  });
-  const slowPort = await listen(slowServer);
-  const targets = [echoPort, echoPort, resetPort, refusedPort, slowPort];
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => {
-    const port = targets[supervisor.stats.total]!;
-    supervisor.forward(c, () => net.connect(port, '127.0.0.1'));
-  });
-  const port = await listen(proxy);
   try {
     const before = await scrape(server.url);
     assert.is(before.get(`${P}downstream_cx_total`), 0);
@@ -180,9 +178,8 @@ test('scraped over HTTP after real connections: every counter matches the CloseI
   } finally {
     metrics.stop();
     await server.close();
-    await closeServer(proxy);
+    await rig.close();
     await upstreams.close();
-    await closeServer(slowServer);
   }
 });
 

@@ -16,7 +16,8 @@ import {
 } from '../src/index.js';
 import { ROOT } from './helpers/cli-harness.js';
 import { limitLeaving, setSoftNofile, softNofile } from './helpers/descriptors.js';
-import { closeServer, connect, echoServer, listen, roundTrip, until } from './helpers/net.js';
+import { closeServer, connect, echoServer, listen, roundTrip } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 /** A proxy on a free port whose connections `guard` admits. */
 async function guardedProxy(supervisor: Supervisor, guard: OverflowGuard, upstreamPort: number) {

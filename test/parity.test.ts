@@ -2,18 +2,11 @@ import type net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Connection } from '../src/index.js';
-import { payload, until } from './helpers/net.js';
-import {
-  assertCleanEnd,
-  collect,
-  eventsOf,
-  region,
-  startRig,
-  tick,
-  timerEvents,
-  type Collector,
-  type Rig,
-} from './helpers/lifecycle-rig.js';
+import { payload } from './helpers/sockets.js';
+import { assertCleanEnd, region, startLoopback, type Loopback } from './helpers/loopback.js';
+import { lastActivityAt, timerEvents } from './helpers/replay.js';
+import type { Endpoint } from './helpers/sockets.js';
+import { turns, until } from './helpers/wait.js';
 
 const PARITY = 60_000;
 const INACTIVITY = 20_000;
@@ -21,9 +14,9 @@ const GRACE = 5_000;
 const SAMPLE = 1_000;
 
 interface HalfOpen {
-  rig: Rig;
+  rig: Loopback;
   conn: Connection;
-  got: Collector;
+  got: Endpoint;
   /** The upstream's socket: it never FINs, and writes only when a test says so. */
   upstream: () => net.Socket;
 }
@@ -31,7 +24,7 @@ interface HalfOpen {
 /** Client sends a request and FIN; the upstream stays open (no FIN back). */
 async function halfOpen(): Promise<HalfOpen> {
   let upstreamSocket: net.Socket | null = null;
-  const rig = await startRig({
+  const rig = await startLoopback({
     supervisor: { parityTimeout: PARITY, parityInactivity: INACTIVITY, gracePeriod: GRACE, activitySampleInterval: SAMPLE },
     upstream: (socket) => {
       upstreamSocket = socket;
@@ -39,10 +32,9 @@ async function halfOpen(): Promise<HalfOpen> {
     },
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     client.end('request');
-    const conn = await rig.connection();
     await until(() => region(conn, 'server') === 'draining.writeEnded', 'the FIN forwarded to the upstream');
     assert.is(region(conn, 'client'), 'draining.readEnded');
     assert.equal(conn.reasons, { client: 'fin', server: 'peer_fin' });
@@ -60,19 +52,12 @@ function assertHalfOpen(conn: Connection, when: string): void {
   assert.is(region(conn, 'server'), 'draining.writeEnded', `server region ${when}`);
 }
 
-/** The time of the connection's last ACTIVITY checkpoint. */
-function lastActivityAt(rig: Rig, conn: Connection): number {
-  const acts = eventsOf(rig.supervisor.log, conn.id).filter((r) => r.event.type === 'ACTIVITY');
-  assert.ok(acts.length > 0, 'an ACTIVITY checkpoint was logged');
-  return acts[acts.length - 1]!.t;
-}
-
 /**
  * Lets the proxy finish the parity close with no further clock movement: the client's FIN
  * arrives, and the server side, whose FIN went out long ago, is closed at once.
  */
 async function finishClose(h: HalfOpen): Promise<void> {
-  await until(() => h.got.ended, 'the proxy FIN at the client');
+  await until(() => h.got.gotEnd, 'the proxy FIN at the client');
   await until(() => h.conn.disposed, 'connection disposed');
   // The proxy's decision is why both sides ended: it overrides the earlier fin / peer_fin.
   assert.equal(h.conn.reasons, { client: 'parity_timeout', server: 'parity_timeout' });
@@ -86,13 +71,13 @@ test('a half-closed connection whose upstream stays silent is closed at parityTi
     // Inactive from the first checkpoint on; parity must still wait for parityTimeout.
     for (let t = 0; t < PARITY - 1_000; t += 1_000) {
       rig.clock.advance(1_000);
-      if (t % 10_000 === 0) await tick();
+      if (t % 10_000 === 0) await turns(1);
     }
     rig.clock.advance(999);
-    await tick();
+    await turns(1);
     assertHalfOpen(conn, '1 ms before parityTimeout');
     assert.ok(timerEvents(rig.supervisor.log, conn.id, 'parityInactivity').length === 1, 'inactive well before');
-    assert.not.ok(h.got.ended);
+    assert.not.ok(h.got.gotEnd);
 
     rig.clock.advance(1);
     const fired = timerEvents(rig.supervisor.log, conn.id, 'parityTimeout');
@@ -119,7 +104,7 @@ test('upstream data every few seconds keeps it open past parityTimeout; it close
       const chunk = payload(4096);
       h.upstream().write(chunk);
       sent += chunk.length;
-      await until(() => got.length === sent, `upstream data at ${rig.clock.now()}`);
+      await until(() => got.received === sent, `upstream data at ${rig.clock.now()}`);
       lastByteAt = rig.clock.now();
       rig.clock.advance(5_000);
       assertHalfOpen(conn, `at ${rig.clock.now()} while active`);
@@ -130,9 +115,9 @@ test('upstream data every few seconds keeps it open past parityTimeout; it close
     // Now quiet: closes exactly parityInactivity after the last byte (not after the
     // checkpoint that saw it, which came with the next clock step).
     const quietSince = lastByteAt;
-    assert.ok(lastActivityAt(rig, conn) > quietSince, 'the last checkpoint came after the last byte');
+    assert.ok(lastActivityAt(rig.supervisor.log, conn.id) > quietSince, 'the last checkpoint came after the last byte');
     rig.clock.advance(quietSince + INACTIVITY - 1 - rig.clock.now());
-    await tick();
+    await turns(1);
     assertHalfOpen(conn, '1 ms before parityInactivity of quiet');
     rig.clock.advance(1);
     assert.is(region(conn, 'client'), 'draining.flushing', 'client side ended, flushing');
@@ -141,7 +126,7 @@ test('upstream data every few seconds keeps it open past parityTimeout; it close
     assert.is(quiet[quiet.length - 1]!.t, quietSince + INACTIVITY);
 
     await finishClose(h);
-    assert.is(got.length, sent, 'every upstream byte reached the client');
+    assert.is(got.received, sent, 'every upstream byte reached the client');
     await assertCleanEnd(rig);
   } finally {
     await rig.close();

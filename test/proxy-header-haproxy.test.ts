@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeProxyHeader, ProxyHeaderParser, type ProxyHeader, type ProxyHeaderFields } from '../src/index.js';
-import { closeServer, listen } from './helpers/net.js';
+import { closeServer, listen } from './helpers/sockets.js';
 
 const HAVE_HAPROXY = spawnSync('haproxy', ['-v']).status === 0;
 if (!HAVE_HAPROXY) console.log('  proxy-header-haproxy: haproxy is not installed, the real-peer tests are skipped (scripts/install-peers.sh)');

@@ -7,11 +7,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { replay } from '../src/index.js';
 import { Replayer, type ReplayChange } from '../src/log/replayer.js';
-import { collect, startRig } from './helpers/lifecycle-rig.js';
-import { until } from './helpers/net.js';
+import { startLoopback } from './helpers/loopback.js';
+import { until } from './helpers/wait.js';
 
 test('fed live, the replayer tracks each connection as it goes, and ends where replay() of the whole log ends', async () => {
-  const rig = await startRig({
+  const rig = await startLoopback({
     supervisor: { activitySampleInterval: 100 },
     upstream: (socket) => {
       socket.on('data', (d: Buffer) => socket.write(d));
@@ -26,11 +26,10 @@ test('fed live, the replayer tracks each connection as it goes, and ends where r
     changes.push(change!.kind);
   });
   try {
-    const client = await rig.connect();
-    const got = collect(client);
-    const conn = await rig.connection();
+    const { c: got, conn } = await rig.connect();
+    const client = got.socket;
     client.write('abc');
-    await until(() => got.length === 3, 'the echo');
+    await until(() => got.received === 3, 'the echo');
     rig.clock.advance(100);
     const [live] = [...replayer.pending()];
     assert.is(live!.id, conn.id);

@@ -9,7 +9,8 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { accessLines, ensureBuilt, startForward } from './helpers/cli-harness.js';
-import { closeServer, listen, payload, until } from './helpers/net.js';
+import { closeServer, listen, payload } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
 ensureBuilt();
 

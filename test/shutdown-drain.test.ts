@@ -2,55 +2,40 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ManualClock, Supervisor, SupervisorClosedError, type CloseInfo } from '../src/index.js';
-import { closeServer, connect, listen, until } from './helpers/net.js';
-import { assertReplayMatches, recordConnections } from './helpers/replay.js';
+import { Supervisor, SupervisorClosedError } from '../src/index.js';
+import { startLoopback } from './helpers/loopback.js';
+import { assertReplayMatches } from './helpers/replay.js';
+import { connect } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 
-/** An upstream that answers each request only when told to, then FINs after the client's FIN. */
-function slowUpstream() {
-  const sockets: net.Socket[] = [];
-  const server = net.createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => {});
-    s.on('end', () => s.end());
-    s.resume();
-    sockets.push(s);
+/** A rig whose upstream answers each request only when told to, then FINs after the client's FIN. */
+async function setup() {
+  const upstream: net.Socket[] = [];
+  const rig = await startLoopback({
+    upstream: (s) => {
+      s.on('end', () => s.end());
+      s.resume();
+      upstream.push(s);
+    },
   });
-  return { server, sockets };
-}
-
-async function setup(clock: ManualClock) {
-  const upstream = slowUpstream();
-  const upstreamPort = await listen(upstream.server);
-  const supervisor = new Supervisor({ clock });
-  const recorded = recordConnections(supervisor);
-  const closes: CloseInfo[] = [];
-  supervisor.on('close', (info) => closes.push(info));
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => {
-    try {
-      supervisor.forward(c, () => net.connect(upstreamPort, '127.0.0.1'));
-    } catch (err) {
-      if (!(err instanceof SupervisorClosedError)) throw err;
-    }
-  });
-  const port = await listen(proxy);
-  return { upstream, supervisor, recorded, closes, proxy, port };
+  return { rig, upstream, clock: rig.clock };
 }
 
 test('with drainTimeout, a response still in flight after shutdown() arrives whole and nothing is ended early', async () => {
-  const clock = new ManualClock();
-  const rig = await setup(clock);
-  const client = await connect(rig.port);
+  const { rig, upstream, clock } = await setup();
+  const client = await connect(rig.proxyPort);
   const received: Buffer[] = [];
   client.on('data', (c: Buffer) => received.push(c));
   client.write('request');
-  await until(() => rig.upstream.sockets.length === 1 && rig.supervisor.stats.active === 1, 'connected');
+  await until(() => upstream.length === 1 && rig.supervisor.stats.active === 1, 'connected');
   const done = rig.supervisor.shutdown({ timeout: 60_000, drainTimeout: 30_000 });
   // New connections are refused at once.
-  const late = net.connect(rig.port, '127.0.0.1');
+  const late = net.connect(rig.proxyPort, '127.0.0.1');
   late.on('error', () => {});
   await once(late, 'close');
+  assert.instance(rig.refused[0]?.error, SupervisorClosedError);
   // The upstream answers after shutdown began; the client then closes normally.
-  rig.upstream.sockets[0]!.write(Buffer.alloc(100_000, 7));
+  upstream[0]!.write(Buffer.alloc(100_000, 7));
   await until(() => Buffer.concat(received).length === 100_000, 'the whole response');
   client.end();
   await done;
@@ -60,16 +45,14 @@ test('with drainTimeout, a response still in flight after shutdown() arrives who
   assert.is(clock.pending, 0, 'drain and deadline timers cleared');
   assertReplayMatches(rig.supervisor, rig.recorded);
   client.destroy();
-  await closeServer(rig.proxy);
-  await closeServer(rig.upstream.server);
+  await rig.close();
 });
 
 test('when drainTimeout passes, what is left is ended gracefully with reason shutdown', async () => {
-  const clock = new ManualClock();
-  const rig = await setup(clock);
-  const client = await connect(rig.port);
+  const { rig, upstream, clock } = await setup();
+  const client = await connect(rig.proxyPort);
   client.on('end', () => client.end());
-  await until(() => rig.upstream.sockets.length === 1, 'connected');
+  await until(() => upstream.length === 1, 'connected');
   const done = rig.supervisor.shutdown({ timeout: 60_000, drainTimeout: 30_000 });
   clock.advance(29_999);
   assert.is(rig.recorded[0]!.reasons.client, null, 'untouched while draining');
@@ -80,8 +63,7 @@ test('when drainTimeout passes, what is left is ended gracefully with reason shu
   assert.is(clock.pending, 0);
   assertReplayMatches(rig.supervisor, rig.recorded);
   client.destroy();
-  await closeServer(rig.proxy);
-  await closeServer(rig.upstream.server);
+  await rig.close();
 });
 
 test('bad shutdown durations are rejected by name', () => {
@@ -91,19 +73,15 @@ test('bad shutdown durations are rejected by name', () => {
 });
 
 test('bytes a client sent to an upstream that never connected are counted as discarded', async () => {
-  const clock = new ManualClock();
-  const supervisor = new Supervisor({ clock, connectTimeout: 1000 });
-  const infos: CloseInfo[] = [];
-  supervisor.on('close', (i) => infos.push(i));
   // An upstream that never finishes connecting: writes queue up in it, none reach anyone.
   const neverConnects = () => {
     const s = new net.Socket();
     Object.defineProperty(s, 'connecting', { value: true });
     return s;
   };
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, neverConnects));
-  const port = await listen(proxy);
-  const client = await connect(port);
+  const rig = await startLoopback({ supervisor: { connectTimeout: 1000 }, dial: () => neverConnects });
+  const { clock, supervisor, closes: infos } = rig;
+  const client = await connect(rig.proxyPort);
   client.on('error', () => {});
   client.on('end', () => client.end());
   client.write('hello!');
@@ -114,7 +92,7 @@ test('bytes a client sent to an upstream that never connected are counted as dis
   assert.is(infos[0]!.bytes.clientToServer, 6);
   assert.is(infos[0]!.discarded, 6, 'nothing reached the upstream');
   client.destroy();
-  await closeServer(proxy);
+  await rig.close();
 });
 
 test.run();

@@ -10,7 +10,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Supervisor, type Connection } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
-import { closeServer, echoServer, listen, payload, sha256, until } from './helpers/net.js';
+import { closeServer, echoServer, listen, payload, sha256 } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
 
 function selfSignedCert(): { key: Buffer; cert: Buffer } {

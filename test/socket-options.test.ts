@@ -5,9 +5,9 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { CloseInfo, SupervisorOptions } from '../src/index.js';
-import { closeServer, connect, echoServer, listen, readAll } from './helpers/net.js';
-import { startProxy } from './helpers/net.js';
+import { systemClock, type CloseInfo, type SupervisorOptions } from '../src/index.js';
+import { startLoopback } from './helpers/loopback.js';
+import { connect, readAll } from './helpers/sockets.js';
 
 interface Calls {
   keepAlive: [boolean | undefined, number | undefined][];
@@ -16,9 +16,7 @@ interface Calls {
 
 /** Proxies one echo through a supervisor with `options`, spying on both proxy-side sockets. */
 async function oneEcho(options: SupervisorOptions): Promise<{ info: CloseInfo; client: Calls; server: Calls; localPort: number }> {
-  const upstream = echoServer();
-  const upstreamPort = await listen(upstream);
-  const proxy = await startProxy(upstreamPort, options);
+  const proxy = await startLoopback({ supervisor: { clock: systemClock, ...options }, upstream: (socket) => socket.pipe(socket) });
   const calls = { client: { keepAlive: [], noDelay: [] } as Calls, server: { keepAlive: [], noDelay: [] } as Calls };
   const spy = (socket: net.Socket, into: Calls) => {
     const keepAlive = socket.setKeepAlive.bind(socket);
@@ -28,7 +26,7 @@ async function oneEcho(options: SupervisorOptions): Promise<{ info: CloseInfo; c
   };
   // Spy on the accepted socket before the proxy's own listener forwards it, and on the
   // upstream socket as the factory creates it.
-  proxy.server.prependListener('connection', (socket: net.Socket) => spy(socket, calls.client));
+  proxy.front.prependListener('connection', (socket: net.Socket) => spy(socket, calls.client));
   const realConnect = net.connect;
   const closed = new Promise<CloseInfo>((resolve) => proxy.supervisor.once('close', resolve));
   (net as { connect: typeof net.connect }).connect = ((...args: Parameters<typeof net.connect>) => {
@@ -37,7 +35,7 @@ async function oneEcho(options: SupervisorOptions): Promise<{ info: CloseInfo; c
     return socket;
   }) as typeof net.connect;
   try {
-    const client = await connect(proxy.port);
+    const client = await connect(proxy.proxyPort);
     const localPort = client.localPort!;
     const echoed = readAll(client);
     client.end('hello');
@@ -48,7 +46,6 @@ async function oneEcho(options: SupervisorOptions): Promise<{ info: CloseInfo; c
   } finally {
     (net as { connect: typeof net.connect }).connect = realConnect;
     await proxy.close();
-    await closeServer(upstream);
   }
 }
 

@@ -1,15 +1,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { AggregateSample, ConnectionSample, LogRecord } from '../src/index.js';
-import { payload, until } from './helpers/net.js';
+import { startLoopback } from './helpers/loopback.js';
 import { assertReplayMatches } from './helpers/replay.js';
-import { guardUncaught, startRig } from './helpers/robust-rig.js';
+import { payload } from './helpers/sockets.js';
+import { guardUncaught } from './helpers/uncaught.js';
+import { until } from './helpers/wait.js';
 
 const INTERVAL = 100;
 
 test('bytes$, connectionBytes$, events$ and the connection/close events agree with the connections', async () => {
   const guard = guardUncaught();
-  const rig = await startRig({ supervisor: { activitySampleInterval: INTERVAL } });
+  const rig = await startLoopback({ supervisor: { activitySampleInterval: INTERVAL } });
   const { supervisor, clock } = rig;
   const aggregate: AggregateSample[] = [];
   const perConnection: ConnectionSample[] = [];

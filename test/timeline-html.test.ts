@@ -8,12 +8,14 @@ import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Supervisor, readEventLog, type CloseInfo, type LogRecord } from '../src/index.js';
+import { readEventLog, systemClock, type CloseInfo, type LogRecord } from '../src/index.js';
 import { LANE_STATES, renderTimelineHtml, timelineData, type TimelineData } from '../src/timeline/index.js';
 import { CLI, ensureBuilt } from './helpers/cli-harness.js';
-import { closeServer, connect, listen, readAll, startUpstreams, until } from './helpers/net.js';
-import { assertReplayMatches, recordConnections } from './helpers/replay.js';
-import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/lifecycle-sim.js';
+import { startLoopback } from './helpers/loopback.js';
+import { assertReplayMatches } from './helpers/replay.js';
+import { connect, readAll, startUpstreams } from './helpers/sockets.js';
+import { until } from './helpers/wait.js';
+import { DEMO_SCENARIOS, simulate, simulateMany } from './helpers/simulated-logs.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -27,16 +29,15 @@ const browserTest = HAVE_CHROMIUM ? test : test.skip;
 async function realRun(): Promise<{ records: LogRecord[]; closes: CloseInfo[] }> {
   const upstreams = await startUpstreams();
   const { echoPort, resetPort, refusedPort } = upstreams;
-  const supervisor = new Supervisor({ activitySampleInterval: 0 });
-  const recorded = recordConnections(supervisor);
-  const closes: CloseInfo[] = [];
-  supervisor.on('close', (info) => closes.push(info));
   const targets = [echoPort, resetPort, refusedPort];
-  const proxy = net.createServer({ allowHalfOpen: true }, (c) => {
-    const port = targets[supervisor.stats.total]!;
-    supervisor.forward(c, () => net.connect(port, '127.0.0.1'));
+  const rig = await startLoopback({
+    supervisor: { clock: systemClock, activitySampleInterval: 0 },
+    dial: () => {
+      const port = targets[rig.supervisor.stats.total]!;
+      return () => net.connect(port, '127.0.0.1');
+    },
   });
-  const port = await listen(proxy);
+  const { supervisor, recorded, closes, proxyPort: port } = rig;
   try {
     const a = await connect(port);
     const got = readAll(a);
@@ -56,7 +57,7 @@ async function realRun(): Promise<{ records: LogRecord[]; closes: CloseInfo[] }>
     for (const s of [a, b, c]) s.destroy();
     assertReplayMatches(supervisor, recorded);
   } finally {
-    await closeServer(proxy);
+    await rig.close();
     await upstreams.close();
   }
   return { records: supervisor.log.records(), closes };

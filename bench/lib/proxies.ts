@@ -112,7 +112,7 @@ async function startNode(name: ProxyName, script: string, extra: readonly string
 }
 
 /** Builds dist/cli.js with tsup when it is missing or older than a source file (shared with the CLI tests). */
-export { ensureBuilt as ensureCliBuilt } from '../../test/helpers/cli-harness.js';
+export { ensureBuilt as ensureCliBuilt } from '../../tools/build.js';
 
 const lifecycle: ProxySpec = {
   name: 'proxy-lifecycle',

@@ -2,21 +2,11 @@
 // workload against `port` (a proxy in front of upstream.mjs) and answers with what it saw:
 // bytes expected and received, pattern mismatches, errors, connections that never closed.
 import net from 'node:net';
+// A deterministic PRNG, so a seed gives the same lifecycles every run.
+import { prng as rng } from '../../tools/prng.mjs';
 import { MODE, chunkMatches, header, writePattern } from './pattern.mjs';
 
 const HOST = '127.0.0.1';
-
-/** A deterministic PRNG (mulberry32), so a seed gives the same lifecycles every run. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Counts received bytes and checks the pattern; `corrupt` once a chunk does not match. */
 function receiver(socket) {

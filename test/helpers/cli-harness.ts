@@ -1,31 +1,9 @@
 // Runs the built `proxy-lifecycle` binary as a child process, for the CLI and example tests.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CLI, ROOT } from '../../tools/build.js';
+import { until } from './wait.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-// PL_CLI runs the CLI tests against another build (say, the previous commit's, to see a new test fail there).
-export const CLI = process.env.PL_CLI ?? join(ROOT, 'dist', 'cli.js');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * Builds dist/ with tsup when dist/cli.js is missing or older than a source file, or was
- * built by `npm pack` (no source maps: coverage of the CLI's child processes needs them).
- */
-export function ensureBuilt(): void {
-  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'machines')));
-  if (existsSync(CLI) && existsSync(`${CLI}.map`) && statSync(CLI).mtimeMs >= sources) return;
-  execFileSync('npx', ['tsup'], { cwd: ROOT, stdio: 'pipe' });
-}
+export { CLI, ROOT, ensureBuilt } from '../../tools/build.js';
 
 export interface Exit {
   code: number | null;
@@ -66,16 +44,17 @@ export class Child {
 
   /** Waits until a line of `stream` matches, and returns the match. Throws after `ms`, or if the process exits first. */
   async waitFor(stream: 'stdout' | 'stderr', pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
-    const start = Date.now();
-    for (;;) {
+    let match: RegExpMatchArray | null = null;
+    const matched = (): boolean => {
       for (const line of stream === 'stdout' ? this.stdoutLines() : this.stderrLines()) {
-        const m = line.match(pattern);
-        if (m !== null) return m;
+        match = line.match(pattern);
+        if (match !== null) return true;
       }
-      if (!this.running) throw new Error(`process exited (${JSON.stringify(this.exit)}) before ${stream} matched ${pattern}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
-      if (Date.now() - start > ms) throw new Error(`timed out waiting for ${stream} to match ${pattern}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
+      return false;
+    };
+    await until(() => matched() || !this.running, () => `${stream} to match ${pattern}; stdout: ${this.stdout}; stderr: ${this.stderr}`, ms);
+    if (match === null) throw new Error(`process exited (${JSON.stringify(this.exit)}) before ${stream} matched ${pattern}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
+    return match;
   }
 
   /** Waits for the process to exit, killing it (and failing) after `ms`. */

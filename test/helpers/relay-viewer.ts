@@ -4,7 +4,7 @@
  * installed), so the few members used here are declared.
  */
 import * as assert from 'uvu/assert';
-import { until } from './net.js';
+import { until } from './wait.js';
 
 /** The few members of a `ws` client this test uses (`ws` ships no types; @types/ws is not installed). */
 export interface WsClient {

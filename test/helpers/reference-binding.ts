@@ -1,4 +1,8 @@
 /**
+ * Reference for the socket binding (src/binding/ with the Supervisor's sampler and shutdown),
+ * written independently of it; binding-model.test.ts runs both on the same peer scripts and
+ * compares them.
+ *
  * The model side of the binding model test: a simulated proxy whose lifecycle machine is the
  * pure reference runtime (XState `transition()` per event, `TransitionRuntime`) on its own
  * ManualClock, bound to four simulated TCP endpoints instead of real sockets.

@@ -1,7 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
-import net from 'node:net';
+/**
+ * Loopback socket utilities for tests: listen and close, connect and read, watch a test-side
+ * socket ({@link endpoint}), and the upstreams tests keep needing (echo, reset, refused).
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { once } from 'node:events';
-import { Supervisor, type SupervisorOptions } from '../../src/index.js';
+import net from 'node:net';
 
 /** Listens on a free loopback port. */
 export async function listen(server: net.Server): Promise<number> {
@@ -15,29 +18,20 @@ export async function closeServer(server: net.Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
+/** A loopback port nothing listens on (it was listening a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  const port = await listen(server);
+  await closeServer(server);
+  return port;
+}
+
 /** An upstream that echoes every byte, then FINs after the client's FIN (half-open aware). */
 export function echoServer(): net.Server {
   return net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on('error', () => {});
     socket.pipe(socket);
   });
-}
-
-/** A proxy on a free port forwarding to `targetPort` through a supervisor. */
-export async function startProxy(targetPort: number, options: SupervisorOptions = {}) {
-  const supervisor = new Supervisor(options);
-  const server = net.createServer({ allowHalfOpen: true }, (client) => {
-    supervisor.forward(client, () => net.connect(targetPort, '127.0.0.1'));
-  });
-  const port = await listen(server);
-  return {
-    supervisor,
-    server,
-    port,
-    async close() {
-      await closeServer(server);
-    },
-  };
 }
 
 /** Connects to a loopback port with half-open allowed. */
@@ -65,14 +59,8 @@ export function payload(bytes: number): Buffer {
   return randomBytes(bytes);
 }
 
-/** Waits until `predicate` holds, polling the event loop (for real-socket tests). */
-export async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+/** Error codes that mean a reset. */
+export const RESET_CODES = ['ECONNRESET', 'EPIPE', 'ECONNABORTED'];
 
 /** The error code of a loopback connect to `port` (e.g. `ECONNREFUSED`), or `null` if it connected. */
 export function connectError(port: number): Promise<string | null> {
@@ -98,9 +86,7 @@ export async function startUpstreams(): Promise<{ echoPort: number; resetPort: n
     s.once('data', () => s.resetAndDestroy());
   });
   const resetPort = await listen(resetter);
-  const refused = net.createServer();
-  const refusedPort = await listen(refused);
-  await closeServer(refused);
+  const refusedPort = await closedPort();
   return {
     echoPort,
     resetPort,
@@ -122,4 +108,54 @@ export function roundTrip(port: number, text: string): Promise<string> {
     socket.on('error', () => {});
     socket.on('close', () => resolve(got === '' ? 'closed' : got));
   });
+}
+
+/** A test-side socket with what it received and whether it saw FIN / close / errors. */
+export interface Endpoint {
+  socket: net.Socket;
+  received: number;
+  /** sha256 of everything received so far (`hash.copy().digest()` to read it mid-stream). */
+  hash: Hash;
+  /** What it received, when kept (see {@link endpoint}). */
+  chunks: Buffer[] | null;
+  gotEnd: boolean;
+  closed: boolean;
+  errors: string[];
+  /** The bytes received, in one buffer (only when the chunks are kept). */
+  data(): Buffer;
+}
+
+/**
+ * Watches a test-side socket: counts and hashes what it reads (keeping the chunks with
+ * `keepChunks`), records end, close and error codes. It reads from now on (flowing mode).
+ */
+export function endpoint(socket: net.Socket, keepChunks = false): Endpoint {
+  const ep: Endpoint = {
+    socket,
+    received: 0,
+    hash: createHash('sha256'),
+    chunks: keepChunks ? [] : null,
+    gotEnd: false,
+    closed: socket.destroyed,
+    errors: [],
+    data() {
+      if (ep.chunks === null) throw new Error('endpoint(socket, keepChunks = true) keeps what it reads');
+      return Buffer.concat(ep.chunks);
+    },
+  };
+  socket.on('data', (chunk: Buffer) => {
+    ep.received += chunk.length;
+    ep.hash.update(chunk);
+    ep.chunks?.push(chunk);
+  });
+  socket.on('end', () => {
+    ep.gotEnd = true;
+  });
+  socket.on('close', () => {
+    ep.closed = true;
+  });
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    ep.errors.push(err.code ?? err.name);
+  });
+  return ep;
 }

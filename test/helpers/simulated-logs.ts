@@ -1,11 +1,14 @@
 /**
+ * Event logs of simulated connections, as fixtures for the timeline page tests. Not a
+ * reference: it runs the library's own table runtime.
+ *
  * Simulated connections for timeline and metrics tests: the real machine (the lean table
  * runtime, on a ManualClock) with a small model of two sockets instead of real ones. Records
  * are what a Connection would log: `open`, every event (timer events included), `disposed`.
  */
 import { ManualClock, TableRuntime, closeCode, DEFAULT_SETTINGS } from '../../src/index.js';
 import type { ConnectionOutput, ConnectionSettings, LogRecord, RuntimeEvent, RuntimeHost, EffectType, Side } from '../../src/index.js';
-import { prng } from './prng.js';
+import { prng } from '../../tools/prng.mjs';
 
 /** One step of a scenario, at `at` ms after the connection opened. */
 export type SimStep =

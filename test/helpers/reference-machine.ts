@@ -1,4 +1,7 @@
 /**
+ * Reference driver for the connection machine (machines/), independent of the library's
+ * runtimes (src/runtime/): the machine tests check transitions, effects and timers with it.
+ *
  * A tiny, independent driver for the connection machine built on XState's pure
  * `initialTransition()` / `transition()`: it keeps the snapshot, remembers the delayed raises
  * (`xstate.raise` with `params.delay`) and cancels (`xstate.cancel`) each step returns, and

@@ -413,7 +413,7 @@ export async function soak(cfg: Config): Promise<Figures> {
       io++;
       if (record.kind === 'open') perConnection.set(record.conn, [record]);
       else if (record.kind === 'event') perConnection.get(record.conn)?.push(record);
-      else {
+      else if (record.kind === 'disposed') {
         const own = perConnection.get(record.conn);
         perConnection.delete(record.conn);
         const again = own === undefined ? undefined : replay(own).connections.get(record.conn);

@@ -14,12 +14,22 @@
  * | `idle_timeout`    | both directions silent for `idleTimeout`                                |
  * | `max_lifetime`    | the connection reached `maxLifetime`                                    |
  * | `parity_timeout`  | half-closed for `parityTimeout` and inactive for `parityInactivity`     |
+ * | `first_byte_timeout` | the client sent nothing within `firstByteTimeout` of accept           |
  * | `grace_expired`   | the side did not finish within `gracePeriod` while draining; destroyed |
  * | `connect_refused` | the upstream refused the connection (wins over any earlier server reason) |
  * | `connect_timeout` | the upstream did not answer within `connectTimeout`                     |
  * | `connect_error`   | the upstream connect failed for another reason                          |
  * | `shutdown`        | graceful shutdown of the supervisor                                     |
  * | `aborted`         | immediate abort (`abort()`, or the shutdown deadline)                   |
+ *
+ * Refused at the door (a client closed before any connection or upstream existed: a
+ * `Refusal`, never a side of a connection):
+ *
+ * | code                   | meaning                                                           |
+ * |------------------------|-------------------------------------------------------------------|
+ * | `rejected`             | over a limit or refused by the admission hook (the refusal's `limit`) |
+ * | `proxy_header_invalid` | `acceptProxy`: the PROXY header was missing, malformed, too long or unsupported |
+ * | `proxy_header_timeout` | `acceptProxy`: no complete PROXY header within its timeout        |
  */
 export const CLOSE_REASONS = [
   'fin',
@@ -32,12 +42,16 @@ export const CLOSE_REASONS = [
   'idle_timeout',
   'max_lifetime',
   'parity_timeout',
+  'first_byte_timeout',
   'grace_expired',
   'connect_refused',
   'connect_timeout',
   'connect_error',
   'shutdown',
   'aborted',
+  'rejected',
+  'proxy_header_invalid',
+  'proxy_header_timeout',
 ] as const;
 
 /** One of {@link CLOSE_REASONS}. */
@@ -56,8 +70,14 @@ export function reasonForError(code: string | undefined, connecting: boolean): C
   return code !== undefined && RESET_CODES.has(code) ? 'reset' : 'error';
 }
 
-/** Where a connection was when something ended it. */
-export type ClosePhase = 'connecting' | 'open' | 'half_closed' | 'draining';
+/** The reasons of a client refused at the door, before any connection existed. */
+export const REFUSAL_REASONS = ['rejected', 'proxy_header_invalid', 'proxy_header_timeout'] as const satisfies readonly CloseReason[];
+
+/** One of {@link REFUSAL_REASONS}. */
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** Where a connection was when something ended it; `accept` for a client refused at the door. */
+export type ClosePhase = 'accept' | 'connecting' | 'open' | 'half_closed' | 'draining';
 
 /** The decisive ending of a connection: which side, why, and in which phase. */
 export interface Ending {
@@ -86,8 +106,13 @@ const RANK: Readonly<Record<CloseReason, number>> = {
   idle_timeout: 5,
   max_lifetime: 5,
   parity_timeout: 5,
+  first_byte_timeout: 5,
   shutdown: 6,
   aborted: 7,
+  // Refusals end a client before any connection exists: nothing to compare them with.
+  rejected: 3,
+  proxy_header_invalid: 3,
+  proxy_header_timeout: 3,
 };
 
 /** Keeps `current` unless `next` is strictly more decisive. */
@@ -110,12 +135,16 @@ const CAUSE: Readonly<Record<CloseReason, string>> = {
   idle_timeout: 'i',
   max_lifetime: 'l',
   parity_timeout: 'p',
+  first_byte_timeout: 'f',
   grace_expired: 'g',
   shutdown: 'P',
   aborted: 'A',
+  rejected: 'X',
+  proxy_header_invalid: 'h',
+  proxy_header_timeout: 'w',
 };
 
-const PHASE: Readonly<Record<ClosePhase, string>> = { connecting: 'K', open: 'O', half_closed: 'H', draining: 'D' };
+const PHASE: Readonly<Record<ClosePhase, string>> = { accept: 'A', connecting: 'K', open: 'O', half_closed: 'H', draining: 'D' };
 
 /**
  * A two-letter termination code in the spirit of HAProxy's `%ts`: what ended the
@@ -127,10 +156,12 @@ const PHASE: Readonly<Record<ClosePhase, string>> = { connecting: 'K', open: 'O'
  * | `c` / `s` | client / server reset or socket error | | `O` | both directions open |
  * | `R` | upstream refused or failed to connect | | `H` | half-closed |
  * | `T` | upstream connect timeout | | `D` | draining (flushing before close) |
- * | `t` | socket timeout (`timeoutBehavior: 'close'`) | | | |
- * | `i` / `l` / `p` | idle timeout / max lifetime / parity timeout | | | |
+ * | `t` | socket timeout (`timeoutBehavior: 'close'`) | | `A` | at accept (refused at the door) |
+ * | `i` / `l` / `p` / `f` | idle timeout / max lifetime / parity timeout / first-byte timeout | | | |
  * | `g` | grace period expired while draining | | | |
  * | `P` / `A` | proxy shutdown / abort | | | |
+ * | `X` | refused: over a limit, or by the admission hook | | | |
+ * | `h` / `w` | PROXY header invalid / not received in time | | | |
  */
 export function closeCode(ending: Ending | null): string {
   if (ending === null) return '--';

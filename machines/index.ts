@@ -13,10 +13,12 @@ export {
 } from './connection-machine.js';
 export {
   CLOSE_REASONS,
+  REFUSAL_REASONS,
   closeCode,
   moreDecisive,
   reasonForError,
   type CloseReason,
+  type RefusalReason,
   type ClosePhase,
   type Ending,
 } from './close-reasons.js';

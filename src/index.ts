@@ -9,6 +9,7 @@ export {
   type SupervisorOptions,
   type SupervisorEvents,
   type SupervisorStats,
+  type RefuseOptions,
   type AggregateSample,
   type ConnectionSample,
 } from './supervisor.js';
@@ -25,7 +26,7 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { EventLog, type EventLogOptions } from './log/event-log.js';
-export type { LogRecord, OpenRecord, EventRecord, DisposedRecord } from './log/log-record.js';
+export type { LogRecord, ConnectionRecord, OpenRecord, EventRecord, DisposedRecord, RefusedRecord } from './log/log-record.js';
 export type { LogSink } from './log/sink.js';
 export { JsonlSink, type JsonlSinkOptions } from './log/jsonl-sink.js';
 export { LineWriter, type LineWriterOptions, type LineWriterEvents } from './log/line-writer.js';

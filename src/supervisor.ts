@@ -1,14 +1,16 @@
 import { EventEmitter } from 'eventemitter3';
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import { checkSignal, whenAborted } from './abort-signal.js';
-import { checkAdmissionHook, type AdmissionHook, type Refusal } from './admission/admission-hook.js';
+import type { RefusalReason } from '../machines/close-reasons.js';
+import { checkAdmissionHook, type AdmissionHook } from './admission/admission-hook.js';
+import { refusal, type Refusal } from './admission/refusal.js';
 import { Connection, kSample, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
 import { ConnectionStream, kConnectionStream, type ConnectionMessage, type FinalMessage } from './binding/connection-stream.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
 import { EventLog } from './log/event-log.js';
-import type { LogRecord } from './log/log-record.js';
+import type { LogRecord, RefusedRecord } from './log/log-record.js';
 import { checkCount, checkDuration } from './validate.js';
 import {
   resolveEnvironment,
@@ -45,6 +47,18 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
   signal?: AbortSignal;
   /** The admission policy {@link Supervisor.admit} applies to each new client. Default: admit all. */
   admit?: AdmissionHook;
+}
+
+/** What {@link Supervisor.refuse} records about a refused client. */
+export interface RefuseOptions {
+  /** Default `rejected`. */
+  reason?: RefusalReason;
+  /** What refused it: a limit's name, `admit`, `accept_proxy`, … */
+  limit: string;
+  /** The client's `host:port`; default the socket's, null when there is no socket. */
+  client?: string | null;
+  /** The PROXY header's error code, when that was the cause. */
+  error?: string;
 }
 
 /** Options of {@link Supervisor.shutdown}. */
@@ -106,7 +120,7 @@ export interface SupervisorEvents {
   connection: [connection: Connection];
   /** A connection was disposed: both sides closed, every listener and timer removed. */
   close: [info: CloseInfo];
-  /** A client was refused by the admission hook, before any connection existed. */
+  /** A client was refused at the door (a limit, the admission hook, a bad PROXY header), before any connection existed. */
   refused: [refusal: Refusal];
 }
 
@@ -115,7 +129,7 @@ export interface SupervisorStats {
   active: number;
   total: number;
   closed: number;
-  /** Clients refused by {@link Supervisor.admit}. */
+  /** Clients refused at the door ({@link Supervisor.admit}, {@link Supervisor.refuse}). */
   refused: number;
 }
 
@@ -248,17 +262,37 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * });
    * ```
    */
-  admit(client: SocketLike, address: string | null = client.remoteAddress ?? null): boolean {
+  admit(client: SocketLike, address: string | null = client.remoteAddress ?? null, port: number | undefined = address === client.remoteAddress ? client.remotePort : undefined): boolean {
     if (this.shutdownPromise !== null) {
       client.destroy();
       return false;
     }
     const verdict = this.admission === null ? true : this.admission(client, address);
     if (verdict === true) return true;
-    if (!client.destroyed) client.destroy();
-    this.refusedCount++;
-    this.emit('refused', { client: address, limit: typeof verdict === 'string' ? verdict : 'admit' });
+    const from = address === null ? null : port === undefined ? address : `${address}:${port}`;
+    this.refuse(client, { limit: typeof verdict === 'string' ? verdict : 'admit', client: from });
     return false;
+  }
+
+  /**
+   * Refuses a client at the door: destroys it (if not already), counts it in
+   * `stats.refused`, appends a `refused` record to the event log and emits `refused`. For
+   * policies applied outside the admission hook, and for clients Node closed unserved (`client`
+   * null, e.g. a `net.Server` `'drop'`).
+   */
+  refuse(client: SocketLike | null, options: RefuseOptions): Refusal {
+    if (client !== null && !client.destroyed) client.destroy();
+    const from = options.client !== undefined ? options.client : client?.remoteAddress === undefined ? null : `${client.remoteAddress}:${client.remotePort ?? 0}`;
+    const refused = refusal(this.clock.now(), from, options.reason ?? 'rejected', options.limit, options.error ?? null);
+    this.refusedCount++;
+    if (this.log.active) {
+      const record: RefusedRecord = { t: refused.t, kind: 'refused', reason: refused.reason, limit: refused.limit, code: refused.code };
+      if (from !== null) record.client = from;
+      if (refused.error !== null) record.error = refused.error;
+      this.log.append(record);
+    }
+    this.emit('refused', refused);
+    return refused;
   }
 
   /**

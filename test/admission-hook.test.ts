@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { InvalidOptionError, Supervisor, type Refusal } from '../src/index.js';
+import { InvalidOptionError, Supervisor, replay, type Refusal } from '../src/index.js';
 import { closeServer, echoServer, listen, roundTrip } from './helpers/sockets.js';
 
 test('a refused client is closed at once, never reaches the upstream, and is counted and reported with the limit', async () => {
@@ -29,8 +29,14 @@ test('a refused client is closed at once, never reaches the upstream, and is cou
     assert.is(refusals.length, 3);
     for (const r of refusals) {
       assert.is(r.limit, 'every_other');
-      assert.match(r.client ?? '', /^(::ffff:)?127\.0\.0\.1$/);
+      assert.is(r.reason, 'rejected');
+      assert.is(r.code, 'XA');
+      assert.match(r.client ?? '', /^(::ffff:)?127\.0\.0\.1:\d+$/);
     }
+    // Each refusal is also a record of the event log, which replay steps over.
+    const logged = supervisor.log.records().filter((r) => r.kind === 'refused');
+    assert.equal(logged, refusals.map((r) => ({ t: r.t, kind: 'refused', client: r.client, reason: 'rejected', limit: 'every_other', code: 'XA' })));
+    assert.is(replay(supervisor.log.records()).connections.size, 3, 'the three served connections replay; the refusals have none');
   } finally {
     await supervisor.shutdown();
     await closeServer(server);

@@ -92,8 +92,8 @@ test('maxConnectionsPerIp: each client address has its own count; the table hold
     }
     const over = await client(p.port, '127.0.0.2');
     assert.not.ok(over.served, 'a third from 127.0.0.2 is refused');
-    assert.equal(p.refusals, [{ client: p.refusals[0]!.client, limit: 'max_connections_per_ip' }]);
-    assert.match(p.refusals[0]!.client!, /127\.0\.0\.2$/);
+    assert.equal(p.refusals, [{ t: p.refusals[0]!.t, client: p.refusals[0]!.client, reason: 'rejected', limit: 'max_connections_per_ip', error: null, code: 'XA' }]);
+    assert.match(p.refusals[0]!.client!, /127\.0\.0\.2:\d+$/);
     const other = await client(p.port, '127.0.0.4');
     assert.ok(other.served, 'another address is not affected');
     held.push(other.socket);

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readEventLog, systemClock, type CloseInfo, type LogRecord } from '../src/index.js';
+import { readEventLog, systemClock, type CloseInfo, type DisposedRecord, type LogRecord } from '../src/index.js';
 import { LANE_STATES, renderTimelineHtml, timelineData, type TimelineData } from '../src/timeline/index.js';
 import { CLI, ensureBuilt } from './helpers/cli-harness.js';
 import { startLoopback } from './helpers/loopback.js';
@@ -275,12 +275,12 @@ browserTest('in Chromium: the real demo\'s log, through demo --log and replay --
     const demoOut = await runBinary(tmp, ['demo', '--log', 'demo.jsonl']);
     assert.match(demoOut, /^all \d+ checks passed$/m);
     const records = await readEventLog(join(tmp, 'demo.jsonl'));
-    const ids = [...new Set(records.map((r) => r.conn))].sort((a, b) => a - b);
+    const ids = [...new Set(records.flatMap((r) => (r.kind === 'refused' ? [] : [r.conn])))].sort((a, b) => a - b);
     const codes = new Map<string, number>();
     for (const r of records) if (r.kind === 'disposed') codes.set(r.code!, (codes.get(r.code!) ?? 0) + 1);
     assert.ok(ids.length >= 6, `the demo logged its connections (${ids.join(', ')})`);
     assert.is([...codes.values()].reduce((a, b) => a + b, 0), ids.length, 'every logged connection was disposed');
-    const aborted = records.find((r) => r.kind === 'disposed' && r.code === 'AO');
+    const aborted = records.find((r): r is DisposedRecord => r.kind === 'disposed' && r.code === 'AO');
     assert.ok(aborted, 'the shutdown scenario destroyed its idle connection at the deadline (AO)');
 
     const replayOut = await runBinary(tmp, ['replay', 'demo.jsonl', '--html', 'demo.html']);

@@ -16,14 +16,6 @@ import { show } from '../validate.js';
  */
 export type AdmissionHook = (client: SocketLike, address: string | null) => true | string;
 
-/** A refusal by the admission hook: the `refused` event of a supervisor. */
-export interface Refusal {
-  /** The client's address, when known. */
-  client: string | null;
-  /** What refused it: the name the hook returned. */
-  limit: string;
-}
-
 /** @throws {InvalidOptionError} unless `value` is a function. */
 export function checkAdmissionHook(value: unknown): AdmissionHook {
   if (typeof value !== 'function') throw new InvalidOptionError('admit', `admit must be a function (client, address) => true | string, got ${show(value)}`);

@@ -89,6 +89,7 @@ export class Follower {
   readonly incomplete = new Set<number>();
 
   observe(record: LogRecord): FollowItem | undefined {
+    if (record.kind === 'refused') return undefined;
     const change = this.replayer.apply(record);
     if (change === undefined) {
       this.incomplete.add(record.conn);

@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs';
-import { CLOSE_REASONS } from '../../machines/close-reasons.js';
+import { CLOSE_REASONS, REFUSAL_REASONS } from '../../machines/close-reasons.js';
 import { INPUT_EVENT_TYPES } from '../../machines/connection-events.js';
 import { EventLogParseError } from '../errors.js';
 import type { LogRecord } from './log-record.js';
 
-const KINDS = new Set(['open', 'event', 'disposed']);
+const KINDS = new Set(['open', 'event', 'disposed', 'refused']);
 const EVENT_TYPES: ReadonlySet<string> = new Set(INPUT_EVENT_TYPES);
 const REASONS: ReadonlySet<string> = new Set(CLOSE_REASONS);
+const REFUSALS: ReadonlySet<string> = new Set(REFUSAL_REASONS);
 const NEWLINE = 0x0a;
 const TRUNCATED = 'truncated record (no end of line, not valid JSON)';
 
@@ -17,10 +18,17 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function validate(value: unknown, line: number): LogRecord {
   if (!isObject(value)) throw new EventLogParseError(line, 'expected a JSON object');
   if (typeof value.t !== 'number' || !Number.isFinite(value.t)) throw new EventLogParseError(line, 'field t must be a number');
-  if (!Number.isInteger(value.conn)) throw new EventLogParseError(line, 'field conn must be an integer');
   if (!KINDS.has(value.kind as string)) {
-    throw new EventLogParseError(line, `field kind must be one of open, event, disposed, got ${JSON.stringify(value.kind)}`);
+    throw new EventLogParseError(line, `field kind must be one of open, event, disposed, refused, got ${JSON.stringify(value.kind)}`);
   }
+  if (value.kind === 'refused') {
+    if (!REFUSALS.has(value.reason as string)) {
+      throw new EventLogParseError(line, `field reason must be one of ${REFUSAL_REASONS.join(', ')}, got ${JSON.stringify(value.reason)}`);
+    }
+    if (typeof value.limit !== 'string') throw new EventLogParseError(line, 'field limit must be a string');
+    return value as unknown as LogRecord;
+  }
+  if (!Number.isInteger(value.conn)) throw new EventLogParseError(line, 'field conn must be an integer');
   if (value.kind === 'open' && !isObject(value.settings)) throw new EventLogParseError(line, 'field settings must be an object');
   if (value.kind === 'event') {
     const event = value.event;

@@ -1,4 +1,4 @@
-import type { CloseReason } from '../../machines/close-reasons.js';
+import type { CloseReason, RefusalReason } from '../../machines/close-reasons.js';
 import type { SidePair } from '../../machines/connection-machine.js';
 import type { ConnectionSettings } from '../../machines/connection-settings.js';
 import type { RuntimeEvent } from '../runtime/machine-runtime.js';
@@ -33,5 +33,27 @@ export interface DisposedRecord {
   durationMs: number;
 }
 
+/**
+ * A client refused at the door (a limit, the admission hook, a bad PROXY header): no
+ * connection existed, so the record has no `conn` and replay has nothing to step.
+ */
+export interface RefusedRecord {
+  t: number;
+  kind: 'refused';
+  /** Never set: so that `record.conn === id` reads every record kind. */
+  conn?: never;
+  /** The client's `host:port`, when known. */
+  client?: string;
+  reason: RefusalReason;
+  /** What refused it (see `Refusal.limit`). */
+  limit: string;
+  /** The PROXY header's error code, when that was the cause. */
+  error?: string;
+  code: string;
+}
+
+/** One record of a connection's lifecycle. */
+export type ConnectionRecord = OpenRecord | EventRecord | DisposedRecord;
+
 /** One line of the event log. */
-export type LogRecord = OpenRecord | EventRecord | DisposedRecord;
+export type LogRecord = ConnectionRecord | RefusedRecord;

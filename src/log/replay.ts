@@ -52,6 +52,7 @@ export function replay(records: Iterable<LogRecord>, options: { timeline?: boole
   const replayed = new Map<number, { state: ReplayState; out: ReplayedConnection }>();
   const incomplete = new Set<number>();
   for (const record of records) {
+    if (record.kind === 'refused') continue;
     const change = replayer.apply(record);
     if (change === undefined) {
       incomplete.add(record.conn);

@@ -59,10 +59,13 @@ export class Replayer {
   private readonly live = new Map<number, Replaying>();
 
   /**
-   * Applies one record. `undefined` when its connection is not open here: its `open` record
-   * was never seen (dropped from a bounded log), or it was disposed already.
+   * Applies one record. `undefined` for a `refused` record (no connection), and when its
+   * connection is not open here: its `open` record was never seen (dropped from a bounded
+   * log), or it was disposed already.
    */
   apply(record: LogRecord): ReplayChange | undefined {
+    // A refused client never had a connection: nothing to step (the caller reads the record).
+    if (record.kind === 'refused') return undefined;
     if (record.kind === 'open') {
       // An id opened again (a file appended by several runs) starts afresh.
       const connection = new Replaying(record.conn, record.client, record.t, record.settings, tableFor(record.settings).initial.next);

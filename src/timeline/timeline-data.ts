@@ -89,7 +89,8 @@ function separateRuns(records: readonly LogRecord[]): { records: readonly LogRec
   const current = new Map<number, number>();
   const original = new Map<number, number>();
   let next = -1;
-  const out = records.map((r) => {
+  const out = records.map((r): LogRecord => {
+    if (r.kind === 'refused') return r;
     if (r.kind === 'open') {
       const key = next--;
       current.set(r.conn, key);

@@ -69,18 +69,6 @@ export {
   type LaneState,
 } from './timeline/index.js';
 export * from './admission/index.js';
-export {
-  collectMetrics,
-  serveMetrics,
-  METRICS,
-  DEFAULT_LENGTH_BUCKETS,
-  DEFAULT_BYTES_BUCKETS,
-  type MetricsOptions,
-  type SupervisorMetrics,
-  type PromClient,
-  type ServeMetricsOptions,
-  type MetricsServer,
-  type ScrapeSource,
-} from './metrics/index.js';
+export * from './metrics/index.js';
 // PROXY protocol (HAProxy v1/v2): the preamble read before a client's bytes or written before an upstream's.
 export * from './protocol/index.js';

@@ -132,7 +132,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     '--listen', '9000', '--target', 'up:1',
     '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
     '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
-    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--log', 'x.jsonl', '--json', '--quiet',
+    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--max-connections-per-ip', '11', '--log', 'x.jsonl', '--json', '--quiet',
   ]);
   assert.equal(config, {
     listen: { host: undefined, port: 9000 },
@@ -144,6 +144,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     },
     shutdownTimeout: 8,
     maxConnections: 10,
+    maxConnectionsPerIp: 11,
     logFile: 'x.jsonl',
     accessLogFile: undefined,
     metrics: undefined,
@@ -156,6 +157,10 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
   assert.is(defaults.shutdownTimeout, 30_000);
   assert.is(defaults.maxConnections, undefined, 'no --max-connections: the descriptor budget decides');
+  assert.is(defaults.maxConnectionsPerIp, undefined, 'no --max-connections-per-ip: no limit per address');
+  for (const bad of ['0', '-1', '1.5', 'ten', '2147483648']) {
+    throwsCli(() => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--max-connections-per-ip', bad]), `--max-connections-per-ip must be a whole number from 1 to 2147483647, got ${JSON.stringify(bad)}`);
+  }
   assert.is(parseForwardArgs(['--help']), 'help');
   // The access log: standard error by default and for '-', a file otherwise; --quiet has none.
   const accessTo = (args: string[]) => (parseForwardArgs(['--listen', '1', '--target', 'h:2', ...args]) as { accessLogFile?: string }).accessLogFile;

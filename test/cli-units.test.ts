@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SETTINGS, type CloseInfo, type LogRecord } from '../src/index.js';
-import { accessLogEntry, formatJson, formatText } from '../src/cli/access-log.js';
+import { accessLogEntry, formatJson, formatRefusalJson, formatRefusalText, formatText } from '../src/cli/access-log.js';
 import { formatEndpoint, looksLikeHostPort, parseArgs, parseListen, parseTarget, type FlagSpec } from '../src/cli/args.js';
 import { CliError } from '../src/cli/cli-error.js';
 import { DURATION_FORMS, looksLikeDuration, parseDuration } from '../src/cli/duration.js';
@@ -234,6 +234,21 @@ test('access log: logfmt text and JSON carry the same fields', () => {
   assert.equal(json, { time: '1970-01-01T00:00:00.000Z', ...entry });
   const quiet = accessLogEntry({ ...info, client: undefined, errors: { client: null, server: null }, discarded: 0, reasons: { client: 'fin', server: null }, code: 'CO' });
   assert.is(formatText(quiet), 'conn=7 from=- term=CO duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=fin server_close=-');
+});
+
+test('access log: a refusal is one line in the fields of a close (conn=-, term, client_close) plus its limit, text and JSON alike', () => {
+  const refused = { t: 0, client: '127.0.0.2:5123', reason: 'rejected', limit: 'max_connections_per_ip', error: null, code: 'XA' } as const;
+  assert.is(formatRefusalText(refused), 'conn=- from=127.0.0.2:5123 term=XA client_close=rejected limit=max_connections_per_ip');
+  const header = { ...refused, client: null, reason: 'proxy_header_invalid', limit: 'accept_proxy', error: 'PROXY_HEADER_MALFORMED', code: 'hA' } as const;
+  assert.is(formatRefusalText(header), 'conn=- from=- term=hA client_close=proxy_header_invalid limit=accept_proxy client_error=PROXY_HEADER_MALFORMED');
+  assert.equal(JSON.parse(formatRefusalJson(refused, new Date(0))), {
+    time: '1970-01-01T00:00:00.000Z', conn: null, from: '127.0.0.2:5123', term: 'XA', client_close: 'rejected', limit: 'max_connections_per_ip',
+  });
+  // A hook's own limit name is the caller's string: quoted as JSON, whatever it holds.
+  const odd = { ...header, limit: 'say "no"' };
+  assert.equal(JSON.parse(formatRefusalJson(odd, new Date(0))), {
+    time: '1970-01-01T00:00:00.000Z', conn: null, from: '-', term: 'hA', client_close: 'proxy_header_invalid', limit: 'say "no"', client_error: 'PROXY_HEADER_MALFORMED',
+  });
 });
 
 test('Follower: steps carry both sides before and after; socket timeouts counted; the close has reasons and code', () => {

@@ -5,6 +5,7 @@ import {
   type CloseInfo,
   type InspectorServer,
   type MetricsServer,
+  type Refusal,
   type SupervisorMetrics,
 } from '../index.js';
 import { AccessLogFile } from './access-log-file.js';
@@ -121,6 +122,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),
+      onRefused: accessLog === null ? undefined : (refusal: Refusal) => accessLog.writeRefusal(refusal),
       onServerError: (err) => warn('server_error', { error: err.message }, `listening socket error: ${err.message}`),
       onOverflow: (report) => warn('overflow', overflowFields(report), overflowText(report)),
     },

@@ -108,6 +108,13 @@ function checkMs(name: string, value: number | undefined, fallback: number, min:
   return value;
 }
 
+function checkLimit(name: string, value: number | undefined): number | undefined {
+  if (value !== undefined && value !== Infinity && (!Number.isInteger(value) || value < 1)) {
+    throw new InvalidOptionError(name, `${name} must be a whole number from 1 up, or Infinity, got ${String(value)}`);
+  }
+  return value;
+}
+
 const zeroRefused = (): Record<OverflowReason, number> => ({ max_connections: 0, backoff: 0 });
 const zeroExhausted = (): Record<ExhaustedOp, number> => ({ accept: 0, connect: 0 });
 const OVERFLOW: ReadonlySet<string> = new Set(OVERFLOW_REASONS);
@@ -164,16 +171,8 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
   /** @throws {InvalidOptionError} for an option out of range. */
   constructor(private readonly supervisor: Supervisor, options: OverflowGuardOptions = {}) {
     super();
-    const max = options.maxConnections;
-    if (max !== undefined && max !== Infinity && (!Number.isInteger(max) || max < 1)) {
-      throw new InvalidOptionError('maxConnections', `maxConnections must be a whole number from 1 up, or Infinity, got ${String(max)}`);
-    }
-    this.option = max;
-    const hook = options.admissionMaxConnections;
-    if (hook !== undefined && hook !== Infinity && (!Number.isInteger(hook) || hook < 1)) {
-      throw new InvalidOptionError('admissionMaxConnections', `admissionMaxConnections must be a whole number from 1 up, or Infinity, got ${String(hook)}`);
-    }
-    this.admissionMax = hook ?? Infinity;
+    this.option = checkLimit('maxConnections', options.maxConnections);
+    this.admissionMax = checkLimit('admissionMaxConnections', options.admissionMaxConnections) ?? Infinity;
     this.reserve = options.reserve;
     this.backoff = checkMs('backoff', options.backoff, 100, 0);
     this.interval = checkMs('reportInterval', options.reportInterval, 1000, 1);

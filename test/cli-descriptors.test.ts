@@ -78,6 +78,9 @@ test('under ulimit -n 256, 400 clients at once: the proxy serves what fits, refu
     assert.is(reports.reduce((n, m) => n + Number(m![1]), 0), closed, 'the reports count every client closed');
     assert.is(Number(reports.at(-1)![2]), served, 'as many open as were served: the proxy was full');
     assert.is(await scrape(url!, 'proxy_lifecycle_downstream_cx_overflow_total{reason="max_connections"}'), closed);
+    // The clients Node dropped at the budget are refusals of the supervisor too, counted once.
+    assert.is(await scrape(url!, 'proxy_lifecycle_downstream_cx_refused_total{reason="rejected",limit="max_connections"}'), closed);
+    assert.is(await scrape(url!, 'proxy_lifecycle_downstream_cx_refused_total{reason="rejected",limit="backoff"}'), 0);
     assert.is(await scrape(url!, 'proxy_lifecycle_fd_exhausted_total{op="connect",code="EMFILE"}'), 0, 'the budget kept it from EMFILE');
     assert.is(await scrape(url!, 'proxy_lifecycle_downstream_cx_total'), served);
 

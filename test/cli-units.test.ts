@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SETTINGS, type CloseInfo, type LogRecord } from '../src/index.js';
-import { accessLogEntry, formatJson, formatText } from '../src/cli/access-log.js';
+import { accessLogEntry, formatJson, formatRefusalJson, formatRefusalText, formatText } from '../src/cli/access-log.js';
 import { formatEndpoint, looksLikeHostPort, parseArgs, parseListen, parseTarget, type FlagSpec } from '../src/cli/args.js';
 import { CliError } from '../src/cli/cli-error.js';
 import { DURATION_FORMS, looksLikeDuration, parseDuration } from '../src/cli/duration.js';
@@ -132,7 +132,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     '--listen', '9000', '--target', 'up:1',
     '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
     '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
-    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--log', 'x.jsonl', '--json', '--quiet',
+    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--max-connections-per-ip', '11', '--log', 'x.jsonl', '--json', '--quiet',
   ]);
   assert.equal(config, {
     listen: { host: undefined, port: 9000 },
@@ -144,6 +144,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     },
     shutdownTimeout: 8,
     maxConnections: 10,
+    maxConnectionsPerIp: 11,
     logFile: 'x.jsonl',
     accessLogFile: undefined,
     metrics: undefined,
@@ -156,6 +157,10 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
   assert.is(defaults.shutdownTimeout, 30_000);
   assert.is(defaults.maxConnections, undefined, 'no --max-connections: the descriptor budget decides');
+  assert.is(defaults.maxConnectionsPerIp, undefined, 'no --max-connections-per-ip: no limit per address');
+  for (const bad of ['0', '-1', '1.5', 'ten', '2147483648']) {
+    throwsCli(() => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--max-connections-per-ip', bad]), `--max-connections-per-ip must be a whole number from 1 to 2147483647, got ${JSON.stringify(bad)}`);
+  }
   assert.is(parseForwardArgs(['--help']), 'help');
   // The access log: standard error by default and for '-', a file otherwise; --quiet has none.
   const accessTo = (args: string[]) => (parseForwardArgs(['--listen', '1', '--target', 'h:2', ...args]) as { accessLogFile?: string }).accessLogFile;
@@ -229,6 +234,21 @@ test('access log: logfmt text and JSON carry the same fields', () => {
   assert.equal(json, { time: '1970-01-01T00:00:00.000Z', ...entry });
   const quiet = accessLogEntry({ ...info, client: undefined, errors: { client: null, server: null }, discarded: 0, reasons: { client: 'fin', server: null }, code: 'CO' });
   assert.is(formatText(quiet), 'conn=7 from=- term=CO duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=fin server_close=-');
+});
+
+test('access log: a refusal is one line in the fields of a close (conn=-, term, client_close) plus its limit, text and JSON alike', () => {
+  const refused = { t: 0, client: '127.0.0.2:5123', reason: 'rejected', limit: 'max_connections_per_ip', error: null, code: 'XA' } as const;
+  assert.is(formatRefusalText(refused), 'conn=- from=127.0.0.2:5123 term=XA client_close=rejected limit=max_connections_per_ip');
+  const header = { ...refused, client: null, reason: 'proxy_header_invalid', limit: 'accept_proxy', error: 'PROXY_HEADER_MALFORMED', code: 'hA' } as const;
+  assert.is(formatRefusalText(header), 'conn=- from=- term=hA client_close=proxy_header_invalid limit=accept_proxy client_error=PROXY_HEADER_MALFORMED');
+  assert.equal(JSON.parse(formatRefusalJson(refused, new Date(0))), {
+    time: '1970-01-01T00:00:00.000Z', conn: null, from: '127.0.0.2:5123', term: 'XA', client_close: 'rejected', limit: 'max_connections_per_ip',
+  });
+  // A hook's own limit name is the caller's string: quoted as JSON, whatever it holds.
+  const odd = { ...header, limit: 'say "no"' };
+  assert.equal(JSON.parse(formatRefusalJson(odd, new Date(0))), {
+    time: '1970-01-01T00:00:00.000Z', conn: null, from: '-', term: 'hA', client_close: 'proxy_header_invalid', limit: 'say "no"', client_error: 'PROXY_HEADER_MALFORMED',
+  });
 });
 
 test('Follower: steps carry both sides before and after; socket timeouts counted; the close has reasons and code', () => {

@@ -185,10 +185,10 @@ test('scraped over HTTP after real connections: every counter matches the CloseI
 
 test('stop() removes every listener and subscription: later connections change nothing', async () => {
   const supervisor = new Supervisor({ activitySampleInterval: 0 });
-  const listeners = () => [supervisor.listenerCount('connection'), supervisor.listenerCount('close')];
-  assert.equal(listeners(), [0, 0]);
+  const listeners = () => [supervisor.listenerCount('connection'), supervisor.listenerCount('close'), supervisor.listenerCount('refused')];
+  assert.equal(listeners(), [0, 0, 0]);
   const metrics = await collectMetrics(supervisor, { client: promClient, prefix: 'edge_' });
-  assert.equal(listeners(), [1, 1]);
+  assert.equal(listeners(), [1, 1, 1]);
   const sampling = (supervisor as unknown as { perConnection: { observed: boolean } }).perConnection;
   assert.ok(sampling.observed, 'connectionBytes$ is sampled');
   const echo = echoServer();
@@ -196,6 +196,7 @@ test('stop() removes every listener and subscription: later connections change n
   const proxy = net.createServer({ allowHalfOpen: true }, (c) => supervisor.forward(c, () => net.connect(echoPort, '127.0.0.1')));
   const port = await listen(proxy);
   const once = async () => {
+    supervisor.refuse(null, { client: '192.0.2.1:4000', limit: 'max_connections_per_ip' });
     const closed = supervisor.stats.closed;
     const client = await connect(port);
     const got = readAll(client);
@@ -210,10 +211,12 @@ test('stop() removes every listener and subscription: later connections change n
     const first = parseMetrics(text);
     assert.is(first.get('edge_downstream_cx_total'), 1);
     assert.is(first.get('edge_downstream_cx_rx_bytes_total'), 3);
+    assert.is(first.get('edge_downstream_cx_refused_total{limit="max_connections_per_ip",reason="rejected"}'), 1, 'the refusal, from the supervisor\'s event');
+    assert.is(first.get('edge_downstream_cx_refused_total{limit="max_connections",reason="rejected"}'), 0, 'a known limit from zero');
     assert.not.ok(text.includes(P), 'the prefix is used throughout');
     metrics.stop();
     metrics.stop();
-    assert.equal(listeners(), [0, 0]);
+    assert.equal(listeners(), [0, 0, 0]);
     assert.not.ok(sampling.observed, 'unsubscribed from connectionBytes$');
     await once();
     assert.equal(parseMetrics(await metrics.register.metrics()), first, 'frozen after stop()');

@@ -13,16 +13,33 @@ import {
   Supervisor,
   type OverflowReason,
   type OverflowReport,
+  type Refusal,
 } from '../src/index.js';
 import { ROOT } from './helpers/cli-harness.js';
 import { limitLeaving, setSoftNofile, softNofile } from './helpers/descriptors.js';
 import { closeServer, connect, echoServer, listen, roundTrip } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 
+/**
+ * How a proxy asks the guard: `hook`, the guard's check as the supervisor's admission hook
+ * (`Supervisor.admit`, as forward does); `admit`, the guard's own `admit()` beside a
+ * supervisor without one.
+ */
+type Mode = 'hook' | 'admit';
+
+/** A supervisor whose connections `guard()` admits in `mode`, and its refusals. */
+function guardedSupervisor(mode: Mode, guard: () => OverflowGuard) {
+  const supervisor = new Supervisor(mode === 'hook' ? { admit: () => guard().check() } : {});
+  const refusals: Refusal[] = [];
+  supervisor.on('refused', (r) => refusals.push(r));
+  return { supervisor, refusals };
+}
+
 /** A proxy on a free port whose connections `guard` admits. */
-async function guardedProxy(supervisor: Supervisor, guard: OverflowGuard, upstreamPort: number) {
+async function guardedProxy(supervisor: Supervisor, guard: OverflowGuard, upstreamPort: number, mode: Mode = 'admit') {
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
-    if (guard.admit(client)) supervisor.forward(client, () => net.connect(upstreamPort, '127.0.0.1'));
+    const admitted = mode === 'hook' ? supervisor.admit(client) : guard.admit(client);
+    if (admitted) supervisor.forward(client, () => net.connect(upstreamPort, '127.0.0.1'));
   });
   const port = await listen(server);
   guard.attach(server);
@@ -49,9 +66,9 @@ test('descriptorBudget reads the soft ulimit -n and the descriptors open now, 2 
   assert.throws(() => descriptorBudget({ reserve: -1 }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'reserve');
 });
 
-test('over maxConnections, connections are closed at accept, counted, and reported once per interval with the count', async () => {
+test('over maxConnections, connections are closed at accept, refused through the supervisor once each, and reported once per interval with the count', async () => {
   const clock = new ManualClock();
-  const supervisor = new Supervisor();
+  const { supervisor, refusals } = guardedSupervisor('admit', () => guard);
   const guard = new OverflowGuard(supervisor, { maxConnections: 3, clock });
   const metrics = await collectMetrics(supervisor, { client: promClient, guard });
   const refused: OverflowReason[] = [];
@@ -69,6 +86,12 @@ test('over maxConnections, connections are closed at accept, counted, and report
     const over = await Promise.all(Array.from({ length: 5 }, (_, i) => roundTrip(port, `over ${i}`)));
     assert.equal(over, Array(5).fill('closed'), 'each closed at once, unserved');
     assert.equal(refused, Array(5).fill('max_connections'));
+    // Node closed them unserved ('drop'): each is one refusal of the supervisor, with its address.
+    await until(() => refusals.length === 5, 'five refusals');
+    assert.is(supervisor.stats.refused, 5, 'counted once each');
+    for (const r of refusals) assert.equal([r.reason, r.limit, r.code], ['rejected', 'max_connections', 'XA']);
+    for (const r of refusals) assert.match(r.client ?? '', /^127\.0\.0\.1:\d+$/);
+    assert.equal(supervisor.log.records().filter((r) => r.kind === 'refused').length, 5, 'each in the event log');
     assert.is(reports.length, 0, 'no report before the interval ends');
     clock.advance(1000);
     assert.is(reports.length, 1, 'one report for the five');
@@ -78,6 +101,7 @@ test('over maxConnections, connections are closed at accept, counted, and report
     const text = await metrics.register.metrics();
     assert.match(text, /proxy_lifecycle_downstream_cx_overflow_total\{reason="max_connections"\} 5\n/);
     assert.match(text, /proxy_lifecycle_downstream_cx_overflow_total\{reason="backoff"\} 0\n/);
+    assert.match(text, /proxy_lifecycle_downstream_cx_refused_total\{reason="rejected",limit="max_connections"\} 5\n/);
     for (const s of held) s.destroy();
     await until(() => supervisor.stats.active === 0, 'held ones closed');
     assert.is(await roundTrip(port, 'served again'), 'served again');
@@ -91,16 +115,16 @@ test('over maxConnections, connections are closed at accept, counted, and report
   }
 });
 
-test('an upstream connect out of file descriptors (real EMFILE) starts a back-off: new connections are closed until it ends', async () => {
+for (const mode of ['hook', 'admit'] as const) test(`an upstream connect out of file descriptors (real EMFILE) starts a back-off: new connections are refused once each until it ends (guard ${mode === 'hook' ? 'as the admission hook' : '.admit()'})`, async () => {
   const clock = new ManualClock();
-  const supervisor = new Supervisor();
+  const { supervisor, refusals } = guardedSupervisor(mode, () => guard);
   const guard = new OverflowGuard(supervisor, { maxConnections: Infinity, backoff: 100, clock });
   const exhausted: string[] = [];
   const reports: OverflowReport[] = [];
   guard.on('exhausted', (op, code) => exhausted.push(`${op} ${code}`));
   guard.on('report', (r) => reports.push(r));
   const upstream = echoServer();
-  const { server, port } = await guardedProxy(supervisor, guard, await listen(upstream));
+  const { server, port } = await guardedProxy(supervisor, guard, await listen(upstream), mode);
   const soft = softNofile();
   // Restores this process's limit when told, without a descriptor of ours: it is started
   // before the limit drops, and told through the stdin pipe it already has.
@@ -126,6 +150,8 @@ test('an upstream connect out of file descriptors (real EMFILE) starts a back-of
     // The back-off holds until the clock moves: a connection now is closed unserved.
     assert.is(await roundTrip(port, 'too soon'), 'closed');
     assert.equal(guard.totals.refused, { max_connections: 0, backoff: 1 });
+    // One refusal, one count: the guard's totals are the supervisor's refusals, not a second tally.
+    assert.equal([supervisor.stats.refused, refusals.map((r) => r.limit)], [1, ['backoff']]);
     assert.is(supervisor.stats.total, 1, 'never forwarded');
     clock.advance(100);
     assert.is(await roundTrip(port, 'after the back-off'), 'after the back-off');
@@ -161,12 +187,13 @@ test('close() emits the pending report at once and stops counting; bad options n
     assert.equal(reports.map((r) => [r.refused.max_connections, r.periodMs]), [[1, 250]]);
     assert.is(server.listenerCount('drop'), 0);
     assert.is(supervisor.listenerCount('close'), 0);
+    assert.is(supervisor.listenerCount('refused'), 0, 'no longer reads the supervisor\'s refusals');
   } finally {
     held.destroy();
     await closeServer(server);
     await closeServer(upstream);
   }
-  for (const [option, value] of [['maxConnections', 0], ['maxConnections', 2.5], ['backoff', -1], ['reportInterval', 0]] as const) {
+  for (const [option, value] of [['maxConnections', 0], ['maxConnections', 2.5], ['admissionMaxConnections', 0], ['backoff', -1], ['reportInterval', 0]] as const) {
     assert.throws(
       () => new OverflowGuard(new Supervisor(), { [option]: value }),
       (e: unknown) => e instanceof InvalidOptionError && e.option === option && e.message.startsWith(`${option} must be`),

@@ -21,3 +21,24 @@ export function checkAdmissionHook(value: unknown): AdmissionHook {
   if (typeof value !== 'function') throw new InvalidOptionError('admit', `admit must be a function (client, address) => true | string, got ${show(value)}`);
   return value as AdmissionHook;
 }
+
+/**
+ * One admission hook from several, asked in order: the first refusal names the limit, and
+ * the hooks after it are not asked (a hook that counts what it admits, as `ConnectionLimits`
+ * does, releases it when the refused client's socket closes).
+ *
+ * @example
+ * ```ts
+ * const limits = new ConnectionLimits({ maxConnectionsPerIp: 50 });
+ * const supervisor = new Supervisor({ admit: composeAdmission(limits.hook, () => guard.check()) });
+ * ```
+ */
+export function composeAdmission(...hooks: readonly AdmissionHook[]): AdmissionHook {
+  return (client, address) => {
+    for (const hook of hooks) {
+      const verdict = hook(client, address);
+      if (verdict !== true) return verdict;
+    }
+    return true;
+  };
+}

@@ -1,5 +1,5 @@
 /** Admission before a connection is served: the supervisor's hook, a descriptor-budget limit, a back-off, and counts of what was refused. */
-export { type AdmissionHook } from './admission-hook.js';
+export { type AdmissionHook, composeAdmission } from './admission-hook.js';
 export { type Refusal } from './refusal.js';
 export { ConnectionLimits, type ConnectionLimitsOptions, type ConnectionLimitName } from './connection-limits.js';
 export {

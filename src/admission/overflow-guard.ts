@@ -1,11 +1,14 @@
 /**
  * Admission for a listening socket: a connection limit taken from the file-descriptor budget,
- * a short back-off after running out of descriptors, and a count of every connection refused.
+ * a short back-off after running out of descriptors, and a summary of what was refused. Every
+ * refusal goes through `Supervisor.refuse` (logged, counted in `stats.refused`, emitted once);
+ * the guard reads them back from the supervisor's `refused` event for its counts and reports.
  */
 import type net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import type { CloseInfo } from '../binding/connection.js';
 import type { SocketLike } from '../binding/socket-like.js';
+import type { Refusal } from './refusal.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Supervisor } from '../supervisor.js';
@@ -48,6 +51,13 @@ export interface OverflowGuardOptions {
   backoff?: number;
   /** A `report` at most this often while connections are refused, in ms. Default 1000. */
   reportInterval?: number;
+  /**
+   * A connection limit the supervisor's admission hook applies (a `ConnectionLimits`'
+   * `maxConnections`, as `forward --max-connections` sets it). The guard does not enforce it
+   * (the server keeps the descriptor budget's limit) but reports it: both apply, so the
+   * smaller is the limit in force, `limitFrom: 'option'` when it is this one.
+   */
+  admissionMaxConnections?: number;
   /** Default the system clock. */
   clock?: Clock;
 }
@@ -56,7 +66,7 @@ export interface OverflowGuardOptions {
 export interface OverflowReport {
   /** The period's length in ms: `reportInterval`, or less for the last one, at `close()`. */
   periodMs: number;
-  /** Connections closed at accept, unserved, by reason. */
+  /** Clients refused at the door at `max_connections` or `backoff` (whoever refused them), by limit. */
   refused: Record<OverflowReason, number>;
   /** Accepts and upstream connects that failed for want of a descriptor. */
   exhausted: Record<ExhaustedOp, number>;
@@ -76,15 +86,15 @@ export interface OverflowReport {
 
 /** The guard's typed events. */
 export interface OverflowGuardEvents {
-  /** One connection closed at accept, unserved. */
-  refused: [reason: OverflowReason];
+  /** The supervisor refused a client at `max_connections` or `backoff` (see {@link OverflowGuard}). */
+  refused: [reason: OverflowReason, refusal: Refusal];
   /** An accept or upstream connect failed with `code` (EMFILE or ENFILE); a back-off starts. */
   exhausted: [op: ExhaustedOp, code: string];
   /** A summary, at most once per `reportInterval`, of a period in which anything was refused or exhausted. */
   report: [report: OverflowReport];
 }
 
-/** Counts since the guard was created. */
+/** Counts since the guard was created: the supervisor's refusals at the guard's limits, not a count of their own. */
 export interface OverflowTotals {
   refused: Record<OverflowReason, number>;
   exhausted: Record<ExhaustedOp, number>;
@@ -98,22 +108,39 @@ function checkMs(name: string, value: number | undefined, fallback: number, min:
   return value;
 }
 
+function checkLimit(name: string, value: number | undefined): number | undefined {
+  if (value !== undefined && value !== Infinity && (!Number.isInteger(value) || value < 1)) {
+    throw new InvalidOptionError(name, `${name} must be a whole number from 1 up, or Infinity, got ${String(value)}`);
+  }
+  return value;
+}
+
 const zeroRefused = (): Record<OverflowReason, number> => ({ max_connections: 0, backoff: 0 });
 const zeroExhausted = (): Record<ExhaustedOp, number> => ({ accept: 0, connect: 0 });
+const OVERFLOW: ReadonlySet<string> = new Set(OVERFLOW_REASONS);
+
+/** The dropped client's `host:port` from a `net.Server` `'drop'` (no data for a pipe). */
+function dropped(data: net.DropArgument | undefined): string | null {
+  return data?.remoteAddress === undefined ? null : `${data.remoteAddress}:${data.remotePort ?? 0}`;
+}
 
 /**
  * Keeps a proxy from walking into EMFILE, and makes what it refuses visible. Node (libuv)
  * answers an accept that fails with EMFILE by closing a spare descriptor, accepting every
  * pending connection and closing it at once, and usually never tells JavaScript: those clients
  * leave no trace. The guard refuses early instead, at a limit that leaves each served
- * connection its two descriptors, and counts every refusal. Library code: it only emits
- * events; a command decides how to print its reports.
+ * connection its two descriptors, and has the supervisor refuse each one
+ * (`Supervisor.refuse`: logged, counted and emitted once). It counts and summarises the
+ * supervisor's refusals at `max_connections` and `backoff`, whoever refused them (its own, a
+ * `ConnectionLimits`'). Library code: it only emits events; a command decides how to print
+ * its reports.
  *
  * @example
  * ```ts
+ * const supervisor = new Supervisor({ admit: () => guard.check() });
  * const guard = new OverflowGuard(supervisor);
  * const server = net.createServer({ allowHalfOpen: true }, (client) => {
- *   if (guard.admit(client)) supervisor.forward(client, () => net.connect(6379, '127.0.0.1'));
+ *   if (supervisor.admit(client)) supervisor.forward(client, () => net.connect(6379, '127.0.0.1'));
  * });
  * server.listen(6380, () => guard.attach(server));
  * guard.on('report', (r) => logger.warn('connections refused', r));
@@ -126,11 +153,12 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
   limitFrom: OverflowReport['limitFrom'] = 'none';
   /** The descriptor budget measured by {@link attach}, when known. */
   budget: DescriptorBudget | null = null;
-  /** Everything refused and exhausted so far. */
+  /** Everything refused (by the supervisor, at the guard's limits) and exhausted so far. */
   readonly totals: OverflowTotals = { refused: zeroRefused(), exhausted: zeroExhausted() };
 
   private readonly clock: Clock;
   private readonly option: number | undefined;
+  private readonly admissionMax: number;
   private readonly reserve: number | undefined;
   private readonly backoff: number;
   private readonly interval: number;
@@ -143,20 +171,19 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
   /** @throws {InvalidOptionError} for an option out of range. */
   constructor(private readonly supervisor: Supervisor, options: OverflowGuardOptions = {}) {
     super();
-    const max = options.maxConnections;
-    if (max !== undefined && max !== Infinity && (!Number.isInteger(max) || max < 1)) {
-      throw new InvalidOptionError('maxConnections', `maxConnections must be a whole number from 1 up, or Infinity, got ${String(max)}`);
-    }
-    this.option = max;
+    this.option = checkLimit('maxConnections', options.maxConnections);
+    this.admissionMax = checkLimit('admissionMaxConnections', options.admissionMaxConnections) ?? Infinity;
     this.reserve = options.reserve;
     this.backoff = checkMs('backoff', options.backoff, 100, 0);
     this.interval = checkMs('reportInterval', options.reportInterval, 1000, 1);
     this.clock = options.clock ?? systemClock;
     supervisor.on('close', this.onClose);
+    supervisor.on('refused', this.onRefused);
   }
 
   /**
-   * Applies the limit to `server` and watches it: `'drop'` (over the limit) is counted,
+   * Applies the limit to `server` and watches it: a `'drop'` (over the limit; Node closed the
+   * client unserved) is refused through the supervisor,
    * an `'error'` with EMFILE/ENFILE starts a back-off. Other errors are left to the server's
    * other listeners: keep one. Call it once the long-lived descriptors (listening sockets, log
    * files) are open, as the budget counts what is open then.
@@ -165,23 +192,37 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
     if (this.server !== null) throw new Error('OverflowGuard.attach: already attached to a server');
     this.server = server;
     this.budget = descriptorBudget({ reserve: this.reserve });
+    let own = Infinity;
     if (this.option !== undefined) {
-      this.maxConnections = this.option;
+      own = this.option;
       this.limitFrom = this.option === Infinity ? 'none' : 'option';
     } else if (this.budget !== null) {
       // Node reads 0 as "no limit": a budget with no room at all still serves one.
-      this.maxConnections = Math.max(1, this.budget.connections);
+      own = Math.max(1, this.budget.connections);
       this.limitFrom = 'descriptors';
     }
-    if (this.maxConnections !== Infinity) server.maxConnections = this.maxConnections;
+    if (own !== Infinity) server.maxConnections = own;
+    // Both limits apply; the smaller is the one that refuses.
+    this.maxConnections = Math.min(own, this.admissionMax);
+    if (this.admissionMax < own) this.limitFrom = 'option';
     server.on('drop', this.onDrop);
     server.on('error', this.onError);
     return this;
   }
 
   /**
-   * Whether to serve `client`, accepted just now: `false` during a back-off, when the socket
-   * has been destroyed and counted.
+   * Whether a client accepted now may be served: `true`, or `'backoff'` during a back-off.
+   * It decides only, for an admission hook (`SupervisorOptions.admit`), whose supervisor then
+   * refuses the client.
+   */
+  check(): true | 'backoff' {
+    return this.clock.now() >= this.shedUntil ? true : 'backoff';
+  }
+
+  /**
+   * Whether to serve `client`, accepted just now, for a server that does not go through
+   * `Supervisor.admit`: `false` during a back-off, when the supervisor has refused it
+   * (`Supervisor.refuse`: destroyed, logged, counted).
    *
    * HAProxy answers EMFILE by disabling the listener for 100 ms, so new connections wait in
    * the kernel's backlog instead of failing one accept after another. Node cannot stop a
@@ -190,9 +231,9 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
    * equivalent: the descriptor is back immediately and the client learns promptly.
    */
   admit(client: SocketLike): boolean {
-    if (this.clock.now() >= this.shedUntil) return true;
-    client.destroy();
-    this.refuse('backoff');
+    const verdict = this.check();
+    if (verdict === true) return true;
+    this.supervisor.refuse(client, { limit: verdict });
     return false;
   }
 
@@ -202,11 +243,15 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
     this.closed = true;
     this.flush();
     this.supervisor.off('close', this.onClose);
+    this.supervisor.off('refused', this.onRefused);
     this.server?.off('drop', this.onDrop);
     this.server?.off('error', this.onError);
   }
 
-  private readonly onDrop = () => this.refuse('max_connections');
+  // Node closed the client already: the supervisor only records the refusal.
+  private readonly onDrop = (data?: net.DropArgument) => {
+    this.supervisor.refuse(null, { client: dropped(data), limit: 'max_connections' });
+  };
 
   private readonly onError = (err: Error) => {
     if (isDescriptorError(err)) this.exhaust('accept', (err as NodeJS.ErrnoException).code!);
@@ -217,11 +262,13 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
     if (info.reasons.server === 'connect_error' && code !== null && DESCRIPTOR_ERRORS.has(code)) this.exhaust('connect', code);
   };
 
-  private refuse(reason: OverflowReason): void {
+  private readonly onRefused = (refusal: Refusal) => {
+    if (refusal.reason !== 'rejected' || !OVERFLOW.has(refusal.limit)) return;
+    const reason = refusal.limit as OverflowReason;
     this.totals.refused[reason]++;
     this.open().refused[reason]++;
-    this.emit('refused', reason);
-  }
+    this.emit('refused', reason, refusal);
+  };
 
   private exhaust(op: ExhaustedOp, code: string): void {
     this.shedUntil = this.clock.now() + this.backoff;

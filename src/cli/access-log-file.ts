@@ -1,9 +1,9 @@
-import { LineWriter, type CloseInfo } from '../index.js';
-import { accessLogEntry, formatJson, formatText } from './access-log.js';
+import { LineWriter, type CloseInfo, type Refusal } from '../index.js';
+import { accessLogEntry, formatJson, formatRefusalJson, formatRefusalText, formatText } from './access-log.js';
 import { checkWritable } from './log-file.js';
 
 /**
- * `forward`'s access log: one line per closed connection, to `--access-log FILE` or standard
+ * `forward`'s access log: one line per closed connection and per refused client, to `--access-log FILE` or standard
  * error, through a buffered asynchronous {@link LineWriter} (lines wait at most 100 ms), so
  * that a connection's close costs no system call of its own.
  */
@@ -22,5 +22,10 @@ export class AccessLogFile {
   write(info: CloseInfo): void {
     const entry = accessLogEntry(info);
     this.writer.write(this.json ? formatJson(entry) : formatText(entry));
+  }
+
+  /** A client refused at the door. Bounded like every line: past the writer's buffer, dropped and counted. */
+  writeRefusal(refusal: Refusal): void {
+    this.writer.write(this.json ? formatRefusalJson(refusal) : formatRefusalText(refusal));
   }
 }

@@ -1,4 +1,4 @@
-import type { CloseInfo } from '../index.js';
+import type { CloseInfo, Refusal } from '../index.js';
 
 /** One access-log entry: a closed connection, in the field order of the text format. */
 export interface AccessLogEntry {
@@ -51,4 +51,25 @@ export function formatText(e: AccessLogEntry): string {
 /** The same entry as one line of JSON, with the close time. */
 export function formatJson(entry: AccessLogEntry, time: Date = new Date()): string {
   return JSON.stringify({ time: time.toISOString(), ...entry });
+}
+
+/**
+ * The line of a client refused at the door, in the fields of a close line so that one grep
+ * reads both (`term=XA`, `client_close=rejected`), then what refused it:
+ * `conn=- from=127.0.0.2:5123 term=XA client_close=rejected limit=max_connections_per_ip`,
+ * `client_error=` for a PROXY header's error code. No connection existed: no id, duration or
+ * bytes. Concatenation from the refusal itself, as {@link formatText}: a burst of refusals is
+ * the hot path of a proxy under attack.
+ */
+export function formatRefusalText(r: Refusal): string {
+  let line = `conn=- from=${r.client ?? '-'} term=${r.code} client_close=${r.reason} limit=${r.limit}`;
+  if (r.error !== null) line += ` client_error=${r.error}`;
+  return line;
+}
+
+/** The same as one line of JSON, with the time; `conn` null (no connection). */
+export function formatRefusalJson(r: Refusal, time: Date = new Date()): string {
+  let line = `{"time":"${time.toISOString()}","conn":null,"from":${JSON.stringify(r.client ?? '-')},"term":"${r.code}","client_close":"${r.reason}","limit":${JSON.stringify(r.limit)}`;
+  if (r.error !== null) line += `,"client_error":${JSON.stringify(r.error)}`;
+  return line + '}';
 }

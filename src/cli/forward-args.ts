@@ -31,6 +31,7 @@ const FLAGS: FlagSpec = {
   'keep-alive': { optional: true, shape: looksLikeDuration, describe: DURATION_FORMS },
   'shutdown-timeout': 'string',
   'max-connections': 'string',
+  'max-connections-per-ip': 'string',
   log: 'string',
   'access-log': 'string',
   metrics: 'string',
@@ -48,8 +49,10 @@ export interface ForwardConfig {
   /** Lifecycle options, exactly as the flags set them (validated by the library). */
   options: LifecycleOptions;
   shutdownTimeout: number;
-  /** Connections served at once (`--max-connections`); default from the file-descriptor limit. */
+  /** Connections served at once (`--max-connections`); the file-descriptor limit applies too, the smaller wins. */
   maxConnections?: number;
+  /** Connections served at once from one client address (`--max-connections-per-ip`); no limit by default. */
+  maxConnectionsPerIp?: number;
   logFile?: string;
   /** Where the access log goes: a file, or standard error when unset (`--access-log -`). */
   accessLogFile?: string;
@@ -86,6 +89,16 @@ function parseInspect(value: string | true | undefined, everyText: string | unde
     }
   }
   return { host, port, every };
+}
+
+const MAX_COUNT = 2 ** 31 - 1;
+
+/** A `--flag N` connection count: a whole number from 1 to 2^31 − 1, or undefined when not given. */
+function parseConnectionCount(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_COUNT) throw new CliError(`--${flag} must be a whole number from 1 to ${MAX_COUNT}, got ${JSON.stringify(text)}`);
+  return n;
 }
 
 /**
@@ -126,11 +139,8 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
   const shutdownText = str('shutdown-timeout');
   const shutdownTimeout = shutdownText === undefined ? 30_000 : parseDuration(shutdownText, '--shutdown-timeout');
   const inspect = parseInspect(flags.get('inspect'), str('inspect-every'));
-  const maxText = str('max-connections');
-  const maxConnections = maxText === undefined ? undefined : Number(maxText);
-  if (maxText !== undefined && (!/^\d+$/.test(maxText) || maxConnections! < 1 || maxConnections! > 2 ** 31 - 1)) {
-    throw new CliError(`--max-connections must be a whole number from 1 to ${2 ** 31 - 1}, got ${JSON.stringify(maxText)}`);
-  }
+  const maxConnections = parseConnectionCount('max-connections', str('max-connections'));
+  const maxConnectionsPerIp = parseConnectionCount('max-connections-per-ip', str('max-connections-per-ip'));
   const accessLog = str('access-log');
   if (accessLog !== undefined && flags.has('quiet')) {
     throw new CliError('--quiet turns the access log off; give --quiet or --access-log, not both');
@@ -142,6 +152,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     options: options as LifecycleOptions,
     shutdownTimeout,
     maxConnections,
+    maxConnectionsPerIp,
     logFile: str('log'),
     accessLogFile: accessLog === '-' ? undefined : accessLog,
     metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),

@@ -5,6 +5,7 @@ import {
   type CloseInfo,
   type InspectorServer,
   type MetricsServer,
+  type Refusal,
   type SupervisorMetrics,
 } from '../index.js';
 import { AccessLogFile } from './access-log-file.js';
@@ -112,9 +113,16 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   // The access log and the log file show the client's address; without either, skip the syscall.
   const clientAddress = accessLog !== null || config.logFile !== undefined;
   proxy = await ProxyServer.start(
-    { listen: config.listen, target: config.target, maxConnections: config.maxConnections, supervisor: { ...config.options, clientAddress, log, inspect } },
+    {
+      listen: config.listen,
+      target: config.target,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      supervisor: { ...config.options, clientAddress, log, inspect },
+    },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),
+      onRefused: accessLog === null ? undefined : (refusal: Refusal) => accessLog.writeRefusal(refusal),
       onServerError: (err) => warn('server_error', { error: err.message }, `listening socket error: ${err.message}`),
       onOverflow: (report) => warn('overflow', overflowFields(report), overflowText(report)),
     },
@@ -138,8 +146,9 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
       throw err;
     }
   }
-  const { budget, maxConnections } = proxy.guard;
-  if (config.maxConnections !== undefined && budget !== null && maxConnections > budget.connections) {
+  const { budget } = proxy.guard;
+  const { maxConnections } = config;
+  if (maxConnections !== undefined && budget !== null && maxConnections > budget.connections) {
     warn(
       'max_connections_over_budget',
       { max_connections: maxConnections, fit: budget.connections, fd_limit: budget.limit },

@@ -1,5 +1,15 @@
 import net from 'node:net';
-import { isDescriptorError, OverflowGuard, Supervisor, type CloseInfo, type OverflowReport, type SupervisorOptions } from '../index.js';
+import {
+  composeAdmission,
+  ConnectionLimits,
+  isDescriptorError,
+  OverflowGuard,
+  Supervisor,
+  type CloseInfo,
+  type OverflowReport,
+  type Refusal,
+  type SupervisorOptions,
+} from '../index.js';
 import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type FollowItem } from './follow.js';
@@ -9,8 +19,13 @@ export interface ProxyConfig {
   listen: Endpoint;
   target: Required<Endpoint>;
   supervisor?: SupervisorOptions;
-  /** Connections served at once; default: as many as the file-descriptor limit leaves room for. */
+  /**
+   * Connections served at once (a `ConnectionLimits` limit, refused before any upstream
+   * connect). The file-descriptor budget applies too (the guard's limit): the smaller wins.
+   */
   maxConnections?: number;
+  /** Connections served at once from one client address. */
+  maxConnectionsPerIp?: number;
 }
 
 /** Callbacks a command hangs its output on. */
@@ -23,6 +38,8 @@ export interface ProxyHooks {
   onServerError?(err: Error): void;
   /** Connections were refused or descriptors ran out: at most once a second, with counts. */
   onOverflow?(report: OverflowReport): void;
+  /** A client was refused at the door (a limit, the back-off, the descriptor budget): one call per client. */
+  onRefused?(refusal: Refusal): void;
 }
 
 /** What {@link ProxyServer.stop} did. */
@@ -54,6 +71,8 @@ export class ProxyServer {
   readonly supervisor: Supervisor;
   /** Admission: the descriptor-budget limit, the back-off, the counts of what was refused. */
   readonly guard: OverflowGuard;
+  /** Admission: `--max-connections` and `--max-connections-per-ip`, asked before the guard. */
+  readonly limits: ConnectionLimits;
   readonly follower = new Follower();
   /** The bound address, `host:port`. */
   address = '';
@@ -62,8 +81,10 @@ export class ProxyServer {
   private stopping: Promise<StopResult> | null = null;
 
   private constructor(private readonly config: ProxyConfig, private readonly hooks: ProxyHooks) {
-    // The descriptor budget is the supervisor's admission policy: refused before a connection exists.
-    this.supervisor = new Supervisor({ ...config.supervisor, admit: (client) => this.guard.admit(client) || 'overflow' });
+    // The limits, then the guard's back-off, are the supervisor's admission policy: refused
+    // (and logged, counted, reported once, by the supervisor) before a connection exists.
+    this.limits = new ConnectionLimits({ maxConnections: config.maxConnections, maxConnectionsPerIp: config.maxConnectionsPerIp });
+    this.supervisor = new Supervisor({ ...config.supervisor, admit: composeAdmission(this.limits.hook, () => this.guard.check()) });
     // Following costs a table step per event: only when someone listens.
     const onItem = hooks.onItem;
     if (onItem !== undefined) {
@@ -73,7 +94,9 @@ export class ProxyServer {
       });
     }
     this.supervisor.on('close', (info) => this.hooks.onClose?.(info));
-    this.guard = new OverflowGuard(this.supervisor, { maxConnections: config.maxConnections });
+    this.supervisor.on('refused', (refusal) => this.hooks.onRefused?.(refusal));
+    // The guard keeps the descriptor budget on the server and reports --max-connections too.
+    this.guard = new OverflowGuard(this.supervisor, { admissionMaxConnections: config.maxConnections });
     this.guard.on('report', (report) => this.hooks.onOverflow?.(report));
     const { host, port } = config.target;
     this.server = net.createServer({ allowHalfOpen: true }, (client) => {

@@ -59,6 +59,24 @@ function stories(records: LogRecord[]): { stories: Story[]; follower: Follower; 
   return { stories: all, follower, current };
 }
 
+/**
+ * The clients refused at the door, which have no timeline (no connection existed): one line
+ * counting them by limit, most first, e.g. `3 refused at accept: 2 max_connections_per_ip,
+ * 1 max_connections`; null when there were none.
+ */
+export function refusedSummary(records: readonly LogRecord[]): string | null {
+  const byLimit = new Map<string, number>();
+  let total = 0;
+  for (const r of records) {
+    if (r.kind !== 'refused') continue;
+    total++;
+    byLimit.set(r.limit, (byLimit.get(r.limit) ?? 0) + 1);
+  }
+  if (total === 0) return null;
+  const limits = [...byLimit].sort((a, b) => b[1] - a[1]).map(([limit, n]) => `${n} ${limit}`);
+  return `${total} refused at accept: ${limits.join(', ')}`;
+}
+
 /** `replay FILE --html OUT.html`: the timeline page, for all connections or one. */
 async function writeHtml(records: LogRecord[], file: string, target: string, wanted: number | undefined, out: Output): Promise<number> {
   const chosen = wanted === undefined ? records : records.filter((r) => r.conn === wanted);
@@ -115,6 +133,9 @@ export async function runReplay(argv: readonly string[], out: Output): Promise<n
   if (missing.length > 0) {
     out.stdout(`skipped connection${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: the log lost ${missing.length > 1 ? 'their' : 'its'} open record`);
   }
+  // Refusals belong to no connection: summarised for the whole log, not for --connection.
+  const refused = wanted === undefined ? refusedSummary(records) : null;
+  if (refused !== null) out.stdout(refused);
   return 0;
 }
 

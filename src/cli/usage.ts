@@ -21,8 +21,8 @@ Run 'proxy-lifecycle COMMAND --help' for a command's flags.
 export const FORWARD_USAGE = `Usage: proxy-lifecycle forward --listen [HOST:]PORT --target HOST:PORT [flags]
 
 Proxies every connection accepted on --listen to --target. Prints 'listening on HOST:PORT'
-on stdout once it accepts connections, then one access-log line per closed connection on
-stderr (or --access-log FILE).
+on stdout once it accepts connections, then one access-log line per closed connection (and
+per refused client: conn=- term=XA limit=...) on stderr (or --access-log FILE).
 
 Signals: SIGTERM or SIGINT stops accepting, lets connections in flight finish, destroys what
 is left at --shutdown-timeout, exits 0 (a second signal destroys them at once). SIGHUP or
@@ -45,8 +45,10 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
                               off without it, as in HAProxy and nginx
   --shutdown-timeout DURATION
                               on SIGTERM/SIGINT, destroy connections still open after this long (30s)
-  --max-connections N         serve at most N connections at once, closing more as they arrive (default: what
-                              the file-descriptor limit, ulimit -n, leaves room for at 2 per connection)
+  --max-connections N         serve at most N connections at once, refusing more as they arrive (default: what
+                              the file-descriptor limit, ulimit -n, leaves room for at 2 per connection;
+                              both apply, the smaller wins)
+  --max-connections-per-ip N  serve at most N connections at once from one client address (no limit)
   --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
   --inspect [[HOST:]PORT]     run the selected connections as XState actors and show them live in the
                               Stately inspector: prints 'inspector on URL' (host default 127.0.0.1, a

@@ -5,6 +5,7 @@
  */
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CLOSE_REASONS, type CloseReason } from '../../machines/close-reasons.js';
+import type { Refusal } from '../admission/refusal.js';
 import type { CloseInfo } from '../binding/connection.js';
 import type { Connection } from '../binding/connection.js';
 import type { ConnectionSample, Supervisor } from '../supervisor.js';
@@ -25,7 +26,7 @@ export interface MetricsOptions {
   lengthBuckets?: number[];
   /** Buckets of `downstream_cx_bytes`, in bytes. Default {@link DEFAULT_BYTES_BUCKETS}. */
   bytesBuckets?: number[];
-  /** The guard admitting the supervisor's connections, to count what it refuses (the overflow metrics stay at 0 without one). */
+  /** The guard admitting the supervisor's connections, for its view of the refusals and descriptor exhaustion (those metrics stay at 0 without one). */
   guard?: OverflowGuard;
   /**
    * Log sinks whose dropped records to count in `log_records_dropped_total{sink}`, by the sink
@@ -47,6 +48,15 @@ export const DEFAULT_LENGTH_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 /** In bytes: nothing at all (a refused upstream), then powers of 4 from 64 B to 1 GiB. */
 export const DEFAULT_BYTES_BUCKETS = [0, 64, 256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864, 268_435_456, 1_073_741_824];
 
+/** The refusals the library and the CLI make, each series at 0 from the first scrape; an admission hook's own names appear when first used. */
+const KNOWN_REFUSALS: readonly (readonly [Refusal['reason'], string])[] = [
+  ['rejected', 'max_connections'],
+  ['rejected', 'max_connections_per_ip'],
+  ['rejected', 'backoff'],
+  ['proxy_header_invalid', 'accept_proxy'],
+  ['proxy_header_timeout', 'accept_proxy'],
+];
+
 const CONNECT_FAILURES: ReadonlySet<CloseReason> = new Set<CloseReason>(['connect_refused', 'connect_timeout', 'connect_error']);
 
 /** Every metric name {@link collectMetrics} registers, without the prefix, with its type and help. */
@@ -63,7 +73,8 @@ export const METRICS = {
   cx_termination_total: ['counter', 'Connections closed, by two-letter termination code'],
   downstream_flow_control_paused_reading_total: ['counter', 'Times reading from a client was paused because its upstream could not keep up'],
   upstream_flow_control_paused_reading_total: ['counter', 'Times reading from an upstream was paused because its client could not keep up'],
-  downstream_cx_overflow_total: ['counter', 'Connections closed at accept without being served, by reason: max_connections (over the limit), backoff (just after running out of file descriptors)'],
+  downstream_cx_refused_total: ['counter', 'Clients refused at the door, before any connection or upstream existed, by reason (rejected, proxy_header_invalid, proxy_header_timeout) and limit (max_connections, max_connections_per_ip, backoff, accept_proxy, or an admission hook\'s name)'],
+  downstream_cx_overflow_total: ['counter', 'The overflow guard\'s view of downstream_cx_refused_total (the same refusals, not more): clients refused at max_connections (over the limit) or backoff (just after running out of file descriptors), by reason'],
   log_records_dropped_total: ['counter', 'Log records (event log, access log) dropped because their sink was failing or too slow, by sink'],
   fd_exhausted_total: ['counter', 'Accepts and upstream connects that failed for want of a file descriptor, by op (accept, connect) and code (EMFILE: the process limit, ENFILE: the system)'],
 } as const;
@@ -203,6 +214,10 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
     dropped.inc({ sink }, 0);
     droppedSeen.set(sink, s.dropped);
   }
+  const refusals: Counter<'reason' | 'limit'> = counter('downstream_cx_refused_total', ['reason', 'limit'] as const);
+  for (const [reason, limit] of KNOWN_REFUSALS) refusals.inc({ reason, limit }, 0);
+  const onRefused = (r: Refusal) => refusals.inc({ reason: r.reason, limit: r.limit });
+  supervisor.on('refused', onRefused);
   const unwatchGuard = watchGuard(options.guard, counter('downstream_cx_overflow_total', ['reason'] as const), counter('fd_exhausted_total', ['op', 'code'] as const));
   return {
     register,
@@ -211,6 +226,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
       stopped = true;
       supervisor.off('connection', onConnection);
       supervisor.off('close', onClose);
+      supervisor.off('refused', onRefused);
       subscription.unsubscribe();
       unwatchGuard();
       counted.clear();

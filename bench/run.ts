@@ -32,6 +32,7 @@ function describeSizes(cfg: BenchConfig): Record<string, string> {
     short: `${cfg.short.total} connections, ${cfg.short.concurrency} concurrent: connect, ${cfg.short.size}-byte echo, close`,
     idle: `${cfg.idle.conns} idle connections (each after a ${cfg.idle.size}-byte echo), RSS delta / connection`,
     churn: `${cfg.churn.total} connections, ${cfg.churn.concurrency} concurrent, random lifecycles (seed ${cfg.churn.seed}, payloads up to ${cfg.churn.maxBytes} B)`,
+    flood: `${cfg.flood.silent} silent connections held (never a byte sent) while one client does ${cfg.flood.trips} ${cfg.flood.size}-byte round trips, against the same without them; RSS delta / silent connection; then, --max-connections ${cfg.flood.silent + 1} full, ${cfg.flood.refused} refused connections against ${cfg.flood.served} served short ones (proxy CPU each)`,
   };
 }
 

@@ -1,6 +1,7 @@
 // The benchmark in smoke mode (tiny sizes, one repeat, no install): it runs every workload
-// through the bare Node proxy and proxy-lifecycle (and HAProxy / nginx when installed),
-// loses no byte, leaks nothing, and writes its JSON. No timing is asserted.
+// (the flood with 50 silent connections and 50 round trips) through the bare Node proxy and
+// proxy-lifecycle (and HAProxy / nginx when installed), loses no byte, leaks nothing, and
+// writes its JSON. No timing is asserted.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +43,7 @@ function runBench(args: string[], limitMs: number): Promise<{ code: number | nul
   });
 }
 
-const WORKLOADS = ['bulk', 'short', 'idle', 'churn'];
+const WORKLOADS = ['bulk', 'short', 'idle', 'churn', 'flood'];
 
 test('bench --smoke: every workload through bare Node and proxy-lifecycle, no byte lost, nothing leaked, JSON written', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
@@ -75,6 +76,7 @@ test('bench --smoke: every workload through bare Node and proxy-lifecycle, no by
           // Tiny smoke runs may use less than one CPU clock tick (10 ms) in a fast proxy: then
           // the per-CPU-second figure is null, never Infinity.
           if (v === null && k.endsWith('PerCpuSec') && t.metrics.cpuSec === 0) continue;
+          if (v === null && k === 'refusedPctOfServed' && t.metrics.servedCpuSec === 0) continue;
           assert.ok(Number.isFinite(v), `${proxy} ${workload} ${k} = ${v}`);
         }
       }
@@ -82,6 +84,15 @@ test('bench --smoke: every workload through bare Node and proxy-lifecycle, no by
       const idle = result.trials.find((t) => t.proxy === proxy && t.workload === 'idle')!;
       assert.is(idle.detail.open, idle.detail.requested, `${proxy}: idle connections open`);
       // Random lifecycles: every kind ran, and the aborted kinds were aborted, not hung.
+      // The flood: every silent connection reached the upstream; where the proxy has a limit
+      // (the Node proxies), every connection over it was refused, none served.
+      const flood = result.trials.find((t) => t.proxy === proxy && t.workload === 'flood')!;
+      assert.is(flood.detail.established, flood.detail.requested, `${proxy}: silent connections established end to end`);
+      const refusal = flood.detail.refusal as { asked?: number; refused?: number; reachedUpstream?: number };
+      if (proxy === 'bare-node' || proxy.startsWith('proxy-lifecycle')) {
+        assert.is(refusal.refused, refusal.asked, `${proxy}: refusals ${JSON.stringify(refusal)}`);
+        assert.is(refusal.reachedUpstream, 0);
+      }
       const churn = result.trials.find((t) => t.proxy === proxy && t.workload === 'churn')!;
       const kinds = churn.detail.byLifecycle as Record<string, { count: number; unexpected: number; hung: number }>;
       for (const kind of ['echo', 'empty', 'stream_after_fin', 'server_closes', 'server_resets', 'client_resets', 'client_destroys']) {
@@ -93,7 +104,8 @@ test('bench --smoke: every workload through bare Node and proxy-lifecycle, no by
     assert.ok(result.summary['short.connsPerCpuSec']?.['proxy-lifecycle']?.ratio! > 0);
     assert.ok(result.summary['churn.connsPerCpuSec']?.['proxy-lifecycle']?.median! > 0);
     assert.ok(result.summary['idle.kibPerConn']?.['proxy-lifecycle']?.diff !== null);
-    assert.is(result.goals.length, 4);
+    assert.ok(result.summary['flood.p99FloodRatio']?.['proxy-lifecycle']?.median! > 0);
+    assert.is(result.goals.length, 6);
     assert.is(result.goals.find((g) => g.goal.startsWith('zero bytes lost'))?.holds, true);
     assert.is(result.table.header[0], 'metric (median of repeats)');
   } finally {

@@ -2,11 +2,12 @@
 // set by a flag (`--bulk-mb 64`) or the matching environment variable (`BENCH_BULK_MB=64`).
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { childFdLimit } from './fd-limit.js';
 import { fdLimit } from './procfs.js';
 import { DEFAULT_PROXIES, PROXY_NAMES, ROOT, type ProxyName } from './proxies.js';
 
-export type Workload = 'bulk' | 'short' | 'idle' | 'churn';
-export const WORKLOADS: readonly Workload[] = ['bulk', 'short', 'idle', 'churn'];
+export type Workload = 'bulk' | 'short' | 'idle' | 'churn' | 'flood';
+export const WORKLOADS: readonly Workload[] = ['bulk', 'short', 'idle', 'churn', 'flood'];
 
 export interface BenchConfig {
   smoke: boolean;
@@ -19,6 +20,7 @@ export interface BenchConfig {
   short: { total: number; concurrency: number; size: number; warmup: number };
   idle: { conns: number; requested: number; concurrency: number; size: number; settleMs: number; holdMs: number };
   churn: { total: number; concurrency: number; maxBytes: number; seed: number; warmup: number };
+  flood: FloodConfig;
   /** How long the proxy's fds and the upstream may take to come back to their baseline. */
   leakWaitMs: number;
   out: string;
@@ -31,6 +33,30 @@ export interface BenchConfig {
   notes: string[];
 }
 
+/** The flood workload's sizes (see workloads.ts). */
+export interface FloodConfig {
+  /** Silent connections held (capped by the open-files limit), and how many were asked. */
+  silent: number;
+  requested: number;
+  /** Timed round trips on the one measured connection, each way of the comparison, and untimed ones first. */
+  trips: number;
+  warmupTrips: number;
+  /** Bytes of each request (echoed). */
+  size: number;
+  /** Served short connections (the reference cost) and refused ones, `concurrency` in flight. */
+  served: number;
+  refused: number;
+  concurrency: number;
+  /** Silent connections opened at once. */
+  openConcurrency: number;
+  /** A refused connection the proxy has not closed after this long was served instead. */
+  refuseWaitMs: number;
+  settleMs: number;
+  warmup: number;
+  /** The open-files limit asked for the children (proxy, load client, upstream). */
+  nofile: number;
+}
+
 export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BENCH_FLAG_NAME=value)
 
   --smoke                 tiny sizes, one repeat, no install, no docs (CI)
@@ -38,9 +64,9 @@ export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BE
                           (all but the baseline; with --baseline, that too)
   --baseline FILE         a previous build's dist/cli.js, run with its default flags as the
                           proxy-lifecycle-baseline row (before/after figures from one run)
-  --workloads LIST        comma list of ${['bulk', 'short', 'idle', 'churn'].join(', ')} (all)
-  --repeats N             repeats of every workload (bulk 5, short 5, idle 2, churn 2)
-  --bulk-repeats N, --short-repeats N, --idle-repeats N, --churn-repeats N
+  --workloads LIST        comma list of ${['bulk', 'short', 'idle', 'churn', 'flood'].join(', ')} (all)
+  --repeats N             repeats of every workload (bulk 5, short 5, idle 2, churn 2, flood 3)
+  --bulk-repeats N, --short-repeats N, --idle-repeats N, --churn-repeats N, --flood-repeats N
   --bulk-conns N          bulk echo connections (4)
   --bulk-mb N             MiB each way per bulk connection (256)
   --short-conns N         short connections per run (20000)
@@ -50,6 +76,10 @@ export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BE
   --churn-concurrency N   random-lifecycle connections in flight (64)
   --churn-max-bytes N     largest payload of a random lifecycle (16384)
   --seed N                seed of the random lifecycles (1)
+  --flood-silent N        silent connections held by the flood (3000, capped by the open-files limit)
+  --flood-trips N         timed round trips with and without the flood (1000)
+  --flood-served N        served short connections, the reference cost (5000)
+  --flood-refused N       connections refused over --max-connections (10000)
   --out FILE              JSON results (bench/results/latest.json; smoke: bench/results/smoke.json)
   --docs FILES | --no-docs  rewrite the results block of each file (comma list; docs/bench.md;
                           e.g. docs/bench.md,README.md); never with --smoke
@@ -61,7 +91,8 @@ export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BE
 
 const BOOLEAN = new Set(['smoke', 'no-docs', 'no-install', 'profile', 'help']);
 const VALUED = new Set([
-  'proxies', 'workloads', 'repeats', 'bulk-repeats', 'short-repeats', 'idle-repeats', 'churn-repeats',
+  'proxies', 'workloads', 'repeats', 'bulk-repeats', 'short-repeats', 'idle-repeats', 'churn-repeats', 'flood-repeats',
+  'flood-silent', 'flood-trips', 'flood-served', 'flood-refused',
   'bulk-conns', 'bulk-mb', 'short-conns', 'short-concurrency', 'idle-conns', 'churn-conns', 'churn-concurrency',
   'churn-max-bytes', 'seed', 'out', 'docs', 'proxy-core', 'load-core', 'baseline',
 ]);
@@ -127,6 +158,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
   if (idleConns < requested) {
     notes.push(`idle connections capped at ${idleConns} (asked ${requested}): the open-files limit is ${limit} and the proxy needs 2 per connection; raise it with ulimit -n (hard limit) to measure ${requested}`);
   }
+  const flood = floodConfig(num, smoke, notes);
   const bulkBytes = Math.round(num('bulk-mb', 256, 16) * 1024 * 1024);
   const core = (name: string, dflt: number): number | null => {
     const n = num(name, dflt, dflt);
@@ -147,7 +179,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
     proxies: flags.has('proxies') ? list('proxies', PROXY_NAMES) : flags.has('baseline') ? [...PROXY_NAMES] : [...DEFAULT_PROXIES],
     baseline: flags.get('baseline') ?? null,
     workloads: list('workloads', WORKLOADS),
-    repeats: { bulk: rep('bulk', 5), short: rep('short', 5), idle: rep('idle', 2), churn: rep('churn', 2) },
+    repeats: { bulk: rep('bulk', 5), short: rep('short', 5), idle: rep('idle', 2), churn: rep('churn', 2), flood: rep('flood', 3) },
     bulk: { conns: Math.round(num('bulk-conns', 4, 2)), bytes: bulkBytes, warmupBytes: Math.min(bulkBytes, smoke ? 1 << 20 : 32 << 20) },
     short: { total: Math.round(num('short-conns', 20_000, 300)), concurrency: Math.round(num('short-concurrency', 32, 8)), size: 64, warmup: smoke ? 50 : 2000 },
     idle: { conns: idleConns, requested, concurrency: 100, size: 16, settleMs: smoke ? 200 : 1000, holdMs: smoke ? 300 : 2000 },
@@ -158,6 +190,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
       seed: Math.round(num('seed', 1, 1)),
       warmup: smoke ? 100 : 2000,
     },
+    flood,
     leakWaitMs: 10_000,
     out: flags.get('out') ?? join(ROOT, 'bench', 'results', smoke ? 'smoke.json' : 'latest.json'),
     docs: smoke || flags.get('no-docs') === 'true' ? [] : (flags.get('docs') ?? join(ROOT, 'docs', 'bench.md')).split(',').map((f) => f.trim()).filter(Boolean),
@@ -166,5 +199,39 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
     proxyCore,
     loadCore,
     notes,
+  };
+}
+
+/**
+ * The flood's sizes. Its children get their open-files limit raised (fd-limit.ts); where even
+ * the raised limit is short (a hard limit below what 2 descriptors per held connection in the
+ * proxy need), the flood is capped, with a note saying so.
+ */
+function floodConfig(num: (name: string, full: number, small: number) => number, smoke: boolean, notes: string[]): FloodConfig {
+  const requested = Math.round(num('flood-silent', 3000, 50));
+  const concurrency = 32;
+  // Proxy: 2 per held connection (the measured one too), 2 per refusal in flight, its own few.
+  const need = (n: number) => 2 * (n + 1) + 2 * concurrency + 200;
+  const nofile = Math.max(need(requested), 1024);
+  const limit = childFdLimit(nofile);
+  const fit = Math.max(0, Math.floor((limit - 2 * concurrency - 200) / 2) - 1);
+  const silent = Math.min(requested, fit);
+  if (silent < requested) {
+    notes.push(`flood capped at ${silent} silent connections (asked ${requested}): the children's open-files limit is ${limit} (raising it to ${nofile} failed) and the proxy needs 2 per connection; raise the hard limit (ulimit -Hn) to measure ${requested}`);
+  }
+  return {
+    silent,
+    requested,
+    trips: Math.round(num('flood-trips', 1000, 50)),
+    warmupTrips: smoke ? 20 : 200,
+    size: 64,
+    served: Math.round(num('flood-served', 5000, 300)),
+    refused: Math.round(num('flood-refused', 10_000, 300)),
+    concurrency: Math.min(concurrency, Math.max(1, silent)),
+    openConcurrency: 100,
+    refuseWaitMs: 3000,
+    settleMs: smoke ? 200 : 1000,
+    warmup: smoke ? 50 : 1000,
+    nofile,
   };
 }

@@ -1,6 +1,7 @@
 // Child processes of the benchmark: pinned to a core with taskset, their output kept for
 // error messages, stopped by their own pid (SIGTERM, then SIGKILL).
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { withFdLimit } from './fd-limit.js';
 
 let tasksetPath: string | null | undefined;
 
@@ -45,6 +46,12 @@ function installExitHook(): void {
   }
 }
 
+/** How to spawn a {@link Proc}: `spawn()`'s options, and the open-files limit it needs. */
+export interface ProcOptions extends SpawnOptions {
+  /** Raise the child's open-files soft limit towards this many (see fd-limit.ts). */
+  nofile?: number;
+}
+
 /** A child process, with its stdout and stderr collected. */
 export class Proc {
   readonly child: ChildProcess;
@@ -58,10 +65,11 @@ export class Proc {
     command: string,
     args: readonly string[],
     core: number | null,
-    options: SpawnOptions = {},
+    { nofile, ...options }: ProcOptions = {},
   ) {
-    // taskset execs the command, so the pid is the command's own.
-    const [cmd, argv] = core !== null && hasTaskset() ? ['taskset', ['-c', String(core), command, ...args]] : [command, [...args]];
+    // taskset (and the shell that raises the limit) exec the command, so the pid is the command's own.
+    const [inner, innerArgs] = nofile === undefined ? [command, [...args]] : withFdLimit(nofile, command, args);
+    const [cmd, argv] = core !== null && hasTaskset() ? ['taskset', ['-c', String(core), inner, ...innerArgs]] : [inner, innerArgs];
     this.child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     this.child.stdout?.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
     this.child.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderr = (this.stderr + s).slice(-20_000)));
@@ -132,8 +140,8 @@ export class NodeWorker extends Proc {
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<Record<string, unknown>>;
 
-  constructor(name: string, script: string, core: number | null, nodeArgs: readonly string[] = []) {
-    super(name, process.execPath, [...nodeArgs, script], core, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  constructor(name: string, script: string, core: number | null, nodeArgs: readonly string[] = [], nofile?: number) {
+    super(name, process.execPath, [...nodeArgs, script], core, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], nofile });
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (msg: Record<string, unknown>) => {
         if (msg.type === 'ready') {

@@ -92,10 +92,10 @@ export function openFds(pid: number): number {
   return total;
 }
 
-/** The soft limit on open files of this process (children inherit it). */
-export function fdLimit(): number {
+/** The soft limit on open files of `pid` (default this process, whose children inherit it). */
+export function fdLimit(pid: number | 'self' = 'self'): number {
   try {
-    const limits = readFileSync('/proc/self/limits', 'utf8');
+    const limits = readFileSync(`/proc/${pid}/limits`, 'utf8');
     const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(limits);
     if (m) return m[1] === 'unlimited' ? 1 << 20 : Number(m[1]);
   } catch {

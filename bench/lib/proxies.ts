@@ -39,6 +39,10 @@ export interface StartOptions {
   nodeArgs?: readonly string[];
   /** Working directory (heap snapshots land there). */
   cwd?: string;
+  /** Node proxies only: refuse connections beyond this many (`--max-connections`). */
+  maxConnections?: number;
+  /** Raise the proxy's open-files limit towards this many. */
+  nofile?: number;
 }
 
 export interface RunningProxy {
@@ -100,12 +104,13 @@ async function startNode(name: ProxyName, script: string, extra: readonly string
   const args = [...(o.nodeArgs ?? []), script, ...extra, '--listen', '127.0.0.1:0', '--target', `127.0.0.1:${o.target}`];
   let stderrFd: number | null = null;
   if (name !== 'bare-node') args.push('--shutdown-timeout', '1000');
+  if (o.maxConnections !== undefined) args.push('--max-connections', String(o.maxConnections));
   const accessLog = join(o.tmp, `access-${name}-${++started}.log`);
   if (name === 'proxy-lifecycle-quiet') args.push('--quiet');
   else if (name === 'proxy-lifecycle') args.push('--access-log', accessLog);
   else if (name === 'proxy-lifecycle-baseline') stderrFd = openSync(accessLog, 'a');
   const stdio = stderrFd === null ? {} : { stdio: ['ignore', 'pipe', stderrFd] as ['ignore', 'pipe', number] };
-  const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT, ...stdio });
+  const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT, nofile: o.nofile, ...stdio });
   if (stderrFd !== null) closeSync(stderrFd);
   const m = await proc.waitForOutput(/listening on \S+:(\d+)/, 15_000);
   return { name, port: Number(m[1]), pid: proc.pid, proc, stop: () => proc.stop() };
@@ -173,7 +178,7 @@ const haproxy: ProxySpec = {
         '',
       ].join('\n'),
     );
-    const proc = new Proc('haproxy', 'haproxy', ['-f', cfg, '-db'], o.core, { cwd: o.tmp });
+    const proc = new Proc('haproxy', 'haproxy', ['-f', cfg, '-db'], o.core, { cwd: o.tmp, nofile: o.nofile });
     await waitForPort(port, proc, 10_000);
     return { name: 'haproxy', port, pid: proc.pid, proc, stop: () => proc.stop() };
   },
@@ -222,7 +227,7 @@ const nginx: ProxySpec = {
       ].join('\n'),
     );
     // The master stays in the foreground; its one worker is measured with it (process tree).
-    const proc = new Proc('nginx', 'nginx', ['-p', dir, '-e', 'stderr', '-c', cfg, '-g', 'daemon off;'], o.core, { cwd: dir });
+    const proc = new Proc('nginx', 'nginx', ['-p', dir, '-e', 'stderr', '-c', cfg, '-g', 'daemon off;'], o.core, { cwd: dir, nofile: o.nofile });
     await waitForPort(port, proc, 10_000);
     return { name: 'nginx', port, pid: proc.pid, proc, stop: () => proc.stop() };
   },

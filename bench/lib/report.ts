@@ -37,8 +37,8 @@ export interface MetricDef {
   workload: Workload;
   key: string;
   label: string;
-  /** How to compare to bare: ratio (x), or difference (KiB). */
-  compare: 'ratio' | 'diff';
+  /** How to compare to bare: ratio (x), difference (KiB), or not at all (a proxy's own ratio, bare's beside it). */
+  compare: 'ratio' | 'diff' | 'none';
   digits: number;
 }
 
@@ -51,6 +51,14 @@ export const METRICS: readonly MetricDef[] = [
   { workload: 'idle', key: 'idleCpuPct', label: 'idle: proxy CPU % while holding them', compare: 'diff', digits: 2 },
   { workload: 'churn', key: 'connsPerSec', label: 'random lifecycles: connections/s (wall)', compare: 'ratio', digits: 0 },
   { workload: 'churn', key: 'connsPerCpuSec', label: 'random lifecycles: conns per proxy CPU-s', compare: 'ratio', digits: 0 },
+  { workload: 'flood', key: 'p50QuietMs', label: 'flood: round trip p50, ms, no flood', compare: 'ratio', digits: 3 },
+  { workload: 'flood', key: 'p99QuietMs', label: 'flood: round trip p99, ms, no flood', compare: 'ratio', digits: 3 },
+  { workload: 'flood', key: 'p50FloodRatio', label: 'flood: p50 with the silent flood / without (x)', compare: 'none', digits: 2 },
+  { workload: 'flood', key: 'p99FloodRatio', label: 'flood: p99 with the silent flood / without (x)', compare: 'none', digits: 2 },
+  { workload: 'flood', key: 'kibPerSilentConn', label: 'flood: RSS KiB per silent connection', compare: 'diff', digits: 1 },
+  { workload: 'flood', key: 'servedUsPerConn', label: 'flood: proxy CPU us per served short conn', compare: 'ratio', digits: 1 },
+  { workload: 'flood', key: 'refusedUsPerConn', label: 'flood: proxy CPU us per refused conn', compare: 'ratio', digits: 1 },
+  { workload: 'flood', key: 'refusedPctOfServed', label: 'flood: refused / served CPU per conn (%)', compare: 'none', digits: 1 },
 ];
 
 export function median(values: readonly number[]): number {
@@ -145,6 +153,18 @@ export function goals(summary: Summary, totals: ReturnType<typeof checkTotals>):
   const idle = cell('idle.kibPerConn');
   const t = totals['proxy-lifecycle'];
   const clean = t === undefined ? null : t.lostBytes === 0 && t.leakedFds === 0 && t.upstreamOpen === 0 && t.hung === 0 && t.corrupt === 0 && t.extraBytes === 0 && t.unexpected === 0;
+  // The flood's goals are proxy-lifecycle's own ratios (flood / no flood, refused / served); bare's beside them.
+  const ownGoal = (key: string, label: string, target: string, holds: (v: number) => boolean, show: (v: number) => string): Goal => {
+    const v = cell(key)?.median;
+    const bare = summary[key]?.['bare-node']?.median;
+    const ok = v !== undefined && Number.isFinite(v);
+    return {
+      goal: label,
+      measured: ok ? `${show(v)}${bare !== undefined && Number.isFinite(bare) ? ` (bare-node ${show(bare)})` : ''}` : 'n/a',
+      target,
+      holds: ok ? holds(v) : null,
+    };
+  };
   return [
     ratioGoal('bulk.mibPerCpuSec', 'bulk bytes per proxy CPU-second', 0.95),
     ratioGoal('short.connsPerCpuSec', 'short connections per proxy CPU-second (default flags, access log to a file)', 0.95),
@@ -163,6 +183,8 @@ export function goals(summary: Summary, totals: ReturnType<typeof checkTotals>):
       target: 'all 0',
       holds: clean,
     },
+    ownGoal('flood.p99FloodRatio', 'round-trip p99 with a flood of silent connections / without', '<= 1.50x', (v) => v <= 1.5, (v) => `${v.toFixed(2)}x`),
+    ownGoal('flood.refusedPctOfServed', 'proxy CPU per refused connection (over --max-connections) / per served short one', '<= 25%', (v) => v <= 25, (v) => `${v.toFixed(1)}%`),
   ];
 }
 
@@ -174,7 +196,7 @@ function fmt(n: number, digits: number): string {
 function cellText(m: MetricDef, c: Cell | undefined, proxy: ProxyName): string {
   if (c === undefined) return '-';
   const value = fmt(c.median, m.digits);
-  if (proxy === 'bare-node') return value;
+  if (proxy === 'bare-node' || m.compare === 'none') return value;
   if (m.compare === 'ratio') return c.ratio == null ? value : `${value} (${c.ratio.toFixed(2)}x)`;
   return c.diff == null ? value : `${value} (${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(m.digits === 1 ? 1 : 2)})`;
 }

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchConfig, Workload } from './config.js';
 import { NodeWorker } from './processes.js';
-import { cpuSeconds, openFds, rssKiB } from './procfs.js';
+import { cpuSeconds, fdLimit, openFds, rssKiB } from './procfs.js';
 import { isNodeProxy, PROXIES, ROOT, type ProxyName, type RunningProxy } from './proxies.js';
 import type { Checks, Trial } from './report.js';
 
@@ -26,7 +26,17 @@ interface LoadResult {
   errors: Record<string, number>;
   wallMs: number;
   open?: number;
+  /** refusals: connections closed by the proxy unserved. */
+  refused?: number;
   byLifecycle?: Record<string, { count: number; unexpected: number; hung: number }>;
+}
+
+/** What the load generator reports for `roundTrips`: latency of the timed round trips. */
+interface LatencyResult extends LoadResult {
+  trips: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
 }
 
 interface UpstreamStats {
@@ -72,6 +82,16 @@ async function leakCheck(pid: number, baseline: number, upstream: NodeWorker, wa
   }
 }
 
+/** Waits (bounded) until the upstream holds `want` connections; returns how many it holds. */
+async function upstreamActive(upstream: NodeWorker, want: number, waitMs: number): Promise<number> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const { active } = await upstream.request<UpstreamStats>({ type: 'stats' });
+    if (active >= want || Date.now() > deadline) return active;
+    await sleep(100);
+  }
+}
+
 function checksOf(results: readonly LoadResult[], leaks: { leakedFds: number; upstreamOpen: number }): Checks {
   const sum = (k: 'lostBytes' | 'extraBytes' | 'corrupt' | 'hung' | 'unexpected') => results.reduce((a, r) => a + r[k], 0);
   return {
@@ -92,20 +112,24 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
   const isNode = isNodeProxy(proxyName);
   let profileDir: string | undefined;
   const nodeArgs: string[] = [];
-  if (workload === 'idle' && isNode) nodeArgs.push('--expose-gc', '--require', GC_ON_SIGNAL);
+  if ((workload === 'idle' || workload === 'flood') && isNode) nodeArgs.push('--expose-gc', '--require', GC_ON_SIGNAL);
   if (cfg.profile && isNode) {
     profileDir = join(PROFILE_DIR, `${proxyName}-${workload}-r${repeat}`);
     mkdirSync(profileDir, { recursive: true });
-    if (workload === 'idle') nodeArgs.push('--heapsnapshot-signal=SIGUSR2');
+    if (workload === 'idle' || workload === 'flood') nodeArgs.push('--heapsnapshot-signal=SIGUSR2');
     else nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   }
-  const upstream = new NodeWorker('upstream', UPSTREAM, cfg.loadCore);
+  // The flood holds thousands of connections: every child gets the open-files limit raised.
+  const nofile = workload === 'flood' ? cfg.flood.nofile : undefined;
+  // Its refusals need a limit that refuses: the Node proxies' --max-connections (bare Node: server.maxConnections).
+  const maxConnections = workload === 'flood' && isNode ? cfg.flood.silent + 1 : undefined;
+  const upstream = new NodeWorker('upstream', UPSTREAM, cfg.loadCore, [], nofile);
   let proxy: RunningProxy | null = null;
   let client: NodeWorker | null = null;
   try {
     const { port: target } = (await upstream.ready) as { port: number };
-    proxy = await PROXIES[proxyName].start({ target, core: cfg.proxyCore, tmp, nodeArgs, cwd: profileDir });
-    client = new NodeWorker('client', CLIENT, cfg.loadCore);
+    proxy = await PROXIES[proxyName].start({ target, core: cfg.proxyCore, tmp, nodeArgs, cwd: profileDir, maxConnections, nofile });
+    client = new NodeWorker('client', CLIENT, cfg.loadCore, [], nofile);
     await client.ready;
     const port = proxy.port;
     const pid = proxy.pid;
@@ -117,6 +141,13 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
       const r = await client!.request<LoadResult>({ ...msg, port, deadlineMs });
       const cpu = cpuSeconds(pid) - cpu0;
       return { r, cpu };
+    };
+
+    // Node proxies (idle, flood): a full GC before each reading (gc-on-signal.cjs), so garbage is not counted.
+    const collect = async () => {
+      if (!isNode) return;
+      proxy!.proc.child.kill('SIGURG');
+      await sleep(300);
     };
 
     switch (workload) {
@@ -148,12 +179,6 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
         const { conns, concurrency, size, settleMs, holdMs } = cfg.idle;
         const warm = await client.request<LoadResult>({ type: 'short', port, total: cfg.short.warmup, concurrency: 32, size: 64, deadlineMs });
         const baseline = await stableFds(pid);
-        // Node proxies: a full GC before each reading (gc-on-signal.cjs), so garbage is not counted.
-        const collect = async () => {
-          if (!isNode) return;
-          proxy!.proc.child.kill('SIGURG');
-          await sleep(300);
-        };
         await sleep(settleMs);
         await collect();
         const rss0 = rssKiB(pid);
@@ -211,6 +236,83 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
           upstreamAccepted: up.accepted,
           upstreamErrors: up.errors,
           fdBaseline: baseline,
+          leakSettleMs: leaks.settleMs,
+        };
+        break;
+      }
+      case 'flood': {
+        const f = cfg.flood;
+        const trips = { type: 'roundTrips', port, count: f.trips, warmup: f.warmupTrips, size: f.size, deadlineMs };
+        const warm = await client.request<LoadResult>({ type: 'short', port, total: f.warmup, concurrency: f.concurrency, size: 64, deadlineMs });
+        const baseline = await stableFds(pid);
+        // The reference cost: served short connections (connect, one round trip, close).
+        const served = await measure({ type: 'short', total: f.served, concurrency: f.concurrency, size: 64 });
+        const quiet = await client.request<LatencyResult>({ ...trips, hold: false });
+        await sleep(f.settleMs);
+        await collect();
+        const rss0 = rssKiB(pid);
+        const opened = await client.request<LoadResult>({ type: 'silentOpen', port, count: f.silent, concurrency: f.openConcurrency, deadlineMs: 600_000 });
+        // End to end: the upstream holds every one (the proxy connected each upstream).
+        const established = await upstreamActive(upstream, f.silent, 30_000);
+        await sleep(f.settleMs);
+        await collect();
+        const rss1 = rssKiB(pid);
+        const fdsAtPeak = openFds(pid);
+        if (profileDir !== undefined) {
+          proxy.proc.child.kill('SIGUSR2');
+          await sleep(Math.max(3000, f.silent));
+        }
+        // Held where there is a limit: with it, the proxy is full (silent + 1) for the refusals.
+        const flooded = await client.request<LatencyResult>({ ...trips, hold: maxConnections !== undefined });
+        trial.metrics = {
+          p50QuietMs: quiet.p50Ms,
+          p99QuietMs: quiet.p99Ms,
+          p50FloodMs: flooded.p50Ms,
+          p99FloodMs: flooded.p99Ms,
+          p50FloodRatio: flooded.p50Ms / quiet.p50Ms,
+          p99FloodRatio: flooded.p99Ms / quiet.p99Ms,
+          kibPerSilentConn: established > 0 ? (rss1 - rss0) / established : NaN,
+          servedUsPerConn: (served.cpu / served.r.completed) * 1e6,
+          servedCpuSec: served.cpu,
+        };
+        const results: LoadResult[] = [warm, served.r, quiet];
+        let unexpected = 0;
+        let refusal: Record<string, unknown> = { skipped: `${proxyName}: no --max-connections that refuses` };
+        if (maxConnections !== undefined) {
+          const before = await upstream.request<UpstreamStats>({ type: 'stats' });
+          const refused = await measure({ type: 'refusals', total: f.refused, concurrency: f.concurrency, waitMs: f.refuseWaitMs });
+          const after = await upstream.request<UpstreamStats>({ type: 'stats' });
+          const perRefusal = (refused.cpu / Math.max(1, refused.r.refused ?? 0)) * 1e6;
+          trial.metrics.refusedUsPerConn = perRefusal;
+          trial.metrics.refusedCpuSec = refused.cpu;
+          // NaN (null in the JSON) when the served run used less than one clock tick.
+          trial.metrics.refusedPctOfServed = served.cpu > 0 ? (perRefusal / trial.metrics.servedUsPerConn!) * 100 : NaN;
+          results.push(refused.r);
+          // A refused connection never reaches the upstream.
+          const reachedUpstream = after.accepted - before.accepted;
+          unexpected += reachedUpstream;
+          refusal = { limit: maxConnections, asked: f.refused, refused: refused.r.refused, errors: refused.r.errors, reachedUpstream, wallSec: refused.r.wallMs / 1000 };
+        }
+        const closed = await client.request<LoadResult>({ type: 'idleClose' });
+        results.push(closed);
+        const leaks = await leakCheck(pid, baseline, upstream, cfg.leakWaitMs);
+        trial.checks = checksOf(results, leaks);
+        // Every silent connection must have been open, end to end, while measured.
+        trial.checks.unexpected += unexpected + Math.max(0, f.silent - established);
+        trial.detail = {
+          requested: f.silent,
+          open: opened.open,
+          established,
+          openSec: opened.wallMs / 1000,
+          rssBaseMiB: rss0 / 1024,
+          rssPeakMiB: rss1 / 1024,
+          fdsAtPeak,
+          fdBaseline: baseline,
+          fdLimit: fdLimit(pid),
+          trips: { quiet: quiet.trips, flood: flooded.trips, maxQuietMs: quiet.maxMs, maxFloodMs: flooded.maxMs },
+          served: { completed: served.r.completed, errors: served.r.errors },
+          refusal,
+          errors: closed.errors,
           leakSettleMs: leaks.settleMs,
         };
         break;

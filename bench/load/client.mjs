@@ -4,7 +4,7 @@
 import net from 'node:net';
 // A deterministic PRNG, so a seed gives the same lifecycles every run.
 import { prng as rng } from '../../tools/prng.mjs';
-import { MODE, chunkMatches, header, writePattern } from './pattern.mjs';
+import { MODE, PATTERN, PERIOD, chunkMatches, header, writePattern } from './pattern.mjs';
 
 const HOST = '127.0.0.1';
 
@@ -105,46 +105,140 @@ async function short({ port, total, concurrency, size, deadlineMs }) {
   return { ...t, wallMs: performance.now() - start };
 }
 
-// --- idle: open many, hold, close ---
+// --- idle and flood: open many, hold, close ---
 
-let idleSockets = [];
-let idleResults = [];
+/** Connections held open until `idleClose`: each with its run's promise and the bytes it must receive. */
+let held = [];
 
 async function idleOpen({ port, count, concurrency, size, deadlineMs }) {
   const t = tally();
   const start = performance.now();
-  idleSockets = [];
-  idleResults = [];
+  held = [];
   await pool(count, concurrency, () =>
     new Promise((opened) => {
-      const done = connection(port, deadlineMs, (socket, rx) => {
-        idleSockets.push(socket);
-        writePattern(socket, size, () => {});
+      let socket;
+      const done = connection(port, deadlineMs, (s, rx) => {
+        socket = s;
+        writePattern(s, size, () => {});
         const check = () => {
           if (rx.received >= size) {
-            socket.off('data', check);
+            s.off('data', check);
             opened();
           }
         };
-        socket.on('data', check);
-        socket.on('close', opened);
+        s.on('data', check);
+        s.on('close', opened);
       });
-      idleResults.push(done);
+      held.push({ socket, done, expected: size });
     }),
   );
-  const open = idleSockets.filter((s) => !s.destroyed && !s.readableEnded).length;
+  const open = held.filter((h) => !h.socket.destroyed && !h.socket.readableEnded).length;
   return { ...t, open, wallMs: performance.now() - start };
 }
 
-async function idleClose({ size }) {
+/** Silent connections: connect and never send a byte; held until `idleClose`. */
+async function silentOpen({ port, count, concurrency, deadlineMs }) {
   const t = tally();
   const start = performance.now();
-  for (const s of idleSockets) if (!s.destroyed) s.end();
-  const results = await Promise.all(idleResults);
-  for (const r of results) account(t, r, size);
-  idleSockets = [];
-  idleResults = [];
+  held = [];
+  await pool(count, concurrency, () =>
+    new Promise((opened) => {
+      let socket;
+      const done = connection(port, deadlineMs, (s) => {
+        socket = s;
+        s.once('connect', opened);
+        s.on('close', opened);
+      });
+      held.push({ socket, done, expected: 0 });
+    }),
+  );
+  const open = held.filter((h) => !h.socket.destroyed && !h.socket.connecting && !h.socket.readableEnded).length;
+  return { ...t, open, wallMs: performance.now() - start };
+}
+
+/** FIN on every held connection; each must receive what it expected, then the FIN back. */
+async function idleClose() {
+  const t = tally();
+  const start = performance.now();
+  for (const h of held) if (!h.socket.destroyed) h.socket.end();
+  const results = await Promise.all(held.map((h) => h.done.then((r) => [r, h.expected])));
+  for (const [r, expected] of results) account(t, r, expected);
+  held = [];
   return { ...t, wallMs: performance.now() - start };
+}
+
+/** The value at quantile `q` of sorted `values` (nearest rank). */
+function quantile(sorted, q) {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+/**
+ * One connection, `warmup` then `count` request/echo round trips of `size` bytes, one at a
+ * time; the last `count` are timed (write to the whole echo back). With `hold`, the connection
+ * stays open, held until `idleClose`; else it is closed (FIN both ways) before the answer.
+ */
+async function roundTrips({ port, count, warmup, size, hold, deadlineMs }) {
+  const t = tally();
+  const times = [];
+  let sent = 0;
+  let socket;
+  const start = performance.now();
+  const finished = new Promise((resolve) => {
+    const done = connection(port, deadlineMs, (s, rx) => {
+      socket = s;
+      let trips = 0;
+      let t0 = 0;
+      const next = () => {
+        if (trips === warmup + count || s.destroyed) {
+          s.off('data', onData);
+          // Wrapped: resolving with the promise itself would wait for the close.
+          resolve({ done });
+          return;
+        }
+        t0 = performance.now();
+        // From the stream's offset in the pattern, so the echo checks as one continuous stream.
+        const at = sent % PERIOD;
+        s.write(PATTERN.subarray(at, at + size));
+        sent += size;
+      };
+      const onData = () => {
+        if (rx.received < sent) return;
+        if (trips >= warmup) times.push(performance.now() - t0);
+        trips++;
+        next();
+      };
+      s.on('data', onData);
+      s.once('connect', next);
+      s.on('close', () => resolve({ done }));
+    });
+  });
+  const { done } = await finished;
+  const wallMs = performance.now() - start;
+  if (hold && !socket.destroyed) held.push({ socket, done, expected: sent });
+  else {
+    socket.end();
+    account(t, await done, sent);
+  }
+  times.sort((a, b) => a - b);
+  return { ...t, trips: times.length, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), maxMs: times.at(-1) ?? NaN, wallMs };
+}
+
+/**
+ * Connections a proxy at its limit must refuse: connect, send nothing, wait for the proxy to
+ * close. One that receives a byte, or is still open after `waitMs`, was served: unexpected.
+ */
+async function refusals({ port, total, concurrency, waitMs }) {
+  const t = tally();
+  let refused = 0;
+  const start = performance.now();
+  await pool(total, concurrency, async () => {
+    const r = await connection(port, waitMs, () => {});
+    t.completed++;
+    if (r.error) t.errors[r.error] = (t.errors[r.error] ?? 0) + 1;
+    if (r.hung || r.received > 0) t.unexpected++;
+    else refused++;
+  });
+  return { ...t, refused, wallMs: performance.now() - start };
 }
 
 // --- churn: random lifecycles ---
@@ -242,7 +336,7 @@ async function churn({ port, total, concurrency, seed, maxBytes, deadlineMs }) {
   return { ...t, byLifecycle, wallMs: performance.now() - start };
 }
 
-const COMMANDS = { bulk, short, idleOpen, idleClose, churn };
+const COMMANDS = { bulk, short, idleOpen, silentOpen, idleClose, roundTrips, refusals, churn };
 
 process.on('message', async (msg) => {
   if (msg.type === 'exit') process.exit(0);

@@ -3,8 +3,10 @@
 // both ways (backpressure and FIN forwarding come from streams), and an error on one side
 // destroys the other so a reset never leaks the peer. No timers, no bookkeeping.
 //
-//   node bench/proxies/bare-proxy.mjs --listen 127.0.0.1:0 --target 127.0.0.1:9000
-// prints `listening on HOST:PORT` once it accepts, exits on SIGTERM/SIGINT.
+//   node bench/proxies/bare-proxy.mjs --listen 127.0.0.1:0 --target 127.0.0.1:9000 [--max-connections N]
+// prints `listening on HOST:PORT` once it accepts, exits on SIGTERM/SIGINT. `--max-connections`
+// is Node's own limit (server.maxConnections: a connection over it is closed as it is
+// accepted), the reference for what a refusal costs.
 import net from 'node:net';
 
 function flag(name) {
@@ -20,6 +22,12 @@ function flag(name) {
 
 const listen = flag('listen');
 const target = flag('target');
+const maxAt = process.argv.indexOf('--max-connections');
+const maxConnections = maxAt < 0 ? null : Number(process.argv[maxAt + 1]);
+if (maxConnections !== null && !(Number.isInteger(maxConnections) && maxConnections >= 1)) {
+  console.error(`bare-proxy: --max-connections must be a whole number from 1 up, got ${process.argv[maxAt + 1]}`);
+  process.exit(2);
+}
 
 const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
   const upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
@@ -28,6 +36,8 @@ const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client)
   client.pipe(upstream);
   upstream.pipe(client);
 });
+
+if (maxConnections !== null) server.maxConnections = maxConnections;
 
 server.listen({ host: listen.host, port: listen.port, backlog: 4096 }, () => {
   const { address, port } = server.address();

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import type { CloseInfo } from '../src/index.js';
 import { CliError } from '../src/cli/cli-error.js';
 import type { FollowItem } from '../src/cli/follow.js';
-import { ProxyServer } from '../src/cli/proxy-server.js';
+import { LISTEN_BACKLOG, ProxyServer } from '../src/cli/proxy-server.js';
 import { closeServer, connect, echoServer, listen, readAll } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 import { assertReplayMatches, recordConnections } from './helpers/replay.js';
@@ -131,3 +131,20 @@ test('an address in use is a CliError naming it; no host means every interface',
 });
 
 test.run();
+
+// Linux only: `ss` reports a listening socket's accept-queue limit as its Send-Q.
+const linuxTest = process.platform === 'linux' ? test : test.skip;
+linuxTest('the listening socket asks for a 4096-deep accept queue, not Node\'s 511 (the kernel caps it at somaxconn)', async () => {
+  const proxy = await ProxyServer.start({ listen: { host: '127.0.0.1', port: 0 }, target: { host: '127.0.0.1', port: 9 } });
+  try {
+    const { execFileSync } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const line = execFileSync('ss', ['-Hltn', `sport = :${proxy.port}`], { encoding: 'utf8' }).trim();
+    const sendQ = Number(line.split(/\s+/)[2]);
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    assert.is(sendQ, Math.min(LISTEN_BACKLOG, somaxconn), line);
+    assert.ok(sendQ > 511, `backlog ${sendQ} above Node's default`);
+  } finally {
+    await proxy.stop(100);
+  }
+});

@@ -58,6 +58,9 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
   EAI_AGAIN: 'the host name could not be resolved',
 };
 
+/** The accept queue `forward` asks for: as HAProxy and nginx edge configurations do, more than Node's 511. */
+export const LISTEN_BACKLOG = 4096;
+
 /** Why a listen failed, in words (`the address is already in use`, …), for one-line errors. */
 export function listenFailure(err: NodeJS.ErrnoException): string {
   return (err.code && LISTEN_ERRORS[err.code]) ?? err.message;
@@ -122,7 +125,9 @@ export class ProxyServer {
         reject(new CliError(`cannot listen on ${where}: ${listenFailure(err)}`));
       };
       this.server.once('error', onError);
-      this.server.listen({ host, port }, () => {
+      // Node's default backlog (511) overflows under a connect burst, and a client whose SYN is
+      // dropped waits a second for the retransmit; the kernel caps this at net.core.somaxconn.
+      this.server.listen({ host, port, }, () => {
         this.server.off('error', onError);
         // Out of descriptors is the guard's to count and report, once a second at most.
         this.server.on('error', (err) => {

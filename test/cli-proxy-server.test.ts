@@ -130,7 +130,6 @@ test('an address in use is a CliError naming it; no host means every interface',
   }
 });
 
-test.run();
 
 // Linux only: `ss` reports a listening socket's accept-queue limit as its Send-Q.
 const linuxTest = process.platform === 'linux' ? test : test.skip;
@@ -148,3 +147,5 @@ linuxTest('the listening socket asks for a 4096-deep accept queue, not Node\'s 5
     await proxy.stop(100);
   }
 });
+
+test.run();

@@ -127,7 +127,7 @@ export class ProxyServer {
       this.server.once('error', onError);
       // Node's default backlog (511) overflows under a connect burst, and a client whose SYN is
       // dropped waits a second for the retransmit; the kernel caps this at net.core.somaxconn.
-      this.server.listen({ host, port, }, () => {
+      this.server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', onError);
         // Out of descriptors is the guard's to count and report, once a second at most.
         this.server.on('error', (err) => {

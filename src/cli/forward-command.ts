@@ -112,7 +112,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   // The access log and the log file show the client's address; without either, skip the syscall.
   const clientAddress = accessLog !== null || config.logFile !== undefined;
   proxy = await ProxyServer.start(
-    { listen: config.listen, target: config.target, maxConnections: config.maxConnections, supervisor: { ...config.options, clientAddress, log, inspect } },
+    { listen: config.listen, target: config.target, maxConnections: config.maxConnections, supervisor: { ...config.options, ...config.proxyProtocol, clientAddress, log, inspect } },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),
       onServerError: (err) => warn('server_error', { error: err.message }, `listening socket error: ${err.message}`),

@@ -204,6 +204,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** `acceptProxy`'s header timeout in ms; null when off. */
   private readonly acceptTimeout: number | null;
   private readonly sendProxy: ProxyProtocolVersion | null;
+  /** The preamble of a client without a PROXY header: one object shared by all of them. */
+  private readonly plainPreamble: ConnectionPreamble | null;
   /** Clients whose PROXY header is being read: shutdown refuses them. */
   private readonly pendingHeaders = new Set<ProxyHeaderReader>();
   /**
@@ -225,6 +227,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { activitySampleInterval, logCapacity, inspect, signal, admit, acceptProxy, sendProxy, ...lifecycle } = own;
     this.admission = admit === undefined ? null : checkAdmissionHook(admit);
     ({ acceptTimeout: this.acceptTimeout, sendProxy: this.sendProxy } = resolveProxyProtocol(acceptProxy, sendProxy));
+    this.plainPreamble = this.sendProxy === null ? null : Object.freeze({ sendProxy: this.sendProxy });
     this.defaults = resolveOptions(lifecycle);
     this.sampleInterval = activitySampleInterval === undefined ? 1000 : checkDuration('activitySampleInterval', activitySampleInterval);
     if (logCapacity !== undefined) checkCount('logCapacity', logCapacity);
@@ -345,7 +348,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw new InvalidOptionError('acceptProxy', 'acceptProxy is on: forward() would pass the PROXY header on as data; use supervisor.accept(client, upstream), which reads it first');
     }
     const options = overrides ? resolveOptions(overrides, this.defaults) : this.defaults;
-    return this.open(client, upstream, options, this.sendProxy === null ? null : { sendProxy: this.sendProxy });
+    return this.open(client, upstream, options, this.plainPreamble);
   }
 
   /**
@@ -380,7 +383,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     if (this.acceptTimeout === null) {
       if (!this.admit(client)) return Promise.resolve(dropUpstream(upstream));
-      return Promise.resolve(this.open(client, upstream, options, this.sendProxy === null ? null : { sendProxy: this.sendProxy }));
+      return Promise.resolve(this.open(client, upstream, options, this.plainPreamble));
     }
     if (client.destroyed) {
       this.refuse(client, { reason: 'proxy_header_invalid', limit: 'accept_proxy', error: 'PROXY_HEADER_MISSING' });

@@ -3,10 +3,12 @@
 // it are forwarded exactly once, and every bad, late or vanished header ends as a refusal with
 // nothing left behind (listeners, timers, sockets).
 import net from 'node:net';
+import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConnectionLimits, encodeProxyHeader, InvalidOptionError, Supervisor, type Connection, type Refusal, type SupervisorOptions } from '../src/index.js';
+import { ConnectionLimits, encodeProxyHeader, InvalidOptionError, Supervisor, type Connection, type Refusal, type SocketLike, type SupervisorOptions } from '../src/index.js';
+import { upstreamProxyHeader } from '../src/protocol/upstream-proxy-header.js';
 import { boundListenerCount, headerReaderListenerCount } from '../src/internal.js';
 import { startLoopback, type Loopback } from './helpers/loopback.js';
 import { payload, sha256 } from './helpers/sockets.js';
@@ -322,6 +324,31 @@ test('options: acceptProxy and sendProxy are checked, naming the field; forward(
     assert.match(err.message, /accept\(/);
   }
   assert.ok(socket.destroyed && upstream.destroyed, 'nothing leaks');
+});
+
+test('accept() after shutdown began, or with a client already gone: null, the sockets destroyed, nothing dialled', async () => {
+  const supervisor = new Supervisor({ acceptProxy: true });
+  const gone = new net.Socket();
+  gone.destroy();
+  let dialled = 0;
+  assert.is(await supervisor.accept(gone, () => (dialled++, new net.Socket())), null);
+  assert.equal(supervisor.stats.refused, 1, 'a client gone before its header is refused');
+  await supervisor.shutdown();
+  const late = new net.Socket();
+  const upstream = new net.Socket();
+  assert.is(await supervisor.accept(late, upstream), null);
+  assert.ok(late.destroyed && upstream.destroyed);
+  assert.is(dialled, 0);
+});
+
+test('sendProxy with an end it cannot encode (no address, an IPv6 zone) sends UNKNOWN / LOCAL instead of failing', () => {
+  const noAddress = new PassThrough() as unknown as SocketLike;
+  assert.equal(upstreamProxyHeader('v1', noAddress), Buffer.from('PROXY UNKNOWN\r\n'));
+  const zoned = { remoteAddress: 'fe80::1%lo', remotePort: 1, localAddress: '::1', localPort: 2 } as unknown as SocketLike;
+  assert.equal(upstreamProxyHeader('v1', zoned), Buffer.from('PROXY UNKNOWN\r\n'));
+  assert.equal(upstreamProxyHeader('v2', zoned), encodeProxyHeader('v2'));
+  const mapped = { remoteAddress: '::ffff:127.0.0.2', remotePort: 1, localAddress: '::ffff:127.0.0.1', localPort: 2 } as unknown as SocketLike;
+  assert.equal(upstreamProxyHeader('v1', mapped).toString(), 'PROXY TCP4 127.0.0.2 127.0.0.1 1 2\r\n', 'IPv4-mapped addresses go as IPv4');
 });
 
 // Fuzzing over real sockets: random bytes (valid headers, their prefixes, mutations, huge v2

@@ -71,11 +71,6 @@ export class ProxyHeaderReader {
     }, options.timeout);
   }
 
-  /** Whether the outcome is still to come. */
-  get pending(): boolean {
-    return this.onOutcome !== null;
-  }
-
   /** Ends the read now with `stopped` (no-op once it ended). */
   stop(): void {
     this.finish({ state: 'stopped' });

@@ -13,7 +13,7 @@ export {
   type AggregateSample,
   type ConnectionSample,
 } from './supervisor.js';
-export { Connection, type CloseInfo } from './binding/connection.js';
+export { Connection, type CloseInfo, type ConnectionPreamble } from './binding/connection.js';
 export type { SocketLike, Upstream } from './binding/socket-like.js';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
 export { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';

@@ -4,12 +4,15 @@ import { checkSignal, whenAborted } from './abort-signal.js';
 import type { RefusalReason } from '../machines/close-reasons.js';
 import { checkAdmissionHook, type AdmissionHook } from './admission/admission-hook.js';
 import { refusal, type Refusal } from './admission/refusal.js';
-import { Connection, kSample, type CloseInfo, type ConnectionEnvironment } from './binding/connection.js';
+import { Connection, kSample, type CloseInfo, type ConnectionEnvironment, type ConnectionPreamble } from './binding/connection.js';
 import { ConnectionStream, kConnectionStream, type ConnectionMessage, type FinalMessage } from './binding/connection-stream.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
 import { EventLog } from './log/event-log.js';
+import { ProxyHeaderReader, type ProxyHeaderOutcome } from './protocol/proxy-header-reader.js';
+import { resolveProxyProtocol, type AcceptProxyOptions } from './protocol/proxy-protocol-options.js';
+import type { ProxyProtocolVersion } from './protocol/proxy-header.js';
 import type { LogRecord, RefusedRecord } from './log/log-record.js';
 import { checkCount, checkDuration } from './validate.js';
 import {
@@ -47,6 +50,22 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
   signal?: AbortSignal;
   /** The admission policy {@link Supervisor.admit} applies to each new client. Default: admit all. */
   admit?: AdmissionHook;
+  /**
+   * Every client starts with a PROXY protocol header (v1 text or v2 binary, told apart by its
+   * first byte), as behind HAProxy's `send-proxy` or an AWS NLB: {@link Supervisor.accept}
+   * reads it before anything else, admits the client under the header's source address and
+   * forwards the bytes after it. A client without a valid header within `timeout` (default
+   * 10 000 ms) is refused (`proxy_header_invalid` / `proxy_header_timeout`). Needs `accept()`:
+   * `forward()` reads no header and throws while this is on. Default off.
+   */
+  acceptProxy?: boolean | AcceptProxyOptions;
+  /**
+   * Write a PROXY protocol header (`'v1'` text or `'v2'` binary) to each upstream before the
+   * first forwarded byte, as HAProxy's `send-proxy` / `send-proxy-v2`: the client's address
+   * (its own PROXY header's source, when it came with one) and the address it connected to.
+   * Its bytes are not counted as forwarded. Default off.
+   */
+  sendProxy?: ProxyProtocolVersion;
 }
 
 /** What {@link Supervisor.refuse} records about a refused client. */
@@ -182,6 +201,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private closedCount = 0;
   private refusedCount = 0;
   private readonly admission: AdmissionHook | null;
+  /** `acceptProxy`'s header timeout in ms; null when off. */
+  private readonly acceptTimeout: number | null;
+  private readonly sendProxy: ProxyProtocolVersion | null;
+  /** The preamble of a client without a PROXY header: one object shared by all of them. */
+  private readonly plainPreamble: ConnectionPreamble | null;
+  /** Clients whose PROXY header is being read: shutdown refuses them. */
+  private readonly pendingHeaders = new Set<ProxyHeaderReader>();
   /**
    * Bytes the stream has carried, disposed connections' in full: at a tick, after every
    * connection has published what moved, the aggregate of live and retired bytes.
@@ -198,8 +224,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions = {}) {
     super();
     const [own, env] = resolveEnvironment(options);
-    const { activitySampleInterval, logCapacity, inspect, signal, admit, ...lifecycle } = own;
+    const { activitySampleInterval, logCapacity, inspect, signal, admit, acceptProxy, sendProxy, ...lifecycle } = own;
     this.admission = admit === undefined ? null : checkAdmissionHook(admit);
+    ({ acceptTimeout: this.acceptTimeout, sendProxy: this.sendProxy } = resolveProxyProtocol(acceptProxy, sendProxy));
+    this.plainPreamble = this.sendProxy === null ? null : Object.freeze({ sendProxy: this.sendProxy });
     this.defaults = resolveOptions(lifecycle);
     this.sampleInterval = activitySampleInterval === undefined ? 1000 : checkDuration('activitySampleInterval', activitySampleInterval);
     if (logCapacity !== undefined) checkCount('logCapacity', logCapacity);
@@ -237,6 +265,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       inspect.select === undefined || inspect.select(this.nextId)
         ? new ActorRuntime(settings, clock, host, inspect.observer)
         : base(settings, clock, host);
+  }
+
+  /** Clients accepted whose PROXY header is still being read (`acceptProxy`). */
+  get pendingHeaderCount(): number {
+    return this.pendingHeaders.size;
   }
 
   /** Live, total and closed connection counts. */
@@ -281,8 +314,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * null, e.g. a `net.Server` `'drop'`).
    */
   refuse(client: SocketLike | null, options: RefuseOptions): Refusal {
-    if (client !== null && !client.destroyed) client.destroy();
+    // The address first: a destroyed socket no longer knows it.
     const from = options.client !== undefined ? options.client : client?.remoteAddress === undefined ? null : `${client.remoteAddress}:${client.remotePort ?? 0}`;
+    if (client !== null && !client.destroyed) client.destroy();
     const refused = refusal(this.clock.now(), from, options.reason ?? 'rejected', options.limit, options.error ?? null);
     this.refusedCount++;
     if (this.log.active) {
@@ -301,16 +335,90 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    *
    * @throws {SupervisorClosedError} after `shutdown()` began; the client socket (and an
    * upstream socket, if one was given) is destroyed, so nothing leaks.
-   * @throws {InvalidOptionError} for a bad override.
+   * @throws {InvalidOptionError} for a bad override; naming `acceptProxy` when that is on
+   * (`forward()` reads no PROXY header: use {@link accept}), after destroying the sockets.
    */
   forward(client: SocketLike, upstream: Upstream, overrides?: LifecycleOptions): Connection {
     if (this.shutdownPromise !== null) {
-      client.destroy();
-      if (typeof upstream !== 'function') upstream.destroy();
+      dropSockets(client, upstream);
       throw new SupervisorClosedError();
     }
+    if (this.acceptTimeout !== null) {
+      dropSockets(client, upstream);
+      throw new InvalidOptionError('acceptProxy', 'acceptProxy is on: forward() would pass the PROXY header on as data; use supervisor.accept(client, upstream), which reads it first');
+    }
     const options = overrides ? resolveOptions(overrides, this.defaults) : this.defaults;
-    const connection = new Connection(++this.nextId, client, upstream, options, this.env);
+    return this.open(client, upstream, options, this.plainPreamble);
+  }
+
+  /**
+   * The whole door for a listener: reads the client's PROXY header first when `acceptProxy`
+   * is on, applies the admission hook ({@link admit}) under the header's source address (the
+   * socket's for a v2 LOCAL or v1 UNKNOWN header, or without `acceptProxy`), then forwards the
+   * client ({@link forward}), the bytes after the header first. Nothing is dialled before
+   * that: give `upstream` as a function, and a refused or bad client never costs an upstream
+   * connect (an upstream socket given as such is destroyed with a refused client). A bad,
+   * missing or late header, or a client gone mid-header, is refused with
+   * `proxy_header_invalid` or `proxy_header_timeout` (limit `accept_proxy`, the header's
+   * error code); a client whose header is pending when shutdown begins, with limit `shutdown`.
+   *
+   * Resolves with the connection, or null when the client was refused or shutdown had begun
+   * (then the sockets are destroyed); never rejects.
+   *
+   * @throws {InvalidOptionError} for a bad override, at once.
+   *
+   * @example
+   * ```ts
+   * const supervisor = new Supervisor({ acceptProxy: true });
+   * net.createServer({ allowHalfOpen: true }, (client) => {
+   *   void supervisor.accept(client, () => net.connect(5432, 'db'));
+   * });
+   * ```
+   */
+  accept(client: SocketLike, upstream: Upstream, overrides?: LifecycleOptions): Promise<Connection | null> {
+    const options = overrides ? resolveOptions(overrides, this.defaults) : this.defaults;
+    if (this.shutdownPromise !== null) {
+      dropSockets(client, upstream);
+      return Promise.resolve(null);
+    }
+    if (this.acceptTimeout === null) {
+      if (!this.admit(client)) return Promise.resolve(dropUpstream(upstream));
+      return Promise.resolve(this.open(client, upstream, options, this.plainPreamble));
+    }
+    if (client.destroyed) {
+      this.refuse(client, { reason: 'proxy_header_invalid', limit: 'accept_proxy', error: 'PROXY_HEADER_MISSING' });
+      return Promise.resolve(dropUpstream(upstream));
+    }
+    return new Promise((resolve) => {
+      const reader = new ProxyHeaderReader(client, { timeout: this.acceptTimeout!, clock: this.clock }, (outcome, done) => {
+        this.pendingHeaders.delete(done);
+        resolve(this.afterHeader(client, upstream, options, outcome));
+      });
+      this.pendingHeaders.add(reader);
+    });
+  }
+
+  /** A client's PROXY header was read (or not): refuse, or admit under its source and open. */
+  private afterHeader(client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, outcome: ProxyHeaderOutcome): Connection | null {
+    if (outcome.state !== 'done') {
+      if (outcome.state === 'stopped') this.refuse(client, { limit: 'shutdown' });
+      else this.refuse(client, { reason: outcome.state === 'timeout' ? 'proxy_header_timeout' : 'proxy_header_invalid', limit: 'accept_proxy', error: outcome.code });
+      return dropUpstream(upstream);
+    }
+    const { source, destination } = outcome.header;
+    const admitted = source === undefined ? this.admit(client) : this.admit(client, source.address, source.port);
+    if (!admitted) return dropUpstream(upstream);
+    const preamble: ConnectionPreamble = { source, destination };
+    if (this.sendProxy !== null) preamble.sendProxy = this.sendProxy;
+    // The reader left the client paused, the bytes after the header back in it; the
+    // connection's handlers are bound before the resume takes effect (next tick).
+    client.resume();
+    return this.open(client, upstream, options, preamble);
+  }
+
+  /** Creates and registers a connection (shutdown and acceptProxy already checked). */
+  private open(client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, preamble: ConnectionPreamble | null): Connection {
+    const connection = new Connection(++this.nextId, client, upstream, options, this.env, preamble);
     if (connection.disposed) return connection;
     this.connections.set(connection.id, connection);
     this.total++;
@@ -337,6 +445,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.shutdownPromise = new Promise<void>((resolve) => {
         this.drained = resolve;
       });
+      // Not connections yet: refused at once, as admit() refuses from now on.
+      for (const reader of [...this.pendingHeaders]) reader.stop();
       // Forced from the start: nothing to end gracefully first.
       if (signal?.aborted !== true) {
         if (drainTimeout === 0) this.endAll();
@@ -434,4 +544,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.perConnection.next({ t: message.t, id: message.connection.id, clientToServer: message.clientToServer, serverToClient: message.serverToClient });
     }
   }
+}
+
+/** Destroys a client and, when it was given as a socket, its upstream. */
+function dropSockets(client: SocketLike, upstream: Upstream): void {
+  client.destroy();
+  dropUpstream(upstream);
+}
+
+/** Destroys an upstream given as a socket (a factory was never called); null, for the caller's result. */
+function dropUpstream(upstream: Upstream): null {
+  if (typeof upstream !== 'function') upstream.destroy();
+  return null;
 }

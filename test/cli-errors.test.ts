@@ -72,7 +72,7 @@ test('no command prints the usage on stderr, exit 2; --help prints it on stdout,
   }
   const forward = await runCli(['forward', '--help']);
   assert.is(forward.code, 0);
-  for (const flag of ['--listen', '--target', '--grace-period', '--socket-timeout', '--timeout-behavior', '--parity-timeout', '--parity-inactivity', '--connect-timeout', '--idle-timeout', '--max-lifetime', '--no-half-open', '--shutdown-timeout', '--log', '--json', '--quiet']) {
+  for (const flag of ['--listen', '--target', '--grace-period', '--socket-timeout', '--timeout-behavior', '--parity-timeout', '--parity-inactivity', '--connect-timeout', '--idle-timeout', '--max-lifetime', '--no-half-open', '--shutdown-timeout', '--log', '--json', '--quiet', '--accept-proxy', '--send-proxy']) {
     assert.ok(forward.stdout.includes(`  ${flag} `), `forward --help documents ${flag}`);
   }
   const replay = await runCli(['replay', '-h']);

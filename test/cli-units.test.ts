@@ -133,6 +133,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
     '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
     '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--max-connections-per-ip', '11', '--log', 'x.jsonl', '--json', '--quiet',
+    '--accept-proxy', '11', '--send-proxy', 'v2',
   ]);
   assert.equal(config, {
     listen: { host: undefined, port: 9000 },
@@ -151,10 +152,12 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     inspect: undefined,
     json: true,
     quiet: true,
+    proxyProtocol: { acceptProxy: { timeout: 11 }, sendProxy: 'v2' },
   });
   const defaults = parseForwardArgs(['--listen', '1', '--target', 'h:2']);
   assert.ok(defaults !== 'help');
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
+  assert.equal(defaults.proxyProtocol, {}, 'no PROXY protocol unless asked');
   assert.is(defaults.shutdownTimeout, 30_000);
   assert.is(defaults.maxConnections, undefined, 'no --max-connections: the descriptor budget decides');
   assert.is(defaults.maxConnectionsPerIp, undefined, 'no --max-connections-per-ip: no limit per address');
@@ -302,6 +305,16 @@ test('renderTable aligns columns and marks failures', () => {
     'a            1 B       1 B        fin           peer_fin      CO    ok',
     'longer name  10 B      0 B        -             -             --    FAIL  (why)',
   ]);
+});
+
+test('parseForwardArgs: --accept-proxy [DURATION] and --send-proxy v1|v2', () => {
+  const base = ['--listen', '1', '--target', 'h:2'];
+  const proxy = (...argv: string[]) => (parseForwardArgs([...base, ...argv]) as { proxyProtocol: unknown }).proxyProtocol;
+  assert.equal(proxy('--accept-proxy'), { acceptProxy: true });
+  assert.equal(proxy('--accept-proxy', '5s', '--send-proxy', 'v1'), { acceptProxy: { timeout: 5000 }, sendProxy: 'v1' });
+  throwsCli(() => parseForwardArgs([...base, '--send-proxy', 'v3']), '--send-proxy must be v1 or v2, got "v3"');
+  throwsCli(() => parseForwardArgs([...base, '--accept-proxy', '0']), `--accept-proxy's header timeout must be at least 1ms, got "0"`);
+  throwsCli(() => parseForwardArgs([...base, '--accept-proxy=soon']), `--accept-proxy takes ${DURATION_FORMS} or nothing, got "soon"`);
 });
 
 test.run();

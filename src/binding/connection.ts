@@ -26,6 +26,8 @@ import {
   type BoundSocket,
   type SocketOwner,
 } from './socket-handlers.js';
+import type { ProxyAddress, ProxyProtocolVersion } from '../protocol/proxy-header.js';
+import { upstreamProxyHeader } from '../protocol/upstream-proxy-header.js';
 import type { ConnectionStream } from './connection-stream.js';
 import { isSocketLike, type SocketLike, type Upstream } from './socket-like.js';
 
@@ -61,6 +63,19 @@ export interface ConnectionEnvironment {
   logger?: Logger;
   /** Where the connection publishes its sampled activity and its final state. */
   stream: ConnectionStream;
+}
+
+/**
+ * What the supervisor learnt of a client before its connection existed, and what it owes the
+ * upstream: the PROXY header's addresses (`acceptProxy`) and the header to send (`sendProxy`).
+ */
+export interface ConnectionPreamble {
+  /** The client's address from its PROXY header; absent: the socket's (LOCAL, UNKNOWN, no header). */
+  source?: ProxyAddress;
+  /** The address the client connected to, from its PROXY header. */
+  destination?: ProxyAddress;
+  /** Write a PROXY header of this version to the upstream before any forwarded byte. */
+  sendProxy?: ProxyProtocolVersion;
 }
 
 // The runtime's callbacks, keyed by module-private symbols: users cannot call them.
@@ -108,6 +123,8 @@ export class Connection {
   private readonly env: ConnectionEnvironment;
   private readonly options: ResolvedLifecycleOptions;
   private readonly clientAddress: string | undefined;
+  /** The PROXY header for the upstream (`sendProxy`), written before anything else reaches it. */
+  private readonly proxyHeader: Buffer | null;
   private checkpointC2S = 0;
   private checkpointS2C = 0;
   /** The counts the stream has carried so far: a tick publishes only when they moved. */
@@ -117,7 +134,8 @@ export class Connection {
   private disposedInfo: CloseInfo | null = null;
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
 
-  constructor(id: number, client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, env: ConnectionEnvironment) {
+  /** @param preamble what the supervisor's door read or owes the upstream (see {@link ConnectionPreamble}). */
+  constructor(id: number, client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, env: ConnectionEnvironment, preamble: ConnectionPreamble | null = null) {
     this.id = id;
     this.client = client;
     this.env = env;
@@ -129,7 +147,11 @@ export class Connection {
     this.configure(client);
     this.runtime = env.runtime(options.settings, env.clock, new ConnectionHost(this));
     // Read now: once the socket is closed its address is gone, and CloseInfo reports it.
-    this.clientAddress = options.clientAddress ? address(client) : undefined;
+    // A PROXY header's source stands in for the socket's address everywhere the client is named.
+    const source = preamble?.source;
+    this.clientAddress = !options.clientAddress ? undefined : source === undefined ? address(client) : `${source.address}:${source.port}`;
+    // Encoded now, while the client's local address is still there to read.
+    this.proxyHeader = preamble?.sendProxy === undefined ? null : upstreamProxyHeader(preamble.sendProxy, client, source, preamble.destination);
     if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });
     this.runtime.start();
     if (channels.open.hasSubscribers) channels.open.publish({ connection: this });
@@ -382,6 +404,9 @@ export class Connection {
     this[kServer] = socket;
     bindSocket(socket as BoundSocket, this, 'server', socket.connecting === true);
     this.configure(socket);
+    // Before any forwarded byte (the client's are only written once kServer is set and it reads
+    // on) and before an end: not counted, as it is not the client's.
+    if (this.proxyHeader !== null && !socket.destroyed) socket.write(this.proxyHeader);
     if (this.runtime.context.serverEndPending) socket.end();
     resumeSource(this, 'client');
     if (socket.destroyed) this[kSocketClosed]('server');

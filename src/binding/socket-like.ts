@@ -9,6 +9,8 @@ export interface SocketLike extends Duplex {
   timeout?: number;
   remoteAddress?: string;
   remotePort?: number;
+  localAddress?: string;
+  localPort?: number;
   setKeepAlive?(enable?: boolean, initialDelay?: number): unknown;
   setNoDelay?(noDelay?: boolean): unknown;
   setTimeout?(ms: number): unknown;

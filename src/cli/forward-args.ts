@@ -1,4 +1,4 @@
-import { InvalidOptionError, resolveOptions, type LifecycleOptions } from '../index.js';
+import { InvalidOptionError, resolveOptions, type LifecycleOptions, type SupervisorOptions } from '../index.js';
 import { looksLikeHostPort, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
 import { CliError } from './cli-error.js';
 import { DURATION_FORMS, looksLikeDuration, parseDuration } from './duration.js';
@@ -30,6 +30,8 @@ const FLAGS: FlagSpec = {
   'no-half-open': 'boolean',
   'keep-alive': { optional: true, shape: looksLikeDuration, describe: DURATION_FORMS },
   'shutdown-timeout': 'string',
+  'accept-proxy': { optional: true, shape: looksLikeDuration, describe: DURATION_FORMS },
+  'send-proxy': 'string',
   'max-connections': 'string',
   'max-connections-per-ip': 'string',
   log: 'string',
@@ -62,6 +64,24 @@ export interface ForwardConfig {
   inspect?: InspectConfig;
   json: boolean;
   quiet: boolean;
+  /** `--accept-proxy [DURATION]` and `--send-proxy v1|v2`, as the supervisor's options. */
+  proxyProtocol: Pick<SupervisorOptions, 'acceptProxy' | 'sendProxy'>;
+}
+
+/** `--accept-proxy [DURATION]` (the header timeout, default the library's) and `--send-proxy v1|v2`. */
+function parseProxyProtocol(accept: string | true | undefined, send: string | undefined): ForwardConfig['proxyProtocol'] {
+  const out: ForwardConfig['proxyProtocol'] = {};
+  if (accept === true) out.acceptProxy = true;
+  else if (accept !== undefined) {
+    const timeout = parseDuration(accept, '--accept-proxy');
+    if (timeout < 1) throw new CliError(`--accept-proxy's header timeout must be at least 1ms, got ${JSON.stringify(accept)}`);
+    out.acceptProxy = { timeout };
+  }
+  if (send !== undefined) {
+    if (send !== 'v1' && send !== 'v2') throw new CliError(`--send-proxy must be v1 or v2, got ${JSON.stringify(send)}`);
+    out.sendProxy = send;
+  }
+  return out;
 }
 
 /** `--inspect [[HOST:]PORT]` and `--inspect-every N`. */
@@ -159,5 +179,6 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     inspect,
     json: flags.has('json'),
     quiet: flags.has('quiet'),
+    proxyProtocol: parseProxyProtocol(flags.get('accept-proxy') as string | true | undefined, str('send-proxy')),
   };
 }

@@ -118,7 +118,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
       target: config.target,
       maxConnections: config.maxConnections,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
-      supervisor: { ...config.options, clientAddress, log, inspect },
+      supervisor: { ...config.options, ...config.proxyProtocol, clientAddress, log, inspect },
     },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),

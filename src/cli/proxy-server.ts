@@ -102,8 +102,9 @@ export class ProxyServer {
     this.guard = new OverflowGuard(this.supervisor, { admissionMaxConnections: config.maxConnections });
     this.guard.on('report', (report) => this.hooks.onOverflow?.(report));
     const { host, port } = config.target;
+    // accept(): the PROXY header first (--accept-proxy), then admission, then the upstream dial.
     this.server = net.createServer({ allowHalfOpen: true }, (client) => {
-      if (this.supervisor.admit(client)) this.supervisor.forward(client, () => net.connect({ host, port, allowHalfOpen: true }));
+      void this.supervisor.accept(client, () => net.connect({ host, port, allowHalfOpen: true }));
     });
   }
 

@@ -49,6 +49,11 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
                               the file-descriptor limit, ulimit -n, leaves room for at 2 per connection;
                               both apply, the smaller wins)
   --max-connections-per-ip N  serve at most N connections at once from one client address (no limit)
+  --accept-proxy [DURATION]   every client starts with a PROXY protocol header (v1 or v2, as HAProxy's
+                              send-proxy sends): its source is the client's address in the logs and
+                              limits; no valid header within DURATION (10s) closes the client
+  --send-proxy v1|v2          send a PROXY protocol header (v1 text, v2 binary) to the target before
+                              the first byte: the client's address and the one it connected to
   --metrics [HOST:]PORT       serve Prometheus metrics at http://HOST:PORT/metrics (host default 127.0.0.1)
   --inspect [[HOST:]PORT]     run the selected connections as XState actors and show them live in the
                               Stately inspector: prints 'inspector on URL' (host default 127.0.0.1, a

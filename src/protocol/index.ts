@@ -17,3 +17,5 @@ export {
 export { ProxyHeaderParser, parseProxyHeader, type ProxyHeaderParserOptions } from './proxy-header-parser.js';
 export { encodeProxyHeader, type ProxyHeaderFields } from './proxy-header-encoder.js';
 export { normalizeAddress } from './ip-address.js';
+export { ProxyHeaderReader, type ProxyHeaderOutcome, type ProxyHeaderReaderOptions } from './proxy-header-reader.js';
+export { ACCEPT_PROXY_TIMEOUT, type AcceptProxyOptions } from './proxy-protocol-options.js';

@@ -31,6 +31,8 @@ export interface LoopbackOptions {
   front?: net.ServerOpts;
   /** Endpoints keep what they read (for `data()` and exact comparisons). */
   keepChunks?: boolean;
+  /** The front hands each client to `supervisor.accept()` (the PROXY-header door) instead of `forward()`. */
+  accept?: boolean;
 }
 
 /** Starts a {@link Loopback}: both listeners on free ports, a supervisor behind the front. */
@@ -145,6 +147,10 @@ export class Loopback {
   private frontServer(options: net.ServerOpts, dial: (upstreamPort: number) => Upstream): net.Server {
     return net.createServer(options, (client) => {
       this.track(client);
+      if (this.options.accept) {
+        void this.supervisor.accept(client, dial(this.upstreamPort));
+        return;
+      }
       try {
         this.supervisor.forward(client, dial(this.upstreamPort));
       } catch (error) {

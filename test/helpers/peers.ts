@@ -1,0 +1,106 @@
+/**
+ * Third-party peers the real-peer tests start on loopback (HAProxy, nginx stream), each in a
+ * temp dir, in the foreground, stopped by the test. scripts/install-peers.sh installs them.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+
+/**
+ * `test` when `binary` runs, else a skip with a message naming the install script. In CI
+ * (`CI=true`) a missing peer fails instead: a run that skipped them must not pass as green.
+ */
+export function peerTest(file: string, binary: string, versionArgs: string[] = ['-v']): typeof test | typeof test.skip {
+  if (spawnSync(binary, versionArgs).status === 0) return test;
+  if (process.env.CI === 'true') {
+    test(`${binary} is installed (CI=true: the real-peer tests do not skip)`, () => {
+      throw new Error(`${binary} is not installed; run bash scripts/install-peers.sh`);
+    });
+  } else console.log(`  ${file}: ${binary} is not installed, its real-peer tests are skipped (bash scripts/install-peers.sh)`);
+  return test.skip;
+}
+
+/** Resolves once `port` accepts a connection; throws if `proc` exits first or after 10 s. */
+export async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${proc.spawnfile} exited ${proc.exitCode}: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${proc.spawnfile} did not listen on ${port}: ${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A peer process with its output; `stop()` ends it and removes its temp dir. */
+export interface Peer {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+async function run(command: string, args: (dir: string) => string[], files: Record<string, string>, ports: number[]): Promise<Peer> {
+  const dir = mkdtempSync(join(tmpdir(), `pl-${command}-`));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text.replaceAll('$DIR', dir));
+  let output = '';
+  const proc = spawn(command, args(dir), { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (d) => (output += d));
+  proc.stderr!.on('data', (d) => (output += d));
+  const peer: Peer = {
+    output: () => output,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        await once(proc, 'exit');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (const port of ports) await waitForPort(port, proc, () => output);
+  } catch (err) {
+    await peer.stop();
+    throw err;
+  }
+  return peer;
+}
+
+/** HAProxy in the foreground (`-db`) on `config` (lines after `global`/`defaults`, tcp mode), once every port in `ports` listens. */
+export function startHaproxy(config: string[], ports: number[]): Promise<Peer> {
+  const cfg = ['global', '  nbthread 1', 'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 10s', '  timeout server 10s', ...config, ''].join('\n');
+  return run('haproxy', (dir) => ['-f', join(dir, 'haproxy.cfg'), '-db'], { 'haproxy.cfg': cfg }, ports);
+}
+
+/** Where Debian's libnginx-mod-stream puts the stream module (null: built in, or missing). */
+function streamModule(): string | null {
+  if (/--with-stream(\s|$)/.test(spawnSync('nginx', ['-V'], { encoding: 'utf8' }).stderr ?? '')) return null;
+  return ['/usr/lib/nginx/modules/ngx_stream_module.so', '/usr/share/nginx/modules/ngx_stream_module.so'].find((p) => existsSync(p)) ?? null;
+}
+
+/**
+ * nginx in the foreground on a temp prefix (its pid and error log there, `-e` so it never
+ * opens /var/log), with the stream module and one `stream { … }` block, once `ports` listen.
+ */
+export function startNginx(stream: string, ports: number[]): Promise<Peer> {
+  const module = streamModule();
+  const conf = [
+    module === null ? '' : `load_module ${module};`,
+    'daemon off;',
+    'worker_processes 1;',
+    // As root, workers drop to `nobody`, whose group differs across distributions: stay root.
+    process.getuid?.() === 0 ? 'user root root;' : '',
+    'pid $DIR/nginx.pid;',
+    'error_log $DIR/error.log info;',
+    'events { worker_connections 64; }',
+    `stream { ${stream} }`,
+    '',
+  ].join('\n');
+  return run('nginx', (dir) => ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { 'nginx.conf': conf }, ports);
+}

@@ -46,8 +46,14 @@ test('forward --accept-proxy 300ms: garbage is refused at once (hA), silence at 
     socket.end('PROXY TCP4 192.0.2.10 192.0.2.1 5000 443\r\nhi');
     await once(socket, 'close');
     assert.is(reply, 'hi');
-    await until(() => accessLines(child).length === 1, () => `one access-log line; stderr: ${child.stderr}`);
-    assert.is(accessLines(child)[0]!.from, '192.0.2.10:5000');
+    // The two refusals have their access-log lines too (conn=-); the served client its close line.
+    const closes = () => accessLines(child).filter((l) => l.conn !== '-');
+    await until(() => closes().length === 1, () => `one close line; stderr: ${child.stderr}`);
+    assert.is(closes()[0]!.from, '192.0.2.10:5000');
+    assert.equal(accessLines(child).filter((l) => l.conn === '-').map((l) => [l.term, l.client_close, l.limit]), [
+      ['hA', 'proxy_header_invalid', 'accept_proxy'],
+      ['wA', 'proxy_header_timeout', 'accept_proxy'],
+    ]);
     assert.is(dials, 1, 'only the served client dialled the target');
     child.kill('SIGTERM');
     await child.done();

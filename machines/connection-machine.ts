@@ -48,6 +48,7 @@ const PROXY_DECISIONS: ReadonlySet<CloseReason> = new Set<CloseReason>([
   'idle_timeout',
   'max_lifetime',
   'parity_timeout',
+  'first_byte_timeout',
 ]);
 type ReasonParams = { side: Side; reason: CloseReason; phase: ClosePhase };
 type PhaseParams = { side: Side; phase: ClosePhase };
@@ -104,6 +105,9 @@ export const connectionSetup = setup({
     socketTimeoutEnabled: ({ context }) => context.settings.socketTimeout > 0,
     idleTimeoutEnabled: ({ context }) => context.settings.idleTimeout > 0,
     maxLifetimeEnabled: ({ context }) => context.settings.maxLifetime > 0,
+    firstByteTimeoutEnabled: ({ context }) => context.settings.firstByteTimeout > 0,
+    // The one guard that reads bytes, and only the event's: the table runtime keys ACTIVITY on it.
+    clientSent: ({ event }) => event.type === 'ACTIVITY' && event.clientToServer > 0,
     clientClosed: stateIn({ client: 'closed' }),
     serverClosed: stateIn({ server: 'closed' }),
     bothSidesClosed: and([stateIn({ client: 'closed' }), stateIn({ server: 'closed' })]),
@@ -153,6 +157,7 @@ export const connectionSetup = setup({
     expireIdle: raise({ type: 'EXPIRE', reason: 'idle_timeout' }),
     expireLifetime: raise({ type: 'EXPIRE', reason: 'max_lifetime' }),
     expireParity: raise({ type: 'EXPIRE', reason: 'parity_timeout' }),
+    expireFirstByte: raise({ type: 'EXPIRE', reason: 'first_byte_timeout' }),
   },
   delays: {
     connectTimeout: ({ context }) => context.settings.connectTimeout,
@@ -162,6 +167,8 @@ export const connectionSetup = setup({
     maxLifetime: ({ context }) => context.settings.maxLifetime,
     parityTimeout: ({ context }) => context.settings.parityTimeout,
     parityInactivity: ({ context, event }) => sinceLastByte(context.settings.parityInactivity, event),
+    // From the connection's creation, not from a byte: it is armed once, at the start.
+    firstByteTimeout: ({ context }) => context.settings.firstByteTimeout,
   },
 });
 
@@ -389,7 +396,8 @@ const done = { type: 'final' } as const;
 /**
  * The lifecycle of one proxied connection. Parallel regions:
  * - `client` and `server`: each `open → draining → closed` (`server` starts in `connecting`);
- * - `watch`: connection-wide timers (socket timeout, idle timeout, max lifetime, parity),
+ * - `watch`: connection-wide timers (socket timeout, idle timeout, max lifetime, parity,
+ *   first byte),
  *   each of which finishes by itself once both sides are closed.
  *
  * The machine is done exactly when `client` and `server` are both `closed`.
@@ -464,6 +472,23 @@ export const connectionMachine = connectionSetup.createMachine({
           states: {
             check: { always: [{ guard: 'maxLifetimeEnabled', target: 'running' }, { target: 'done' }] },
             running: { always: toDone, after: { maxLifetime: { target: 'done', actions: 'expireLifetime' } } },
+            done,
+          },
+        },
+        /**
+         * The client must send its first byte within `firstByteTimeout` (slowloris). A byte
+         * ends the wait, seen at the checkpoint the runtime takes before any timer fires; so
+         * does a client that is no longer open (its FIN, an error, the connection ending).
+         */
+        firstByte: {
+          initial: 'check',
+          states: {
+            check: { always: [{ guard: 'firstByteTimeoutEnabled', target: 'waiting' }, { target: 'done' }] },
+            waiting: {
+              always: { guard: not(stateIn({ client: 'open' })), target: 'done' },
+              after: { firstByteTimeout: { target: 'done', actions: 'expireFirstByte' } },
+              on: { ACTIVITY: { guard: 'clientSent', target: 'done', actions: 'recordBytes' } },
+            },
             done,
           },
         },

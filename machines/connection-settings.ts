@@ -24,6 +24,12 @@ export interface ConnectionSettings {
   idleTimeout: number;
   /** Hard cap on the connection's age; 0 = off. */
   maxLifetime: number;
+  /**
+   * The client sent no byte this long after its connection was created closes it (slowloris
+   * protection); 0 = off. Off by default: in server-first protocols (MySQL, SMTP, FTP, SSH)
+   * the server speaks first and the client may rightly wait.
+   */
+  firstByteTimeout: number;
 }
 
 /** The defaults, as documented in docs/options.md. */
@@ -37,4 +43,5 @@ export const DEFAULT_SETTINGS: Readonly<ConnectionSettings> = Object.freeze({
   connectTimeout: 30_000,
   idleTimeout: 0,
   maxLifetime: 0,
+  firstByteTimeout: 0,
 });

@@ -74,6 +74,7 @@ const KINDS: Readonly<Record<keyof ConnectionSettings | 'keepAlive' | 'keepAlive
   connectTimeout: 'positive',
   idleTimeout: 'duration',
   maxLifetime: 'duration',
+  firstByteTimeout: 'duration',
   keepAlive: 'boolean',
   keepAliveInitialDelay: 'duration',
   noDelay: 'boolean',

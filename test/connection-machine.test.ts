@@ -56,7 +56,7 @@ test('initial state: client open, server connecting, only the connect timer arme
   const sim = new MachineSim();
   assert.is(sim.region('client'), 'open');
   assert.is(sim.region('server'), 'connecting');
-  assert.equal(sim.value.watch, { timeout: 'done', idle: 'done', lifetime: 'done', activity: 'off', parity: 'waiting' });
+  assert.equal(sim.value.watch, { timeout: 'done', idle: 'done', lifetime: 'done', activity: 'off', parity: 'waiting', firstByte: 'done' });
   assert.equal(scheduled(sim.initialActions), ['connectTimeout:server.connecting=30000']);
   assert.equal(effects(sim.initialActions), []);
   assert.equal(sim.context.settings, { ...DEFAULT_SETTINGS });
@@ -69,12 +69,13 @@ test('initial state: client open, server connecting, only the connect timer arme
 });
 
 test('input settings override the defaults and every enabled timer is armed with its own delay', () => {
-  const sim = new MachineSim({ connectTimeout: 7, socketTimeout: 11, idleTimeout: 13, maxLifetime: 17 });
+  const sim = new MachineSim({ connectTimeout: 7, socketTimeout: 11, idleTimeout: 13, maxLifetime: 17, firstByteTimeout: 19 });
   assert.is(sim.context.settings.connectTimeout, 7);
   assert.is(sim.context.settings.gracePeriod, DEFAULT_SETTINGS.gracePeriod);
-  assert.equal(sim.value.watch, { timeout: 'armed', idle: 'watching', lifetime: 'running', activity: 'off', parity: 'waiting' });
+  assert.equal(sim.value.watch, { timeout: 'armed', idle: 'watching', lifetime: 'running', activity: 'off', parity: 'waiting', firstByte: 'waiting' });
   assert.equal(scheduled(sim.initialActions).sort(), [
     'connectTimeout:server.connecting=7',
+    'firstByteTimeout:watch.firstByte.waiting=19',
     'idleTimeout:watch.idle.watching=13',
     'maxLifetime:watch.lifetime.running=17',
     'socketTimeout:watch.timeout.armed=11',
@@ -832,7 +833,7 @@ test("status is 'done' iff client and server are both closed; output has reasons
   assert.is(sim.status, 'active', 'a flushing side is not closed');
   sim.send({ type: 'CLOSE', side: 'client' });
   assert.is(sim.status, 'done');
-  assert.equal(sim.value.watch, { timeout: 'done', idle: 'done', lifetime: 'done', activity: 'done', parity: 'done' });
+  assert.equal(sim.value.watch, { timeout: 'done', idle: 'done', lifetime: 'done', activity: 'done', parity: 'done', firstByte: 'done' });
   assert.equal(sim.output, {
     reasons: { client: 'peer_closed', server: 'reset' },
     ending: { side: 'server', reason: 'reset', phase: 'open' },

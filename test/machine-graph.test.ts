@@ -1,11 +1,11 @@
 /**
  * Exhaustive exploration of `connectionMachine` under every combination of the options that
  * change its shape: timeoutBehavior × allowHalfOpen × socketTimeout (0|>0) × idleTimeout
- * (0|>0) × maxLifetime (0|>0) = 48 combinations.
+ * (0|>0) × maxLifetime (0|>0) = 48 combinations, plus 8 with firstByteTimeout on (see COMBOS).
  *
  * Two graphs per combination (see test/helpers/graph.ts):
  * - `free`: at every node every input event (CONNECTED; END, FINISHED, CLOSE, TIMEOUT,
- *   ERROR ECONNRESET, ERROR ECONNREFUSED per side; ACTIVITY 1/1; SHUTDOWN; ABORT) plus
+ *   ERROR ECONNRESET, ERROR ECONNREFUSED per side; ACTIVITY 1/1 and 0/1; SHUTDOWN; ABORT) plus
  *   every pending timer. Nodes are machine states modulo what no guard reads (bytes, errors,
  *   ending, and of each reason only: unset, `peer_fin`, other), plus the pending timers;
  *   every 10th node is re-stepped with those values perturbed to prove the key sound.
@@ -17,7 +17,7 @@
  * matters is reachable with valid settings).
  *
  * The analysis of a combination (test/helpers/graph-combo.ts) is plain data in, plain data
- * out; the 48 run in worker threads (PL_GRAPH_WORKERS, default: the available parallelism;
+ * out; the 56 run in worker threads (PL_GRAPH_WORKERS, default: the available parallelism;
  * 1 runs them in this thread) and the tests below assert on their reports.
  */
 import { getStateNodes } from '@xstate/graph';
@@ -109,7 +109,7 @@ test('every state node of the machine is reached in some combination (the transi
     .map((n) => n.path.join('.'));
   const missed = leaves.filter((leaf) => !visited.has(leaf));
   // `check` states decide by `always` whether their timer is on: no snapshot ever rests there.
-  assert.equal(missed, ['watch.timeout.check', 'watch.idle.check', 'watch.lifetime.check']);
+  assert.equal(missed, ['watch.timeout.check', 'watch.idle.check', 'watch.lifetime.check', 'watch.firstByte.check']);
 });
 
 test('(2) once both peers are silent, every state finishes except fully open ones without an idle/lifetime/close timer', async () => {

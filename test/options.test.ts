@@ -48,6 +48,7 @@ test('defaults: the machine defaults plus keepAlive (off), keepAliveInitialDelay
     connectTimeout: 30_000,
     idleTimeout: 0,
     maxLifetime: 0,
+    firstByteTimeout: 0,
   });
 });
 
@@ -62,6 +63,7 @@ test('every option is taken as given; undefined means default', () => {
     connectTimeout: 5,
     idleTimeout: 6,
     maxLifetime: MAX,
+    firstByteTimeout: 7,
     keepAlive: true,
     keepAliveInitialDelay: 0,
     noDelay: false,
@@ -78,6 +80,7 @@ test('every option is taken as given; undefined means default', () => {
     connectTimeout: 5,
     idleTimeout: 6,
     maxLifetime: MAX,
+    firstByteTimeout: 7,
   });
   assert.equal([r.keepAlive, r.keepAliveInitialDelay, r.noDelay, r.clientAddress], [true, 0, false, false]);
   assert.is(resolveOptions({ gracePeriod: undefined }).settings.gracePeriod, 5000);
@@ -127,7 +130,7 @@ test('alias and canonical name with different values throw, in either order', ()
 
 // --- bad values --------------------------------------------------------------------------
 
-const DURATIONS = ['socketTimeout', 'gracePeriod', 'parityInactivity', 'idleTimeout', 'maxLifetime', 'keepAliveInitialDelay', 'socketCleanupGracePeriod'];
+const DURATIONS = ['socketTimeout', 'gracePeriod', 'parityInactivity', 'idleTimeout', 'maxLifetime', 'firstByteTimeout', 'keepAliveInitialDelay', 'socketCleanupGracePeriod'];
 const POSITIVE = ['parityTimeout', 'connectTimeout', 'parityCheckTimeout'];
 const BAD_NUMBERS: unknown[] = [-1, -0.5, NaN, Infinity, -Infinity, MAX + 1, 1e12, '100', null, true, {}, [5], 10n];
 

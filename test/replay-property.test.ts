@@ -103,6 +103,7 @@ const settings: fc.Arbitrary<ConnectionSettings> = fc.record({
   connectTimeout: fc.integer({ min: 1, max: 600 }),
   idleTimeout: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 600 })),
   maxLifetime: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 1_500 })),
+  firstByteTimeout: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 600 })),
 });
 
 interface Stats {

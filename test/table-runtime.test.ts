@@ -30,7 +30,10 @@ const inputEvent: fc.Arbitrary<ConnectionInputEvent | 'tick'> = fc.oneof(
   fc
     .record({ side: fc.constantFrom(...sides), code: fc.constantFrom('ECONNRESET', 'ECONNREFUSED', 'EPIPE', undefined) })
     .map(({ side, code }) => ({ type: 'ERROR', side, code }) as const),
-  fc.nat({ max: 1000 }).map((n) => ({ type: 'ACTIVITY', clientToServer: n, serverToClient: n * 2 }) as const),
+  // Either count may be 0: a checkpoint with only server bytes leaves the first-byte watch waiting.
+  fc
+    .tuple(fc.nat({ max: 1000 }), fc.nat({ max: 1000 }))
+    .map(([c2s, s2c]) => ({ type: 'ACTIVITY', clientToServer: c2s % 3 === 0 ? 0 : c2s, serverToClient: s2c }) as const),
   fc.constant({ type: 'SHUTDOWN' } as const),
   fc.constant({ type: 'ABORT' } as const),
 );
@@ -45,6 +48,7 @@ const settingsArb: fc.Arbitrary<ConnectionSettings> = fc.record({
   connectTimeout: fc.constantFrom(25, 1000),
   idleTimeout: fc.constantFrom(0, 70),
   maxLifetime: fc.constantFrom(0, 500),
+  firstByteTimeout: fc.constantFrom(0, 60),
 });
 
 /**

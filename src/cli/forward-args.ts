@@ -12,6 +12,7 @@ const DURATION_FLAGS = {
   'connect-timeout': 'connectTimeout',
   'idle-timeout': 'idleTimeout',
   'max-lifetime': 'maxLifetime',
+  'first-byte-timeout': 'firstByteTimeout',
 } as const satisfies Record<string, keyof LifecycleOptions>;
 
 /** The library option behind each flag, to name the flag in the library's error messages. */

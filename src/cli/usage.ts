@@ -40,6 +40,9 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
   --connect-timeout DURATION  upstream connect timeout (30s)
   --idle-timeout DURATION     both directions silent this long closes the connection, 0 = off (0)
   --max-lifetime DURATION     hard cap on a connection's age, 0 = off (0)
+  --first-byte-timeout DURATION
+                              close a client that sent nothing this long after it connected (slowloris),
+                              0 = off (0); leave it off for server-first protocols (MySQL, SMTP, FTP, SSH)
   --no-half-open              end both sides on the first FIN instead of keeping the other direction open
   --keep-alive [DURATION]     TCP keep-alive on both sockets, first probe after DURATION of silence (1m);
                               off without it, as in HAProxy and nginx

@@ -26,8 +26,8 @@ export interface TableEdge {
 }
 
 /**
- * A state of the machine with everything but the byte counts: no guard reads bytes, so two
- * snapshots that differ only in bytes take the same transitions.
+ * A state of the machine with everything but the byte counts: no guard reads the context's
+ * bytes, so two snapshots that differ only in bytes take the same transitions.
  */
 export interface TableNode {
   /** A real XState snapshot of this node (bytes zeroed): the input of `transition()`. */
@@ -39,7 +39,7 @@ export interface TableNode {
 const EFFECTS: ReadonlySet<string> = new Set<EffectType>(['endSocket', 'destroySocket', 'refreshTimeout']);
 const ZERO_BYTES = Object.freeze({ clientToServer: 0, serverToClient: 0 });
 
-/** The key of an event in a node's edge map; bytes are left out on purpose. */
+/** The key of an event in a node's edge map; byte counts are left out on purpose. */
 export function eventKey(event: RuntimeEvent): string {
   switch (event.type) {
     case 'END':
@@ -49,6 +49,10 @@ export function eventKey(event: RuntimeEvent): string {
       return event.type + ':' + event.side;
     case 'ERROR':
       return 'ERROR:' + event.side + ':' + (event.code ?? '');
+    case 'ACTIVITY':
+      // Whether the client has sent anything is the one fact about bytes a guard reads
+      // (`clientSent`, the first-byte watch): a checkpoint with only server bytes differs.
+      return event.clientToServer > 0 ? 'ACTIVITY' : 'ACTIVITY:server';
     default:
       return event.type;
   }

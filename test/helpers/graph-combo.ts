@@ -36,7 +36,13 @@ export interface Combo {
   settings: ConnectionSettings;
 }
 
-/** timeoutBehavior × allowHalfOpen × socketTimeout (0|>0) × idleTimeout (0|>0) × maxLifetime (0|>0). */
+/**
+ * timeoutBehavior × allowHalfOpen × socketTimeout (0|>0) × idleTimeout (0|>0) × maxLifetime
+ * (0|>0), with firstByteTimeout off; then firstByteTimeout on, crossed with allowHalfOpen and
+ * idleTimeout (0|>0, the other timer that expires a live connection; maxLifetime expires it
+ * the same way) under 'reset' without and 'close' with a socket timeout: 8 more, where the
+ * full product would double the test's time for interactions it does not add.
+ */
 export const COMBOS: readonly Combo[] = (() => {
   const out: Combo[] = [];
   for (const timeoutBehavior of ['reset', 'close', 'ignore'] as TimeoutBehavior[]) {
@@ -50,6 +56,16 @@ export const COMBOS: readonly Combo[] = (() => {
             });
           }
         }
+      }
+    }
+  }
+  for (const [timeoutBehavior, socketTimeout] of [['reset', 0], ['close', 1_000]] as [TimeoutBehavior, number][]) {
+    for (const allowHalfOpen of [true, false]) {
+      for (const idleTimeout of [0, 2_000]) {
+        out.push({
+          name: `${timeoutBehavior} halfOpen=${allowHalfOpen} socket=${socketTimeout} idle=${idleTimeout} life=0 first=1500`,
+          settings: { ...DEFAULT_SETTINGS, timeoutBehavior, allowHalfOpen, socketTimeout, idleTimeout, firstByteTimeout: 1_500 },
+        });
       }
     }
   }
@@ -107,7 +123,7 @@ function checkEdge(settings: ConnectionSettings, from: GraphNode, event: GraphEv
 // --- soundness of the node key -------------------------------------------------------------
 
 /** Reasons a grace expiry keeps (the machine's PROXY_DECISIONS): perturbing swaps them with others. */
-const PROXY_DECIDED: ReadonlySet<string> = new Set(['shutdown', 'timeout', 'idle_timeout', 'max_lifetime', 'parity_timeout']);
+const PROXY_DECIDED: ReadonlySet<string> = new Set(['shutdown', 'timeout', 'idle_timeout', 'max_lifetime', 'parity_timeout', 'first_byte_timeout']);
 
 /** Another reason of the same `reasonClass`: a proxy decision for any other reason and back. */
 function sameClassReason(r: CloseReason | null): CloseReason | null {
@@ -157,13 +173,15 @@ function checkAbstraction(graph: Graph, memo: TransitionMemo, stride: number): {
 
 /**
  * The states allowed to live forever once both peers are silent: both sides fully open
- * and no connection-wide timer that can end them (no idle timeout, no max lifetime, and no
- * armed socket timeout with `timeoutBehavior: 'close'`). Everything else must finish.
+ * and no connection-wide timer that can end them (no idle timeout, no max lifetime, no
+ * armed socket timeout with `timeoutBehavior: 'close'`, and no first-byte timer still
+ * waiting for the client). Everything else must finish.
  */
 export function mayLiveForever(settings: ConnectionSettings, node: GraphNode): boolean {
-  const v = node.snapshot.value as { client: unknown; server: unknown; watch: { timeout: string } };
+  const v = node.snapshot.value as { client: unknown; server: unknown; watch: { timeout: string; firstByte: string } };
   if (v.client !== 'open' || v.server !== 'open') return false;
   if (settings.idleTimeout > 0 || settings.maxLifetime > 0) return false;
+  if (v.watch.firstByte === 'waiting') return false;
   return !(settings.timeoutBehavior === 'close' && v.watch.timeout === 'armed');
 }
 

@@ -35,6 +35,8 @@ export const INPUT_ALPHABET: readonly ConnectionInputEvent[] = [
     { type: 'ERROR', side, code: 'ECONNREFUSED' },
   ]),
   { type: 'ACTIVITY', clientToServer: 1, serverToClient: 1 },
+  // Only the server has spoken (a banner): the first-byte watch keeps waiting.
+  { type: 'ACTIVITY', clientToServer: 0, serverToClient: 1 },
   { type: 'SHUTDOWN' },
   { type: 'ABORT' },
 ];
@@ -55,8 +57,10 @@ export function timerEvent(id: string): GraphEvent {
 const timerEvents = new Map<string, GraphEvent>();
 
 function computeLabel(event: GraphEvent): string {
-  const e = event as { type: string; side?: string; code?: string };
+  const e = event as { type: string; side?: string; code?: string; clientToServer?: number };
   if (e.type.startsWith('xstate.after.')) return 'timer ' + e.type.slice('xstate.after.'.length);
+  // Whether the client has sent is the one fact about bytes a guard reads (`clientSent`).
+  if (e.type === 'ACTIVITY') return e.clientToServer! > 0 ? 'ACTIVITY' : 'ACTIVITY server only';
   return [e.type, e.side, e.code].filter((x) => x !== undefined).join(' ');
 }
 
@@ -160,7 +164,8 @@ export function canonical(value: unknown): string {
 
 /**
  * Context fields left out of a node's key: `settings` are fixed per graph, and `bytes`,
- * `errors` and `ending` are only ever written, never read by a guard. `reasons` enter the
+ * `errors` and `ending` are only ever written, never read by a guard (`clientSent` reads the
+ * event's bytes, not the context's). `reasons` enter the
  * key only through {@link reasonClass}. Every other context field, including any added
  * later, is part of the key verbatim. `test/machine-graph.test.ts` checks these claims by
  * re-running steps with the abstracted values perturbed.

@@ -108,8 +108,8 @@ export class MachineSim {
     return typeof v === 'string' ? v : `draining.${v.draining as string}`;
   }
 
-  /** A watch sub-region's state: `timeout`, `idle`, `lifetime`, `activity`, `parity`. */
-  watch(name: 'timeout' | 'idle' | 'lifetime' | 'activity' | 'parity'): string {
+  /** A watch sub-region's state: `timeout`, `idle`, `lifetime`, `activity`, `parity`, `firstByte`. */
+  watch(name: 'timeout' | 'idle' | 'lifetime' | 'activity' | 'parity' | 'firstByte'): string {
     return this.value.watch[name];
   }
 

@@ -6,7 +6,7 @@ import { checkAdmissionHook, type AdmissionHook } from './admission/admission-ho
 import { refusal, type Refusal } from './admission/refusal.js';
 import { Connection, kSample, type CloseInfo, type ConnectionEnvironment, type ConnectionPreamble } from './binding/connection.js';
 import { ConnectionStream, kConnectionStream, type ConnectionMessage, type FinalMessage } from './binding/connection-stream.js';
-import type { SocketLike, Upstream } from './binding/socket-like.js';
+import { hostPort, peerName, type SocketLike, type Upstream } from './binding/socket-like.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
 import { EventLog } from './log/event-log.js';
@@ -302,7 +302,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     const verdict = this.admission === null ? true : this.admission(client, address);
     if (verdict === true) return true;
-    const from = address === null ? null : port === undefined ? address : `${address}:${port}`;
+    const from = address === null ? null : port === undefined ? address : hostPort(address, port);
     this.refuse(client, { limit: typeof verdict === 'string' ? verdict : 'admit', client: from });
     return false;
   }
@@ -315,7 +315,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   refuse(client: SocketLike | null, options: RefuseOptions): Refusal {
     // The address first: a destroyed socket no longer knows it.
-    const from = options.client !== undefined ? options.client : client?.remoteAddress === undefined ? null : `${client.remoteAddress}:${client.remotePort ?? 0}`;
+    const from = options.client !== undefined ? options.client : client === null ? null : (peerName(client) ?? null);
     if (client !== null && !client.destroyed) client.destroy();
     const refused = refusal(this.clock.now(), from, options.reason ?? 'rejected', options.limit, options.error ?? null);
     this.refusedCount++;
@@ -401,7 +401,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** A client's PROXY header was read (or not): refuse, or admit under its source and open. */
   private afterHeader(client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, outcome: ProxyHeaderOutcome): Connection | null {
     if (outcome.state !== 'done') {
-      if (outcome.state === 'stopped') this.refuse(client, { limit: 'shutdown' });
+      if (outcome.state === 'stopped') this.refuse(client, { limit: this.shutdownPromise !== null ? 'shutdown' : 'aborted' });
       else this.refuse(client, { reason: outcome.state === 'timeout' ? 'proxy_header_timeout' : 'proxy_header_invalid', limit: 'accept_proxy', error: outcome.code });
       return dropUpstream(upstream);
     }
@@ -446,7 +446,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         this.drained = resolve;
       });
       // Not connections yet: refused at once, as admit() refuses from now on.
-      for (const reader of [...this.pendingHeaders]) reader.stop();
+      this.stopHeaderReads();
       // Forced from the start: nothing to end gracefully first.
       if (signal?.aborted !== true) {
         if (drainTimeout === 0) this.endAll();
@@ -475,9 +475,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     for (const connection of [...this.connections.values()]) connection.shutdown();
   }
 
-  /** Destroys every connection now. */
+  /** Destroys every connection now, and refuses the clients whose PROXY header is still being read. */
   abort(): void {
+    this.stopHeaderReads();
     for (const connection of [...this.connections.values()]) connection.abort();
+  }
+
+  /** Ends every pending PROXY-header read: each client is refused (limit `shutdown`, or `aborted` without a shutdown). */
+  private stopHeaderReads(): void {
+    for (const reader of [...this.pendingHeaders]) reader.stop();
   }
 
   /** Disposal, a subscriber of the connection stream: each connection's final state, once. */

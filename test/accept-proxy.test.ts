@@ -243,6 +243,24 @@ test('shutdown with a header pending: the client is refused (limit shutdown) and
   }
 });
 
+test('abort() with a header pending: the client is refused (limit aborted), its reader timer and listeners gone', async () => {
+  const d = await door();
+  try {
+    const c = client(d.rig);
+    await c.connected;
+    c.socket.write(V1.subarray(0, 7));
+    await until(() => d.rig.supervisor.pendingHeaderCount === 1, 'pending');
+    d.rig.supervisor.abort();
+    assert.is(d.rig.supervisor.pendingHeaderCount, 0, 'the read ended at once');
+    await until(() => c.closed(), 'client closed');
+    assert.equal(d.refusals.map((r) => [r.reason, r.limit]), [['rejected', 'aborted']]);
+    assert.is(d.upstreamAccepts, 0);
+    await assertNothingLeft(d);
+  } finally {
+    await d.rig.close();
+  }
+});
+
 test('per-IP limits count the header source, not the socket: two clients from one source are one IP', async () => {
   const limits = new ConnectionLimits({ maxConnectionsPerIp: 1 });
   const d = await door({ admit: limits.hook });

@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import type { CloseInfo } from '../binding/connection.js';
-import type { SocketLike } from '../binding/socket-like.js';
+import { peerName, type SocketLike } from '../binding/socket-like.js';
 import type { Refusal } from './refusal.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
@@ -119,10 +119,6 @@ const zeroRefused = (): Record<OverflowReason, number> => ({ max_connections: 0,
 const zeroExhausted = (): Record<ExhaustedOp, number> => ({ accept: 0, connect: 0 });
 const OVERFLOW: ReadonlySet<string> = new Set(OVERFLOW_REASONS);
 
-/** The dropped client's `host:port` from a `net.Server` `'drop'` (no data for a pipe). */
-function dropped(data: net.DropArgument | undefined): string | null {
-  return data?.remoteAddress === undefined ? null : `${data.remoteAddress}:${data.remotePort ?? 0}`;
-}
 
 /**
  * Keeps a proxy from walking into EMFILE, and makes what it refuses visible. Node (libuv)
@@ -250,7 +246,7 @@ export class OverflowGuard extends EventEmitter<OverflowGuardEvents> {
 
   // Node closed the client already: the supervisor only records the refusal.
   private readonly onDrop = (data?: net.DropArgument) => {
-    this.supervisor.refuse(null, { client: dropped(data), limit: 'max_connections' });
+    this.supervisor.refuse(null, { client: data === undefined ? null : (peerName(data) ?? null), limit: 'max_connections' });
   };
 
   private readonly onError = (err: Error) => {

@@ -29,7 +29,7 @@ import {
 import type { ProxyAddress, ProxyProtocolVersion } from '../protocol/proxy-header.js';
 import { upstreamProxyHeader } from '../protocol/upstream-proxy-header.js';
 import type { ConnectionStream } from './connection-stream.js';
-import { isSocketLike, type SocketLike, type Upstream } from './socket-like.js';
+import { hostPort, isSocketLike, peerName, type SocketLike, type Upstream } from './socket-like.js';
 
 /** What a connection reports once it is disposed. */
 export interface CloseInfo {
@@ -88,9 +88,6 @@ export const kSample = Symbol('proxy-lifecycle.sample');
 const CLIENT_CLOSED = 1;
 const SERVER_CLOSED = 2;
 
-function address(socket: SocketLike): string | undefined {
-  return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
-}
 
 // Not `implements SocketOwner`: the published declarations leave the symbol-keyed members
 // out (stripped as internal), and `bindSocket(…, this, …)` checks the shape where it matters.
@@ -149,7 +146,7 @@ export class Connection {
     // Read now: once the socket is closed its address is gone, and CloseInfo reports it.
     // A PROXY header's source stands in for the socket's address everywhere the client is named.
     const source = preamble?.source;
-    this.clientAddress = !options.clientAddress ? undefined : source === undefined ? address(client) : `${source.address}:${source.port}`;
+    this.clientAddress = !options.clientAddress ? undefined : source === undefined ? peerName(client) : hostPort(source.address, source.port);
     // Encoded now, while the client's local address is still there to read.
     this.proxyHeader = preamble?.sendProxy === undefined ? null : upstreamProxyHeader(preamble.sendProxy, client, source, preamble.destination);
     if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });

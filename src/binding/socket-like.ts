@@ -16,6 +16,16 @@ export interface SocketLike extends Duplex {
   setTimeout?(ms: number): unknown;
 }
 
+/** `host:port`, as logs and refusals name a client (`:0` when the port is unknown). */
+export function hostPort(address: string, port: number | undefined): string {
+  return `${address}:${port ?? 0}`;
+}
+
+/** A socket's (or a `'drop'`'s) remote end as `host:port`; undefined when the address is unknown. */
+export function peerName(end: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string | undefined {
+  return end.remoteAddress === undefined ? undefined : hostPort(end.remoteAddress, end.remotePort);
+}
+
 /** The upstream of a connection: a socket, or a function that opens one. */
 export type Upstream = SocketLike | ((client: SocketLike) => SocketLike | Promise<SocketLike>);
 

@@ -1,21 +1,17 @@
 // The PROXY codec against a real peer: HAProxy's send-proxy / send-proxy-v2 in front of a Node
 // server that reads the header with ProxyHeaderParser, and HAProxy's accept-proxy reading the
-// headers encodeProxyHeader writes. Skipped when haproxy is not installed
+// headers encodeProxyHeader writes. Skipped when haproxy is not installed, failed in CI
 // (scripts/install-peers.sh installs it).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodeProxyHeader, ProxyHeaderParser, type ProxyHeader, type ProxyHeaderFields } from '../src/index.js';
-import { closeServer, listen } from './helpers/sockets.js';
+import { peerTest as peerTest_, startHaproxy } from './helpers/peers.js';
+import { closeServer, closedPort, listen } from './helpers/sockets.js';
 
-const HAVE_HAPROXY = spawnSync('haproxy', ['-v']).status === 0;
-if (!HAVE_HAPROXY) console.log('  proxy-header-haproxy: haproxy is not installed, the real-peer tests are skipped (scripts/install-peers.sh)');
-const peerTest = HAVE_HAPROXY ? test : test.skip;
+const peerTest = peerTest_('proxy-header-haproxy', 'haproxy');
+const HAVE_HAPROXY = peerTest === test;
 
 /** What the Node receiver saw on one connection: the parsed header and the first line after it. */
 interface Seen {
@@ -46,13 +42,6 @@ async function startReceiver(): Promise<{ port: number; server: net.Server }> {
   return { port: await listen(server), server };
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  const port = await listen(s);
-  await closeServer(s);
-  return port;
-}
-
 /** Connects from `localAddress`, optionally sends `preamble`, then a line; resolves with the receiver's JSON answer. */
 async function ask(port: number, localAddress: string, preamble?: Buffer): Promise<{ seen: Seen & { error?: string }; localPort: number }> {
   const socket = net.connect({ port, host: '127.0.0.1', localAddress });
@@ -69,21 +58,6 @@ async function ask(port: number, localAddress: string, preamble?: Buffer): Promi
   return { seen: JSON.parse(text), localPort };
 }
 
-async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`haproxy exited ${proc.exitCode}: ${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`haproxy did not listen on ${port}: ${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 interface Rig {
   /** HAProxy frontends: plain in, `send-proxy` (v1) out; plain in, `send-proxy-v2` with a unique-id TLV out; `accept-proxy` in, v2 out. */
   sendV1: number;
@@ -94,19 +68,9 @@ interface Rig {
 
 async function startRig(): Promise<Rig> {
   const receiver = await startReceiver();
-  const [sendV1, sendV2, accept] = [await freePort(), await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), 'pl-haproxy-'));
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    cfg,
+  const [sendV1, sendV2, accept] = [await closedPort(), await closedPort(), await closedPort()];
+  const haproxy = await startHaproxy(
     [
-      'global',
-      '  nbthread 1',
-      'defaults',
-      '  mode tcp',
-      '  timeout connect 5s',
-      '  timeout client 10s',
-      '  timeout server 10s',
       'frontend send_v1',
       `  bind 127.0.0.1:${sendV1}`,
       '  default_backend to_node_v1',
@@ -123,27 +87,16 @@ async function startRig(): Promise<Rig> {
       `  server s 127.0.0.1:${receiver.port} send-proxy-v2`,
       'backend to_node_v2_id',
       `  server s 127.0.0.1:${receiver.port} send-proxy-v2 proxy-v2-options unique-id`,
-      '',
-    ].join('\n'),
+    ],
+    [sendV1, sendV2, accept],
   );
-  let output = '';
-  const proc = spawn('haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (d) => (output += d));
-  proc.stderr!.on('data', (d) => (output += d));
-  await waitForPort(sendV1, proc, () => output);
-  await waitForPort(sendV2, proc, () => output);
-  await waitForPort(accept, proc, () => output);
   return {
     sendV1,
     sendV2,
     accept,
     async close() {
-      if (proc.exitCode === null) {
-        proc.kill('SIGTERM');
-        await once(proc, 'exit');
-      }
+      await haproxy.stop();
       await closeServer(receiver.server);
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_SETTINGS, InvalidOptionError, Supervisor, forward, resolveOptions, type LifecycleOptions } from '../src/index.js';
+import { DEFAULT_SETTINGS, InvalidOptionError, Supervisor, forward, resolveOptions, type ConnectionSettings, type LifecycleOptions } from '../src/index.js';
 import { boundListenerCount } from '../src/internal.js';
 
 const MAX = 2 ** 31 - 1;
@@ -53,7 +53,8 @@ test('defaults: the machine defaults plus keepAlive (off), keepAliveInitialDelay
 });
 
 test('every option is taken as given; undefined means default', () => {
-  const input: LifecycleOptions = {
+  // Every machine setting with a value other than its default, then the binding's options.
+  const settings: ConnectionSettings = {
     socketTimeout: 1,
     timeoutBehavior: 'close',
     allowHalfOpen: false,
@@ -64,24 +65,11 @@ test('every option is taken as given; undefined means default', () => {
     idleTimeout: 6,
     maxLifetime: MAX,
     firstByteTimeout: 7,
-    keepAlive: true,
-    keepAliveInitialDelay: 0,
-    noDelay: false,
-    clientAddress: false,
   };
+  const input: LifecycleOptions = { ...settings, keepAlive: true, keepAliveInitialDelay: 0, noDelay: false, clientAddress: false };
   const r = resolveOptions(input);
-  assert.equal(r.settings, {
-    socketTimeout: 1,
-    timeoutBehavior: 'close',
-    allowHalfOpen: false,
-    gracePeriod: 2,
-    parityTimeout: 3,
-    parityInactivity: 4,
-    connectTimeout: 5,
-    idleTimeout: 6,
-    maxLifetime: MAX,
-    firstByteTimeout: 7,
-  });
+  assert.equal(r.settings, settings);
+  for (const key of Object.keys(settings) as (keyof ConnectionSettings)[]) assert.is.not(settings[key], DEFAULT_SETTINGS[key], `${key} differs from its default`);
   assert.equal([r.keepAlive, r.keepAliveInitialDelay, r.noDelay, r.clientAddress], [true, 0, false, false]);
   assert.is(resolveOptions({ gracePeriod: undefined }).settings.gracePeriod, 5000);
 });

@@ -2,6 +2,7 @@
  * Option validation: resolveOptions, and the option checks of Supervisor and forward() that
  * must fail before any socket is touched.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -30,26 +31,36 @@ const asOptions = (o: Record<string, unknown>) => o as unknown as LifecycleOptio
 
 // --- defaults and aliases -------------------------------------------------------------
 
-test('defaults: the machine defaults plus keepAlive (off), keepAliveInitialDelay, noDelay and clientAddress', () => {
+/**
+ * The "Per-connection options" table of docs/options.md: option name to its documented default
+ * (`0` (off) reads as 0, `'reset'` as the string). The defaults are checked against the docs,
+ * not against a second copy here, so code and docs cannot drift apart.
+ */
+function documentedDefaults(): Record<string, unknown> {
+  const docs = readFileSync(new URL('../docs/options.md', import.meta.url), 'utf8');
+  const out: Record<string, unknown> = {};
+  for (const line of docs.split('\n')) {
+    const m = /^\| `(\w+)`[^|]*\| `([^`]+)`/.exec(line);
+    if (m === null || m[1] in out) continue;
+    const raw = m[2]!;
+    out[m[1]!] = raw.startsWith("'") ? raw.slice(1, -1) : JSON.parse(raw);
+  }
+  return out;
+}
+
+test('defaults: the values docs/options.md gives, for the machine settings and keepAlive, keepAliveInitialDelay, noDelay, clientAddress', () => {
+  const documented = documentedDefaults();
   const r = resolveOptions();
   assert.equal(r.settings, { ...DEFAULT_SETTINGS });
-  assert.is(r.keepAlive, false);
-  assert.is(r.keepAliveInitialDelay, 60_000);
-  assert.is(r.noDelay, true);
-  assert.is(r.clientAddress, true);
   assert.equal(resolveOptions({}), r);
-  assert.equal(DEFAULT_SETTINGS, {
-    socketTimeout: 0,
-    timeoutBehavior: 'reset',
-    allowHalfOpen: true,
-    gracePeriod: 5000,
-    parityTimeout: 1_800_000,
-    parityInactivity: 600_000,
-    connectTimeout: 30_000,
-    idleTimeout: 0,
-    maxLifetime: 0,
-    firstByteTimeout: 0,
-  });
+  for (const key of Object.keys(DEFAULT_SETTINGS) as (keyof ConnectionSettings)[]) {
+    assert.ok(key in documented, `docs/options.md documents ${key}`);
+    assert.is(DEFAULT_SETTINGS[key], documented[key], `default ${key}`);
+  }
+  for (const key of ['keepAlive', 'keepAliveInitialDelay', 'noDelay', 'clientAddress'] as const) {
+    assert.ok(key in documented, `docs/options.md documents ${key}`);
+    assert.is(r[key], documented[key], `default ${key}`);
+  }
 });
 
 test('every option is taken as given; undefined means default', () => {

@@ -110,7 +110,12 @@ async function short({ port, total, concurrency, size, deadlineMs }) {
 /** Connections held open until `idleClose`: each with its run's promise and the bytes it must receive. */
 let held = [];
 
-async function idleOpen({ port, count, concurrency, size, deadlineMs }) {
+/**
+ * Opens `count` connections and holds them until `idleClose`: `script(socket, rx, opened)`
+ * runs on each and calls `opened()` once it stands open; a close counts as opened too, so a
+ * refused connection cannot hang the run. Reports how many are still open (`stillOpen`).
+ */
+async function holdOpen({ port, count, concurrency, deadlineMs }, expected, script, stillOpen) {
   const t = tally();
   const start = performance.now();
   held = [];
@@ -119,41 +124,44 @@ async function idleOpen({ port, count, concurrency, size, deadlineMs }) {
       let socket;
       const done = connection(port, deadlineMs, (s, rx) => {
         socket = s;
-        writePattern(s, size, () => {});
-        const check = () => {
-          if (rx.received >= size) {
-            s.off('data', check);
-            opened();
-          }
-        };
-        s.on('data', check);
+        script(s, rx, opened);
         s.on('close', opened);
       });
-      held.push({ socket, done, expected: size });
+      held.push({ socket, done, expected });
     }),
   );
-  const open = held.filter((h) => !h.socket.destroyed && !h.socket.readableEnded).length;
+  const open = held.filter((h) => stillOpen(h.socket)).length;
   return { ...t, open, wallMs: performance.now() - start };
 }
 
-/** Silent connections: connect and never send a byte; held until `idleClose`. */
-async function silentOpen({ port, count, concurrency, deadlineMs }) {
-  const t = tally();
-  const start = performance.now();
-  held = [];
-  await pool(count, concurrency, () =>
-    new Promise((opened) => {
-      let socket;
-      const done = connection(port, deadlineMs, (s) => {
-        socket = s;
-        s.once('connect', opened);
-        s.on('close', opened);
-      });
-      held.push({ socket, done, expected: 0 });
-    }),
+/** Connections that each echo `size` bytes, then stay open. */
+function idleOpen(options) {
+  const { size } = options;
+  return holdOpen(
+    options,
+    size,
+    (s, rx, opened) => {
+      writePattern(s, size, () => {});
+      const check = () => {
+        if (rx.received >= size) {
+          s.off('data', check);
+          opened();
+        }
+      };
+      s.on('data', check);
+    },
+    (s) => !s.destroyed && !s.readableEnded,
   );
-  const open = held.filter((h) => !h.socket.destroyed && !h.socket.connecting && !h.socket.readableEnded).length;
-  return { ...t, open, wallMs: performance.now() - start };
+}
+
+/** Silent connections: connect and never send a byte. */
+function silentOpen(options) {
+  return holdOpen(
+    options,
+    0,
+    (s, _rx, opened) => s.once('connect', opened),
+    (s) => !s.destroyed && !s.connecting && !s.readableEnded,
+  );
 }
 
 /** FIN on every held connection; each must receive what it expected, then the FIN back. */

@@ -5,6 +5,7 @@ import { InvalidOptionError } from '../errors.js';
 import { formatIPv4, formatIPv6, writeIPv4, writeIPv6 } from './ip-address.js';
 import {
   PROXY_V2_FIXED_LENGTH,
+  PROXY_V2_BYTE,
   PROXY_V2_SIGNATURE,
   type ProxyAddress,
   type ProxyFamily,
@@ -31,10 +32,6 @@ export interface ProxyHeaderFields {
 }
 
 const LOCAL_V1 = 'PROXY UNKNOWN\r\n';
-const V2_PROXY = 0x21;
-const V2_LOCAL = 0x20;
-const V2_TCP4 = 0x11;
-const V2_TCP6 = 0x21;
 
 /** An address as 16 bytes: IPv4 as `::ffff:a.b.c.d`. `v4` when it is IPv4 or IPv4-mapped. */
 interface Endpoint {
@@ -118,8 +115,8 @@ export function encodeProxyHeader(version: ProxyProtocolVersion, fields: ProxyHe
   if (length > 0xffff) throw new InvalidOptionError('tlvs', `tlvs make the v2 header ${PROXY_V2_FIXED_LENGTH + length} bytes, over its 65 551-byte limit`);
   const out = Buffer.allocUnsafe(PROXY_V2_FIXED_LENGTH + length);
   PROXY_V2_SIGNATURE.copy(out, 0);
-  out[12] = V2_PROXY;
-  out[13] = tcp4 ? V2_TCP4 : V2_TCP6;
+  out[12] = PROXY_V2_BYTE.PROXY;
+  out[13] = tcp4 ? PROXY_V2_BYTE.TCP4 : PROXY_V2_BYTE.TCP6;
   out.writeUInt16BE(length, 14);
   let at = PROXY_V2_FIXED_LENGTH;
   // Byte loops: `set()` of a `subarray()` costs more than the 4 or 16 bytes it moves.
@@ -145,6 +142,6 @@ export function encodeProxyHeader(version: ProxyProtocolVersion, fields: ProxyHe
 function localV2(): Buffer {
   const out = Buffer.alloc(PROXY_V2_FIXED_LENGTH);
   PROXY_V2_SIGNATURE.copy(out, 0);
-  out[12] = V2_LOCAL;
+  out[12] = PROXY_V2_BYTE.LOCAL;
   return out;
 }

@@ -10,6 +10,7 @@ import {
   NEED_MORE,
   PP2_SUBTYPE_SSL,
   PP2_TYPE,
+  PROXY_V2_BYTE,
   PROXY_V2_FIXED_LENGTH,
   PROXY_V2_SIGNATURE,
   type ProxyFamily,
@@ -128,9 +129,9 @@ function decodeTlvs(v: Uint8Array, from: number, to: number, header: ProxyHeader
 }
 
 function familyOf(fam: number): ProxyFamily {
-  if (fam === 0x11) return 'tcp4';
-  if (fam === 0x21) return 'tcp6';
-  if (fam === 0x31) return 'unix';
+  if (fam === PROXY_V2_BYTE.TCP4) return 'tcp4';
+  if (fam === PROXY_V2_BYTE.TCP6) return 'tcp6';
+  if (fam === PROXY_V2_BYTE.UNIX_STREAM) return 'unix';
   return 'unknown';
 }
 

@@ -132,6 +132,15 @@ export const PROXY_V2_FIXED_LENGTH = 16;
  */
 export const PROXY_V2_DEFAULT_MAX_LENGTH = 4096;
 
+/** v2 wire bytes: version 2 with its command (byte 12), and the TCP families (byte 13). */
+export const PROXY_V2_BYTE = Object.freeze({
+  LOCAL: 0x20,
+  PROXY: 0x21,
+  TCP4: 0x11,
+  TCP6: 0x21,
+  UNIX_STREAM: 0x31,
+} as const);
+
 /** Registered v2 TLV types. */
 export const PP2_TYPE = Object.freeze({
   ALPN: 0x01,

@@ -50,6 +50,11 @@ function within<T>(promise: Promise<T>, what: string, ms = BOUND_MS): Promise<T>
   });
 }
 
+/** The proxy's record of `client`'s connection, once it has closed it. */
+function proxyClosed(ctx: ScenarioContext, client: Client): Promise<ClosedItem> {
+  return within(ctx.closed(client.key), 'the proxy to close the connection');
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A client connection through the proxy, recording what it receives. */
@@ -158,7 +163,7 @@ export const halfCloseEcho: Scenario = {
     client.socket.end(data);
     await within(client.ended, 'the echo to end');
     const got = client.data();
-    const closed = await within(ctx.closed(client.key), 'the proxy to close the connection');
+    const closed = await proxyClosed(ctx, client);
     const intact = sha(got) === sha(data);
     return [
       row(this.title, closed, { bytes: data.length, delivered: got.length, client: 'fin', server: 'peer_fin', extra: intact }, intact ? undefined : 'bytes differ'),
@@ -174,7 +179,7 @@ export const streamAfterFin: Scenario = {
     const client = await new Client(ctx.proxyPort).connected();
     client.socket.end('stream 20 512 25\n');
     await within(client.ended, 'the stream to end');
-    const closed = await within(ctx.closed(client.key), 'the proxy to close the connection');
+    const closed = await proxyClosed(ctx, client);
     return [row(this.title, closed, { bytes: 20 * 512, delivered: client.received, client: 'fin', server: 'peer_fin' })];
   },
 };
@@ -192,7 +197,7 @@ export const idleLongLived: Scenario = {
     await client.bytes(14);
     client.socket.end();
     await within(client.ended, 'the echo to end');
-    const closed = await within(ctx.closed(client.key), 'the proxy to close the connection');
+    const closed = await proxyClosed(ctx, client);
     const survived = closed.socketTimeouts;
     return [
       row(
@@ -216,7 +221,7 @@ export const peerReset: Scenario = {
     client.socket.write('ack\n');
     await within(client.ended, 'the client side to be closed');
     client.socket.end();
-    const closed = await within(ctx.closed(client.key), 'the proxy to close the connection');
+    const closed = await proxyClosed(ctx, client);
     return [
       row(this.title, closed, { bytes: size, delivered: client.received, client: 'peer_closed', server: 'reset', extra: closed.errors.server !== null }, `server error ${closed.errors.server ?? 'none'}; the client got a clean FIN`),
     ];

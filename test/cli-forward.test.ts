@@ -118,6 +118,36 @@ test('forward proxies a half-closed echo byte for byte and logs one access line 
   }
 });
 
+test('an access log on standard error and the notices there are one ordered stream: a status line follows the access lines of the connections it counts closed', async () => {
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  const { child, port } = await startForward(['--target', `127.0.0.1:${upstreamPort}`]);
+  try {
+    const n = 5;
+    for (let i = 0; i < n; i++) {
+      const client = await connect(port);
+      const got = readAll(client);
+      client.end(`hello ${i}`);
+      assert.is((await got).toString(), `hello ${i}`);
+    }
+    // Ask until a status line says all n were accepted and none is open: each closed first.
+    const done = new RegExp(`^status: 0 connections open, ${n} accepted`);
+    await until(() => {
+      if (child.stderrLines().some((l) => done.test(l))) return true;
+      child.process.kill('SIGUSR2');
+      return false;
+    }, 'a status line with every connection closed');
+    const lines = child.stderrLines();
+    const status = lines.findIndex((l) => done.test(l));
+    const closedBefore = lines.slice(0, status).filter((l) => l.startsWith('conn=')).length;
+    assert.is(closedBefore, n, `the ${n} access lines come before the status line:\n${lines.join('\n')}`);
+    await stop(child);
+  } finally {
+    await child.dispose();
+    await closeAll(upstream);
+  }
+});
+
 test('--json prints each access-log line as JSON; --quiet prints none and still proxies', async () => {
   const upstream = echoServer();
   const upstreamPort = await listen(upstream);

@@ -12,11 +12,25 @@ export class AccessLogFile {
   /** How notices name it: `access log FILE`, or `access log (stderr)`. */
   readonly name: string;
 
-  /** @throws {CliError} when `file` cannot be opened for appending. */
-  constructor(readonly file: string | undefined, private readonly json: boolean) {
+  /** The writer is the process's standard error writer, owned (and closed) by the output. */
+  readonly shared: boolean;
+
+  /**
+   * `stderr`: the output's writer on standard error, used when `file` is unset, so that the
+   * access lines and the notices on that stream are one ordered sequence, not two buffers.
+   * @throws {CliError} when `file` cannot be opened for appending.
+   */
+  constructor(readonly file: string | undefined, private readonly json: boolean, stderr?: LineWriter) {
     if (file !== undefined) checkWritable(file, '--access-log');
     this.name = file === undefined ? 'access log (stderr)' : `access log ${file}`;
-    this.writer = new LineWriter({ dest: file ?? 2, minLength: 8 * 1024 });
+    this.shared = file === undefined && stderr !== undefined;
+    this.writer = this.shared ? stderr! : new LineWriter({ dest: file ?? 2, minLength: 8 * 1024 });
+  }
+
+  /** Writes what is buffered; closes the writer unless it is the shared standard error one. */
+  async close(): Promise<void> {
+    if (this.shared) await this.writer.flush();
+    else await this.writer.close();
   }
 
   write(info: CloseInfo): void {

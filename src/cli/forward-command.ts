@@ -69,11 +69,12 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     if (!config.quiet) warn(event, fields, text);
   };
   const { log, sink } = openLog(config.logFile);
-  const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json);
+  const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json, out.stderrWriter);
   const repaired = repairNotice(sink);
   if (repaired !== null) warn('log_repaired', { file: config.logFile, cut_bytes: sink!.repaired }, repaired);
   if (sink !== null) reportSinkHealth(`--log ${config.logFile}`, sink, warn);
-  // An access log on standard error cannot report its own failure there.
+  // An access log on standard error cannot report its own failure there. Its writer may be the
+  // one notices use (processOutput), which says apart that they moved to standard output.
   if (accessLog !== null) reportSinkHealth(accessLog.name, accessLog.writer, accessLog.file === undefined ? (e, f, t) => out.stdout(line(e, f, t)) : warn);
 
   let proxy: ProxyServer | null = null;
@@ -179,13 +180,16 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   // After the drain, so the inspector sees every connection to its end.
   await inspector?.close();
   // The access log's last lines before the 'stopped' notice, which may share its stream.
-  await accessLog?.writer.close();
+  await accessLog?.close();
+  // Read before the notice below, which a shared standard error writer would count as pending.
+  const accessDropped = accessLog?.writer.dropped ?? 0;
+  const accessUnwritten = accessLog?.writer.pending ?? 0;
   notice(
     'stopped',
     { finished: result.inFlight - result.aborted, destroyed: result.aborted },
     `stopped: ${result.inFlight - result.aborted} finished, ${result.aborted} destroyed`,
   );
-  const accessLost = accessLog === null ? 0 : accessLog.writer.dropped + accessLog.writer.pending;
-  if (accessLost > 0) warn('access_log_lost', { dropped: accessLog!.writer.dropped, unwritten_bytes: accessLog!.writer.pending }, `${accessLog!.name}: ${accessLog!.writer.dropped} lines dropped, ${accessLog!.writer.pending} bytes unwritten`);
+  const accessLost = accessDropped + accessUnwritten;
+  if (accessLost > 0) warn('access_log_lost', { dropped: accessDropped, unwritten_bytes: accessUnwritten }, `${accessLog!.name}: ${accessDropped} lines dropped, ${accessUnwritten} bytes unwritten`);
   return (await closeLog(log, config.logFile, out)) && accessLost === 0 ? 0 : 1;
 }

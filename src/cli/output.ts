@@ -6,6 +6,11 @@ export interface Output {
   stderr(text: string): void;
   /** Resolves once every line written so far has reached its destination (or cannot). */
   flush?(): Promise<void>;
+  /**
+   * The writer behind {@link stderr}, when there is one: an access log on standard error
+   * writes through it, so its lines and the notices keep their order and one buffer.
+   */
+  readonly stderrWriter?: LineWriter;
 }
 
 /**
@@ -32,5 +37,6 @@ export function processOutput(): Output {
     flush: async () => {
       await Promise.all([out.flush(), err.flush()]);
     },
+    stderrWriter: err,
   };
 }

@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { loadConfig, USAGE, type BenchConfig } from './lib/config.js';
+import { loadConfig, USAGE, type BenchConfig, type Workload } from './lib/config.js';
 import { hasTaskset, pinSelf } from './lib/processes.js';
 import { cpuModel, fdLimit } from './lib/procfs.js';
 import { ensureCliBuilt, installMissing, PROXIES, setBaselineCli, type ProxyName } from './lib/proxies.js';
@@ -26,13 +26,15 @@ function machine() {
   };
 }
 
-function describeSizes(cfg: BenchConfig): Record<string, string> {
+function describeSizes(cfg: BenchConfig): Record<Workload, string> {
   return {
     bulk: `${cfg.bulk.conns} connections x ${cfg.bulk.bytes / 2 ** 20} MiB each way, half-close echo`,
     short: `${cfg.short.total} connections, ${cfg.short.concurrency} concurrent: connect, ${cfg.short.size}-byte echo, close`,
     idle: `${cfg.idle.conns} idle connections (each after a ${cfg.idle.size}-byte echo), RSS delta / connection`,
     churn: `${cfg.churn.total} connections, ${cfg.churn.concurrency} concurrent, random lifecycles (seed ${cfg.churn.seed}, payloads up to ${cfg.churn.maxBytes} B)`,
     flood: `${cfg.flood.silent} silent connections held (never a byte sent) while one client does ${cfg.flood.trips} ${cfg.flood.size}-byte round trips, against the same without them; RSS delta / silent connection; then, --max-connections ${cfg.flood.silent + 1} full, ${cfg.flood.refused} refused connections against ${cfg.flood.served} served short ones (proxy CPU each)`,
+    chatty: `${cfg.chatty.conns} long-lived connections, each echoing ${cfg.chatty.size} B every ${cfg.chatty.intervalMs} ms, proxy CPU over ${cfg.chatty.holdMs / 1000} s; forward with ${cfg.chatty.lifecycleArgs.join(' ')}`,
+    latency: `${cfg.latency.trips} timed ${cfg.latency.size}-byte round trips, one at a time, on one connection (after ${cfg.latency.warmup} untimed)`,
   };
 }
 

@@ -6,8 +6,8 @@ import { childFdLimit } from './fd-limit.js';
 import { fdLimit } from './procfs.js';
 import { DEFAULT_PROXIES, PROXY_NAMES, ROOT, type ProxyName } from './proxies.js';
 
-export type Workload = 'bulk' | 'short' | 'idle' | 'churn' | 'flood';
-export const WORKLOADS: readonly Workload[] = ['bulk', 'short', 'idle', 'churn', 'flood'];
+export type Workload = 'bulk' | 'short' | 'idle' | 'churn' | 'flood' | 'chatty' | 'latency';
+export const WORKLOADS: readonly Workload[] = ['bulk', 'short', 'idle', 'churn', 'flood', 'chatty', 'latency'];
 
 export interface BenchConfig {
   smoke: boolean;
@@ -21,6 +21,8 @@ export interface BenchConfig {
   idle: { conns: number; requested: number; concurrency: number; size: number; settleMs: number; holdMs: number };
   churn: { total: number; concurrency: number; maxBytes: number; seed: number; warmup: number };
   flood: FloodConfig;
+  chatty: ChattyConfig;
+  latency: { trips: number; warmup: number; size: number };
   /** How long the proxy's fds and the upstream may take to come back to their baseline. */
   leakWaitMs: number;
   out: string;
@@ -57,6 +59,24 @@ export interface FloodConfig {
   nofile: number;
 }
 
+/** The chatty workload's sizes: long-lived connections, each echoing a little, steadily. */
+export interface ChattyConfig {
+  conns: number;
+  requested: number;
+  /** Connections opened at once. */
+  concurrency: number;
+  /** Bytes each connection sends (and gets echoed) every `intervalMs`. */
+  size: number;
+  intervalMs: number;
+  /** Wait after opening, so every connection is sending before CPU is read. */
+  settleMs: number;
+  /** The measured window. */
+  holdMs: number;
+  /** `forward`'s extra flags here: the timers a long-lived connection re-arms as it talks. */
+  lifecycleArgs: string[];
+  nofile: number;
+}
+
 export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BENCH_FLAG_NAME=value)
 
   --smoke                 tiny sizes, one repeat, no install, no docs (CI)
@@ -64,9 +84,11 @@ export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BE
                           (all but the baseline; with --baseline, that too)
   --baseline FILE         a previous build's dist/cli.js, run with its default flags as the
                           proxy-lifecycle-baseline row (before/after figures from one run)
-  --workloads LIST        comma list of ${['bulk', 'short', 'idle', 'churn', 'flood'].join(', ')} (all)
-  --repeats N             repeats of every workload (bulk 5, short 5, idle 2, churn 2, flood 3)
-  --bulk-repeats N, --short-repeats N, --idle-repeats N, --churn-repeats N, --flood-repeats N
+  --workloads LIST        comma list of ${WORKLOADS.join(', ')} (all)
+  --repeats N             repeats of every workload (bulk 5, short 5, idle 2, churn 2, flood 3,
+                          chatty 2, latency 5)
+  --bulk-repeats N, --short-repeats N, --idle-repeats N, --churn-repeats N, --flood-repeats N,
+  --chatty-repeats N, --latency-repeats N
   --bulk-conns N          bulk echo connections (4)
   --bulk-mb N             MiB each way per bulk connection (256)
   --short-conns N         short connections per run (20000)
@@ -80,6 +102,9 @@ export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BE
   --flood-trips N         timed round trips with and without the flood (1000)
   --flood-served N        served short connections, the reference cost (5000)
   --flood-refused N       connections refused over --max-connections (10000)
+  --chatty-conns N        long-lived chatty connections, each echoing 64 B a second (4000)
+  --chatty-seconds N      the measured window while they talk (15)
+  --latency-trips N       timed 64-byte round trips on one connection (5000)
   --out FILE              JSON results (bench/results/latest.json; smoke: bench/results/smoke.json)
   --docs FILES | --no-docs  rewrite the results block of each file (comma list; docs/bench.md;
                           e.g. docs/bench.md,README.md); never with --smoke
@@ -92,7 +117,8 @@ export const USAGE = `Usage: npm run bench -- [flags]     (every flag also as BE
 const BOOLEAN = new Set(['smoke', 'no-docs', 'no-install', 'profile', 'help']);
 const VALUED = new Set([
   'proxies', 'workloads', 'repeats', 'bulk-repeats', 'short-repeats', 'idle-repeats', 'churn-repeats', 'flood-repeats',
-  'flood-silent', 'flood-trips', 'flood-served', 'flood-refused',
+  'flood-silent', 'flood-trips', 'flood-served', 'flood-refused', 'chatty-repeats', 'latency-repeats',
+  'chatty-conns', 'chatty-seconds', 'latency-trips',
   'bulk-conns', 'bulk-mb', 'short-conns', 'short-concurrency', 'idle-conns', 'churn-conns', 'churn-concurrency',
   'churn-max-bytes', 'seed', 'out', 'docs', 'proxy-core', 'load-core', 'baseline',
 ]);
@@ -159,6 +185,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
     notes.push(`idle connections capped at ${idleConns} (asked ${requested}): the open-files limit is ${limit} and the proxy needs 2 per connection; raise it with ulimit -n (hard limit) to measure ${requested}`);
   }
   const flood = floodConfig(num, smoke, notes);
+  const chatty = chattyConfig(num, smoke, notes);
   const bulkBytes = Math.round(num('bulk-mb', 256, 16) * 1024 * 1024);
   const core = (name: string, dflt: number): number | null => {
     const n = num(name, dflt, dflt);
@@ -179,7 +206,15 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
     proxies: flags.has('proxies') ? list('proxies', PROXY_NAMES) : flags.has('baseline') ? [...PROXY_NAMES] : [...DEFAULT_PROXIES],
     baseline: flags.get('baseline') ?? null,
     workloads: list('workloads', WORKLOADS),
-    repeats: { bulk: rep('bulk', 5), short: rep('short', 5), idle: rep('idle', 2), churn: rep('churn', 2), flood: rep('flood', 3) },
+    repeats: {
+      bulk: rep('bulk', 5),
+      short: rep('short', 5),
+      idle: rep('idle', 2),
+      churn: rep('churn', 2),
+      flood: rep('flood', 3),
+      chatty: rep('chatty', 2),
+      latency: rep('latency', 5),
+    },
     bulk: { conns: Math.round(num('bulk-conns', 4, 2)), bytes: bulkBytes, warmupBytes: Math.min(bulkBytes, smoke ? 1 << 20 : 32 << 20) },
     short: { total: Math.round(num('short-conns', 20_000, 300)), concurrency: Math.round(num('short-concurrency', 32, 8)), size: 64, warmup: smoke ? 50 : 2000 },
     idle: { conns: idleConns, requested, concurrency: 100, size: 16, settleMs: smoke ? 200 : 1000, holdMs: smoke ? 300 : 2000 },
@@ -191,6 +226,8 @@ export function loadConfig(argv: readonly string[]): BenchConfig | 'help' {
       warmup: smoke ? 100 : 2000,
     },
     flood,
+    chatty,
+    latency: { trips: Math.round(num('latency-trips', 5000, 100)), warmup: smoke ? 20 : 500, size: 64 },
     leakWaitMs: 10_000,
     out: flags.get('out') ?? join(ROOT, 'bench', 'results', smoke ? 'smoke.json' : 'latest.json'),
     docs: smoke || flags.get('no-docs') === 'true' ? [] : (flags.get('docs') ?? join(ROOT, 'docs', 'bench.md')).split(',').map((f) => f.trim()).filter(Boolean),
@@ -232,6 +269,28 @@ function floodConfig(num: (name: string, full: number, small: number) => number,
     refuseWaitMs: 3000,
     settleMs: smoke ? 200 : 1000,
     warmup: smoke ? 50 : 1000,
+    nofile,
+  };
+}
+
+/** The chatty workload's sizes, capped (with a note) where the open-files limit is short. */
+function chattyConfig(num: (name: string, full: number, small: number) => number, smoke: boolean, notes: string[]): ChattyConfig {
+  const requested = Math.round(num('chatty-conns', 4000, 100));
+  const nofile = Math.max(2 * requested + 300, 1024);
+  const limit = childFdLimit(nofile);
+  const conns = Math.min(requested, Math.max(0, Math.floor((limit - 300) / 2)));
+  if (conns < requested) {
+    notes.push(`chatty capped at ${conns} connections (asked ${requested}): the children's open-files limit is ${limit} and the proxy needs 2 per connection; raise the hard limit (ulimit -Hn) to measure ${requested}`);
+  }
+  return {
+    conns,
+    requested,
+    concurrency: 100,
+    size: 64,
+    intervalMs: 1000,
+    settleMs: smoke ? 1200 : 2000,
+    holdMs: Math.round(num('chatty-seconds', 15, 1) * 1000),
+    lifecycleArgs: ['--socket-timeout', '30s', '--idle-timeout', '60s'],
     nofile,
   };
 }

@@ -43,6 +43,8 @@ export interface StartOptions {
   maxConnections?: number;
   /** Raise the proxy's open-files limit towards this many. */
   nofile?: number;
+  /** proxy-lifecycle only: more `forward` flags (the chatty workload's timeouts). */
+  lifecycleArgs?: readonly string[];
 }
 
 export interface RunningProxy {
@@ -105,6 +107,7 @@ async function startNode(name: ProxyName, script: string, extra: readonly string
   let stderrFd: number | null = null;
   if (name !== 'bare-node') args.push('--shutdown-timeout', '1000');
   if (o.maxConnections !== undefined) args.push('--max-connections', String(o.maxConnections));
+  if (name !== 'bare-node' && o.lifecycleArgs !== undefined) args.push(...o.lifecycleArgs);
   const accessLog = join(o.tmp, `access-${name}-${++started}.log`);
   if (name === 'proxy-lifecycle-quiet') args.push('--quiet');
   else if (name === 'proxy-lifecycle') args.push('--access-log', accessLog);

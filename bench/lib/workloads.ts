@@ -120,7 +120,7 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
     else nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   }
   // The flood holds thousands of connections: every child gets the open-files limit raised.
-  const nofile = workload === 'flood' ? cfg.flood.nofile : undefined;
+  const nofile = workload === 'flood' ? cfg.flood.nofile : workload === 'chatty' ? cfg.chatty.nofile : undefined;
   // Its refusals need a limit that refuses: the Node proxies' --max-connections (bare Node: server.maxConnections).
   const maxConnections = workload === 'flood' && isNode ? cfg.flood.silent + 1 : undefined;
   const upstream = new NodeWorker('upstream', UPSTREAM, cfg.loadCore, [], nofile);
@@ -128,7 +128,8 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
   let client: NodeWorker | null = null;
   try {
     const { port: target } = (await upstream.ready) as { port: number };
-    proxy = await PROXIES[proxyName].start({ target, core: cfg.proxyCore, tmp, nodeArgs, cwd: profileDir, maxConnections, nofile });
+    const lifecycleArgs = workload === 'chatty' ? cfg.chatty.lifecycleArgs : undefined;
+    proxy = await PROXIES[proxyName].start({ target, core: cfg.proxyCore, tmp, nodeArgs, cwd: profileDir, maxConnections, nofile, lifecycleArgs });
     client = new NodeWorker('client', CLIENT, cfg.loadCore, [], nofile);
     await client.ready;
     const port = proxy.port;
@@ -315,6 +316,49 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
           errors: closed.errors,
           leakSettleMs: leaks.settleMs,
         };
+        break;
+      }
+      case 'chatty': {
+        const c = cfg.chatty;
+        const warm = await client.request<LoadResult>({ type: 'short', port, total: cfg.short.warmup, concurrency: 32, size: 64, deadlineMs });
+        const baseline = await stableFds(pid);
+        await collect();
+        const rss0 = rssKiB(pid);
+        const opened = await client.request<LoadResult>({ type: 'chattyOpen', port, count: c.conns, concurrency: c.concurrency, size: c.size, intervalMs: c.intervalMs, deadlineMs: 600_000 });
+        await sleep(c.settleMs);
+        const up0 = await upstream.request<UpstreamStats>({ type: 'stats' });
+        const cpuA = cpuSeconds(pid);
+        await sleep(c.holdMs);
+        const cpuB = cpuSeconds(pid);
+        const up1 = await upstream.request<UpstreamStats>({ type: 'stats' });
+        await collect();
+        const rss1 = rssKiB(pid);
+        const closed = await client.request<LoadResult>({ type: 'idleClose' });
+        const open = opened.open ?? 0;
+        // Messages echoed in the window, as the upstream counts them (each is `size` bytes in).
+        const messages = (up1.bytesIn - up0.bytesIn) / c.size;
+        const cpu = cpuB - cpuA;
+        trial.metrics = {
+          cpuPct: (cpu / (c.holdMs / 1000)) * 100,
+          usPerMessage: messages > 0 ? (cpu / messages) * 1e6 : NaN,
+          kibPerConn: open > 0 ? (rss1 - rss0) / open : NaN,
+          openSec: opened.wallMs / 1000,
+        };
+        const leaks = await leakCheck(pid, baseline, upstream, cfg.leakWaitMs);
+        trial.checks = checksOf([warm, closed], leaks);
+        if (open < c.conns) trial.checks.unexpected += c.conns - open;
+        trial.detail = { open, requested: c.conns, messages, fdBaseline: baseline, errors: closed.errors, leakSettleMs: leaks.settleMs };
+        break;
+      }
+      case 'latency': {
+        const l = cfg.latency;
+        const warm = await client.request<LoadResult>({ type: 'short', port, total: cfg.short.warmup, concurrency: 32, size: 64, deadlineMs });
+        const baseline = await stableFds(pid);
+        const r = await client.request<LatencyResult>({ type: 'roundTrips', port, count: l.trips, warmup: l.warmup, size: l.size, hold: false, deadlineMs });
+        trial.metrics = { p50Ms: r.p50Ms, p99Ms: r.p99Ms };
+        const leaks = await leakCheck(pid, baseline, upstream, cfg.leakWaitMs);
+        trial.checks = checksOf([warm, r], leaks);
+        trial.detail = { trips: r.trips, maxMs: r.maxMs, errors: r.errors, fdBaseline: baseline, leakSettleMs: leaks.settleMs };
         break;
       }
     }

@@ -113,7 +113,8 @@ let held = [];
 /**
  * Opens `count` connections and holds them until `idleClose`: `script(socket, rx, opened)`
  * runs on each and calls `opened()` once it stands open; a close counts as opened too, so a
- * refused connection cannot hang the run. Reports how many are still open (`stillOpen`).
+ * refused connection cannot hang the run. The script gets its held entry `h` too: it may grow
+ * `h.expected` and set `h.stop` (called before the FIN). Reports how many are still open.
  */
 async function holdOpen({ port, count, concurrency, deadlineMs }, expected, script, stillOpen) {
   const t = tally();
@@ -121,13 +122,13 @@ async function holdOpen({ port, count, concurrency, deadlineMs }, expected, scri
   held = [];
   await pool(count, concurrency, () =>
     new Promise((opened) => {
-      let socket;
-      const done = connection(port, deadlineMs, (s, rx) => {
-        socket = s;
-        script(s, rx, opened);
+      const h = { socket: null, done: null, expected, stop: null };
+      h.done = connection(port, deadlineMs, (s, rx) => {
+        h.socket = s;
+        script(s, rx, opened, h);
         s.on('close', opened);
       });
-      held.push({ socket, done, expected });
+      held.push(h);
     }),
   );
   const open = held.filter((h) => stillOpen(h.socket)).length;
@@ -164,11 +165,51 @@ function silentOpen(options) {
   );
 }
 
+/**
+ * Chatty connections: each sends `size` pattern bytes every `intervalMs` (first sends spread
+ * over the interval, so the proxy sees a steady rate, not bursts); the echo is checked and
+ * counted at `idleClose`. Held, still talking, until then.
+ */
+function chattyOpen(options) {
+  const { size, intervalMs } = options;
+  let index = 0;
+  return holdOpen(
+    options,
+    0,
+    (s, _rx, opened, h) => {
+      let sent = 0;
+      const send = () => {
+        if (s.destroyed || s.writableEnded) return;
+        // From the stream's offset in the pattern, so the echo checks as one continuous stream.
+        const at = sent % PERIOD;
+        s.write(PATTERN.subarray(at, at + size));
+        sent += size;
+        h.expected = sent;
+      };
+      let interval = null;
+      const first = setTimeout(() => {
+        send();
+        interval = setInterval(send, intervalMs);
+      }, index++ % intervalMs);
+      h.stop = () => {
+        clearTimeout(first);
+        if (interval !== null) clearInterval(interval);
+      };
+      s.on('close', h.stop);
+      s.once('connect', opened);
+    },
+    (s) => !s.destroyed && !s.connecting && !s.readableEnded,
+  );
+}
+
 /** FIN on every held connection; each must receive what it expected, then the FIN back. */
 async function idleClose() {
   const t = tally();
   const start = performance.now();
-  for (const h of held) if (!h.socket.destroyed) h.socket.end();
+  for (const h of held) {
+    h.stop?.();
+    if (!h.socket.destroyed) h.socket.end();
+  }
   const results = await Promise.all(held.map((h) => h.done.then((r) => [r, h.expected])));
   for (const [r, expected] of results) account(t, r, expected);
   held = [];
@@ -344,7 +385,7 @@ async function churn({ port, total, concurrency, seed, maxBytes, deadlineMs }) {
   return { ...t, byLifecycle, wallMs: performance.now() - start };
 }
 
-const COMMANDS = { bulk, short, idleOpen, silentOpen, idleClose, roundTrips, refusals, churn };
+const COMMANDS = { bulk, short, idleOpen, silentOpen, chattyOpen, idleClose, roundTrips, refusals, churn };
 
 process.on('message', async (msg) => {
   if (msg.type === 'exit') process.exit(0);

@@ -33,7 +33,8 @@ import { hostPort, isSocketLike, peerName, type SocketLike, type Upstream } from
 
 /** What a connection reports once it is disposed. */
 export interface CloseInfo {
-  id: number;
+  /** The connection's id, `<instance>-<boot>-<counter>` (see `ConnectionIds`). */
+  id: string;
   /** The client's address as `host:port`, when known. */
   client?: string;
   reasons: SidePair<CloseReason | null>;
@@ -97,8 +98,11 @@ const SERVER_CLOSED = 2;
  * removed) once both sides are closed.
  */
 export class Connection {
-  /** Unique within its supervisor. */
-  readonly id: number;
+  /**
+   * `<instance>-<boot>-<counter>`, e.g. `web1-mf3k2a1b-1047`: unique across hosts, restarts
+   * and worker processes when each supervisor has its own instance and boot (see `ConnectionIds`).
+   */
+  readonly id: string;
   /** The accepted socket. */
   readonly client: SocketLike;
   /** When the connection started, on its clock. */
@@ -132,7 +136,7 @@ export class Connection {
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
 
   /** @param preamble what the supervisor's door read or owes the upstream (see {@link ConnectionPreamble}). */
-  constructor(id: number, client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, env: ConnectionEnvironment, preamble: ConnectionPreamble | null = null) {
+  constructor(id: string, client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, env: ConnectionEnvironment, preamble: ConnectionPreamble | null = null) {
     this.id = id;
     this.client = client;
     this.env = env;

@@ -6,7 +6,7 @@ import type { RuntimeEvent } from '../runtime/machine-runtime.js';
 /** A connection was created with these settings. Replay starts each connection here. */
 export interface OpenRecord {
   t: number;
-  conn: number;
+  conn: string;
   kind: 'open';
   settings: ConnectionSettings;
   /** The client's address as `host:port`, when known. */
@@ -16,7 +16,7 @@ export interface OpenRecord {
 /** One event the connection's machine processed (timer events included). */
 export interface EventRecord {
   t: number;
-  conn: number;
+  conn: string;
   kind: 'event';
   event: RuntimeEvent;
 }
@@ -24,7 +24,7 @@ export interface EventRecord {
 /** Both regions were final and the connection was disposed. */
 export interface DisposedRecord {
   t: number;
-  conn: number;
+  conn: string;
   kind: 'disposed';
   reasons: SidePair<CloseReason | null>;
   /** The termination code, e.g. `CO` (see `closeCode`). */

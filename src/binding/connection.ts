@@ -132,6 +132,8 @@ export class Connection {
   private publishedC2S = 0;
   private publishedS2C = 0;
   private closedSockets = 0;
+  /** The `seq` of this connection's last log record: 0 is its `open`, each later record one more. */
+  private seq = 0;
   private disposedInfo: CloseInfo | null = null;
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
 
@@ -153,7 +155,7 @@ export class Connection {
     this.clientAddress = !options.clientAddress ? undefined : source === undefined ? peerName(client) : hostPort(source.address, source.port);
     // Encoded now, while the client's local address is still there to read.
     this.proxyHeader = preamble?.sendProxy === undefined ? null : upstreamProxyHeader(preamble.sendProxy, client, source, preamble.destination);
-    if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });
+    if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', seq: 0, settings: options.settings, client: this.clientAddress });
     this.runtime.start();
     if (channels.open.hasSubscribers) channels.open.publish({ connection: this });
     if (client.destroyed) {
@@ -336,7 +338,7 @@ export class Connection {
   /** @internal */
   [kRecord](event: RuntimeEvent): void {
     const log = this.env.log;
-    if (log !== null && log.active) log.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', event });
+    if (log !== null && log.active) log.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', seq: ++this.seq, event });
   }
 
   /** @internal */
@@ -443,6 +445,7 @@ export class Connection {
       t: now,
       conn: this.id,
       kind: 'disposed',
+      seq: ++this.seq,
       reasons: info.reasons,
       code: info.code,
       bytes: info.bytes,

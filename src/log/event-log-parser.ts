@@ -34,6 +34,9 @@ function validate(value: unknown, line: number): LogRecord {
   else if (!isConnectionId(value.conn)) {
     throw new EventLogParseError(line, `field conn must be a connection id (1 to 100 of A-Z a-z 0-9 _ -) or, in an older log, a whole number, got ${JSON.stringify(value.conn)}`);
   }
+  if (value.seq !== undefined && !(Number.isSafeInteger(value.seq) && (value.seq as number) >= 0)) {
+    throw new EventLogParseError(line, `field seq must be a whole number from 0, got ${JSON.stringify(value.seq)}`);
+  }
   if (value.kind === 'open' && !isObject(value.settings)) throw new EventLogParseError(line, 'field settings must be an object');
   if (value.kind === 'event') {
     const event = value.event;

@@ -403,7 +403,7 @@ export async function soak(cfg: Config): Promise<Figures> {
   // disposed: it must replay to done with the reasons and code its 'disposed' record has. The
   // in-memory ring stays small (the warm-up fills it).
   const records: Record<string, number> = { open: 0, event: 0, disposed: 0 };
-  const perConnection = new Map<number, LogRecord[]>();
+  const perConnection = new Map<string, LogRecord[]>();
   let replayed = 0;
   let replayMismatches = 0;
   let io = 0;

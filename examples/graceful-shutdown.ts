@@ -111,7 +111,7 @@ async function main(): Promise<number> {
   for (const info of closed) {
     console.log(`#${info.id} ${info.client} ${info.code} client=${info.reasons.client} server=${info.reasons.server} s2c=${info.bytes.serverToClient} after ${Math.round(info.durationMs)} ms`);
   }
-  const [first, second] = [closed.find((i) => i.id === 1), closed.find((i) => i.id === 2)];
+  const [first, second] = [closed.find((i) => i.id.endsWith('-1')), closed.find((i) => i.id.endsWith('-2'))];
   const checks: [string, boolean][] = [
     ['new connections were refused at once', lateResult === 'ECONNREFUSED'],
     ['the download in flight got every byte and a FIN', download.bytes === 12 * 1024 && download.ended],

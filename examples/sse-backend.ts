@@ -67,7 +67,7 @@ async function main(): Promise<number> {
   const supervisor = new Supervisor({ socketTimeout, timeoutBehavior: 'reset', gracePeriod: 1000 });
   const closed: CloseInfo[] = [];
   supervisor.on('close', (info) => closed.push(info));
-  const timeouts = new Map<number, number>();
+  const timeouts = new Map<string, number>();
   supervisor.events$.subscribe((r) => {
     if (r.kind === 'event' && r.event.type.startsWith('xstate.after.socketTimeout.')) timeouts.set(r.conn, (timeouts.get(r.conn) ?? 0) + 1);
   });
@@ -88,7 +88,7 @@ async function main(): Promise<number> {
 
   const full = closed.find((i) => i.bytes.serverToClient === Math.max(...closed.map((c) => c.bytes.serverToClient)));
   const checks: [string, boolean][] = [
-    ['the reader got every event, across gaps longer than the socket timeout', reader.complete && reader.events.join() === Array.from({ length: EVENTS }, (_, i) => `tick ${i + 1}`).join() && (timeouts.get(full?.id ?? 0) ?? 0) > 0],
+    ['the reader got every event, across gaps longer than the socket timeout', reader.complete && reader.events.join() === Array.from({ length: EVENTS }, (_, i) => `tick ${i + 1}`).join() && (timeouts.get(full?.id ?? '') ?? 0) > 0],
     ['the backend ended the full stream (server FIN first)', full?.reasons.server === 'fin'],
     ['the leaver left after two events', leaver.events.length === 2 && !leaver.complete],
     ['the backend heard the leaver go and stopped its stream early', gone.length === 1 && gone[0]! < EVENTS],

@@ -145,7 +145,7 @@ async function main(): Promise<number> {
 
   const socketTimeout = 300;
   const supervisor = new Supervisor({ socketTimeout, timeoutBehavior: 'reset' });
-  const timeouts = new Map<number, number>();
+  const timeouts = new Map<string, number>();
   supervisor.events$.subscribe((r) => {
     if (r.kind === 'event' && r.event.type.startsWith('xstate.after.socketTimeout.')) timeouts.set(r.conn, (timeouts.get(r.conn) ?? 0) + 1);
   });

@@ -1,5 +1,6 @@
 import { checkSignal, whenAborted } from './abort-signal.js';
 import { Connection } from './binding/connection.js';
+import { ConnectionIds } from './connection-ids.js';
 import { ConnectionStream } from './binding/connection-stream.js';
 import type { SocketLike, Upstream } from './binding/socket-like.js';
 import { resolveEnvironment, resolveOptions, type EnvironmentOptions, type LifecycleOptions } from './options.js';
@@ -15,7 +16,8 @@ export interface ForwardOptions extends LifecycleOptions, EnvironmentOptions {
   signal?: AbortSignal;
 }
 
-let standaloneId = 0;
+/** The ids of connections made outside a supervisor: made at the first, with the defaults. */
+let standaloneIds: ConnectionIds | null = null;
 
 /**
  * What connections made by `forward()` outside a supervisor publish on: one stream for all of
@@ -60,7 +62,7 @@ export function forward(client: SocketLike, upstream: Upstream, options: Forward
   const [{ signal, ...lifecycle }, env] = resolveEnvironment(options);
   const resolved = resolveOptions(lifecycle);
   const abortSignal = signal === undefined ? undefined : checkSignal('signal', signal);
-  const connection = new Connection(++standaloneId, client, upstream, resolved, { ...env, stream: standalone });
+  const connection = new Connection((standaloneIds ??= new ConnectionIds()).next(), client, upstream, resolved, { ...env, stream: standalone });
   // A connection disposed while being created has nothing left to abort.
   if (abortSignal === undefined || connection.disposed) return connection;
   const unwatch = whenAborted(abortSignal, () => connection.abort());

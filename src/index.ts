@@ -13,6 +13,7 @@ export {
   type AggregateSample,
   type ConnectionSample,
 } from './supervisor.js';
+export { ConnectionIds, defaultInstance, bootId, checkInstance, checkBoot, isConnectionId, type ConnectionIdOptions } from './connection-ids.js';
 export { Connection, type CloseInfo, type ConnectionPreamble } from './binding/connection.js';
 export type { SocketLike, Upstream } from './binding/socket-like.js';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';

@@ -4,6 +4,7 @@ import { checkSignal, whenAborted } from './abort-signal.js';
 import type { RefusalReason } from '../machines/close-reasons.js';
 import { checkAdmissionHook, type AdmissionHook } from './admission/admission-hook.js';
 import { refusal, type Refusal } from './admission/refusal.js';
+import { ConnectionIds, type ConnectionIdOptions } from './connection-ids.js';
 import { Connection, kSample, type CloseInfo, type ConnectionEnvironment, type ConnectionPreamble } from './binding/connection.js';
 import { ConnectionStream, kConnectionStream, type ConnectionMessage, type FinalMessage } from './binding/connection-stream.js';
 import { hostPort, peerName, type SocketLike, type Upstream } from './binding/socket-like.js';
@@ -26,7 +27,7 @@ import { ActorRuntime, type InspectionObserver } from './runtime/actor-runtime.j
 import type { RuntimeFactory } from './runtime/machine-runtime.js';
 
 /** Options of a {@link Supervisor}: defaults for every connection, plus its own. */
-export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions {
+export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions, ConnectionIdOptions {
   /**
    * How often byte counts are sampled into checkpoints and streams, in ms (how fresh the
    * byte streams and metrics are; inactivity timers count from the last byte whatever it is).
@@ -41,7 +42,7 @@ export interface SupervisorOptions extends LifecycleOptions, EnvironmentOptions 
    * Each connection is its own actor, so select a sample on busy proxies. Others keep the
    * lean table runtime.
    */
-  inspect?: { observer: InspectionObserver; select?: (connectionId: number) => boolean };
+  inspect?: { observer: InspectionObserver; select?: (connectionId: string) => boolean };
   /**
    * Aborting it starts a graceful {@link Supervisor.shutdown} with its defaults, as an
    * aborted `server.listen({ signal })` closes a Node server. Already aborted: the
@@ -128,7 +129,7 @@ export interface AggregateSample {
 /** Bytes moved by one connection, sampled when they changed. */
 export interface ConnectionSample {
   t: number;
-  id: number;
+  id: string;
   clientToServer: number;
   serverToClient: number;
 }
@@ -174,7 +175,7 @@ export interface SupervisorStats {
  */
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Live connections by id. */
-  readonly connections = new Map<number, Connection>();
+  readonly connections = new Map<string, Connection>();
   /** Every lifecycle event of every connection. */
   readonly log: EventLog;
   /** Lifecycle records as they are appended. */
@@ -196,7 +197,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** @internal What every connection of this supervisor publishes on (tests watch it). */
   readonly [kConnectionStream] = new ConnectionStream();
   private sampler: TimerHandle | null = null;
-  private nextId = 0;
+  private readonly ids: ConnectionIds;
+  /** The id of the connection being created, for the `inspect.select` of its runtime. */
+  private openingId = '';
   private total = 0;
   private closedCount = 0;
   private refusedCount = 0;
@@ -224,7 +227,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   constructor(options: SupervisorOptions = {}) {
     super();
     const [own, env] = resolveEnvironment(options);
-    const { activitySampleInterval, logCapacity, inspect, signal, admit, acceptProxy, sendProxy, ...lifecycle } = own;
+    const { activitySampleInterval, logCapacity, inspect, signal, admit, acceptProxy, sendProxy, instance, boot, ...lifecycle } = own;
+    this.ids = new ConnectionIds({ instance, boot });
     this.admission = admit === undefined ? null : checkAdmissionHook(admit);
     ({ acceptTimeout: this.acceptTimeout, sendProxy: this.sendProxy } = resolveProxyProtocol(acceptProxy, sendProxy));
     this.plainPreamble = this.sendProxy === null ? null : Object.freeze({ sendProxy: this.sendProxy });
@@ -262,9 +266,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw new InvalidOptionError('inspect', 'inspect must be { observer, select? } with an inspection callback or observer');
     }
     return (settings, clock, host) =>
-      inspect.select === undefined || inspect.select(this.nextId)
+      inspect.select === undefined || inspect.select(this.openingId)
         ? new ActorRuntime(settings, clock, host, inspect.observer)
         : base(settings, clock, host);
+  }
+
+  /** This supervisor's `instance`: the first part of its connection ids. */
+  get instance(): string {
+    return this.ids.instance;
+  }
+
+  /** This supervisor's `boot` id: the second part of its connection ids. */
+  get boot(): string {
+    return this.ids.boot;
   }
 
   /** Clients accepted whose PROXY header is still being read (`acceptProxy`). */
@@ -418,7 +432,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Creates and registers a connection (shutdown and acceptProxy already checked). */
   private open(client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, preamble: ConnectionPreamble | null): Connection {
-    const connection = new Connection(++this.nextId, client, upstream, options, this.env, preamble);
+    const id = (this.openingId = this.ids.next());
+    const connection = new Connection(id, client, upstream, options, this.env, preamble);
     if (connection.disposed) return connection;
     this.connections.set(connection.id, connection);
     this.total++;

@@ -232,7 +232,7 @@ function logPart(log: readonly string[], part: 'client' | 'server' | 'connection
  * soon as this one is gone: when both sockets close in one loop turn, Node decides whose
  * 'close' comes first, and the second never reaches the finished machine).
  */
-function meaningfulLog(records: readonly LogRecord[], id: number): string[] {
+function meaningfulLog(records: readonly LogRecord[], id: string): string[] {
   const timeline = replay(records, { timeline: true }).connections.get(id)?.timeline ?? [];
   const out: string[] = [];
   let before = { client: 'open', server: 'connecting' };

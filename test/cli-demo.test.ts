@@ -85,12 +85,13 @@ test('demo --log FILE appends the event log: replay reads one complete connectio
   const records = await readEventLog(logFile);
   const { connections, incomplete } = replay(records);
   assert.equal(incomplete, []);
-  assert.equal([...connections.keys()].sort((a, b) => a - b), [...shown].sort((a, b) => a - b), 'one logged connection per demo connection');
+  const counterOf = (id: string) => Number(id.slice(id.lastIndexOf('-') + 1));
+  assert.equal([...connections.keys()].map(counterOf).sort((a, b) => a - b), [...shown].sort((a, b) => a - b), 'one logged connection per demo connection');
   for (const [id, c] of connections) {
     assert.ok(c.done, `connection ${id} is complete in the log`);
     const disposed = records.find((r) => r.kind === 'disposed' && r.conn === id);
     assert.ok(disposed !== undefined && disposed.kind === 'disposed', `connection ${id} has a disposed record`);
-    assert.is(disposed.code, printedCodes.get(id), `connection ${id}: the logged code is the one the demo printed`);
+    assert.is(disposed.code, printedCodes.get(counterOf(id)), `connection ${id}: the logged code is the one the demo printed`);
   }
   // The demo's endings are all there: a clean close, a server reset, a server-side close, an abort.
   const codes = new Set(records.flatMap((r) => (r.kind === 'disposed' ? [r.code] : [])));
@@ -100,7 +101,7 @@ test('demo --log FILE appends the event log: replay reads one complete connectio
   const replayed = await runCli(['replay', logFile]);
   assert.is(replayed.code, 0, replayed.stderr);
   assert.is(replayed.stderr, '');
-  const headers = [...replayed.stdout.matchAll(/^connection (\d+) from 127\.0\.0\.1:\d+, opened /gm)].map((m) => Number(m[1]));
+  const headers = [...replayed.stdout.matchAll(/^connection [A-Za-z0-9_-]+-[0-9a-z]+-(\d+) from 127\.0\.0\.1:\d+, opened /gm)].map((m) => Number(m[1]));
   assert.equal(headers.sort((a, b) => a - b), [...shown].sort((a, b) => a - b));
   const closedCodes = [...replayed.stdout.matchAll(/^\s+closed after \d+ ms: term (\S+),/gm)].map((m) => m[1]);
   assert.is(closedCodes.length, shown.size, 'each timeline ends closed');

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseForwardArgs } from '../src/cli/forward-args.js';
-import { accessLines, ensureBuilt, runCli, startForward, type Child } from './helpers/cli-harness.js';
+import { accessLines, connLine, counterOf, ensureBuilt, runCli, startForward, type Child } from './helpers/cli-harness.js';
 import { closeServer, connect, echoServer, listen } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 
@@ -41,7 +41,7 @@ test('--first-byte-timeout: a silent client is closed (first_byte_timeout, fO); 
     const waited = Date.now() - started;
     assert.ok(s.ended, 'the client saw FIN first, not only a reset');
     assert.ok(waited >= FIRST - 20, `closed after ${waited} ms, not before the timeout`);
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', connLine(1));
     const [line] = accessLines(child);
     assert.equal([line!.client_close, line!.server_close, line!.term, line!.c2s_bytes], ['first_byte_timeout', 'first_byte_timeout', 'fO', '0']);
 
@@ -53,8 +53,8 @@ test('--first-byte-timeout: a silent client is closed (first_byte_timeout, fO); 
     assert.not.ok(t.ended || t.closed, `a client that sent a byte is kept past ${FIRST} ms`);
     talker.end();
     await until(() => t.closed, 'the talker to close');
-    await child.waitFor('stderr', /^conn=2 /);
-    const second = accessLines(child).find((l) => l.conn === '2')!;
+    await child.waitFor('stderr', connLine(2));
+    const second = accessLines(child).find((l) => counterOf(l.conn!) === 2)!;
     assert.equal([second.client_close, second.term, second.c2s_bytes], ['fin', 'CO', '1']);
     await stop(child);
   } finally {

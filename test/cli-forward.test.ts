@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SETTINGS, readEventLog, replay } from '../src/index.js';
-import { accessLines, ensureBuilt, startForward, type Child } from './helpers/cli-harness.js';
+import { accessLines, connLine, counterOf, ensureBuilt, startForward, type Child } from './helpers/cli-harness.js';
 import { closeServer, connect, echoServer, listen, payload, readAll, sha256 } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 
@@ -90,10 +90,11 @@ test('forward proxies a half-closed echo byte for byte and logs one access line 
     const echoed = await got;
     assert.is(echoed.length, data.length, 'every byte echoed after the client FIN');
     assert.is(sha256(echoed), sha256(data));
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', connLine(1));
     const [line] = accessLines(child);
+    assert.match(line!.conn!, /^[A-Za-z0-9_-]+-[0-9a-z]+-1$/, 'the id is instance-boot-counter');
     assert.equal(line, {
-      conn: '1',
+      conn: line!.conn,
       from,
       term: 'CO',
       duration_ms: line!.duration_ms!,
@@ -108,7 +109,8 @@ test('forward proxies a half-closed echo byte for byte and logs one access line 
     // The event log replays to the same ending the access log printed.
     const { connections, incomplete } = replay(await readEventLog(logFile));
     assert.equal(incomplete, []);
-    const c = connections.get(1)!;
+    const [c] = [...connections.values()];
+    assert.is(connections.size, 1);
     assert.ok(c.done, 'connection 1 is done in the replayed log');
     assert.equal(c.context.reasons, { client: 'fin', server: 'peer_fin' });
     assert.is(c.client, from);
@@ -160,11 +162,11 @@ test('--json prints each access-log line as JSON; --quiet prints none and still 
       client.end(text);
       assert.is((await got).toString(), text);
       client.destroy();
-      await json.child.waitFor('stderr', new RegExp(`"conn":${i + 1},`));
+      await json.child.waitFor('stderr', new RegExp(`"conn":"[A-Za-z0-9_-]+-${i + 1}",`));
     }
     const entries = json.child.stderrLines().map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.is(entries.length, 2, json.child.stderr);
-    assert.equal(entries.map((e) => [e.conn, e.c2s_bytes, e.s2c_bytes, e.client_close, e.server_close, e.term]), [
+    assert.equal(entries.map((e) => [counterOf(e.conn as string), e.c2s_bytes, e.s2c_bytes, e.client_close, e.server_close, e.term]), [
       [1, 5, 5, 'fin', 'peer_fin', 'CO'],
       [2, 7, 7, 'fin', 'peer_fin', 'CO'],
     ]);
@@ -197,12 +199,12 @@ test('an unreachable target is no start-up error: each connection records connec
       client.on('error', () => {});
       client.write('hello?');
       await endedByProxy(client);
-      await child.waitFor('stderr', new RegExp(`^conn=${i} `));
+      await child.waitFor('stderr', connLine(i));
     }
     const lines = accessLines(child);
-    assert.equal(lines.map((l) => [l.conn, l.server_close, l.server_error, l.term, l.s2c_bytes]), [
-      ['1', 'connect_refused', 'ECONNREFUSED', 'RK', '0'],
-      ['2', 'connect_refused', 'ECONNREFUSED', 'RK', '0'],
+    assert.equal(lines.map((l) => [counterOf(l.conn!), l.server_close, l.server_error, l.term, l.s2c_bytes]), [
+      [1, 'connect_refused', 'ECONNREFUSED', 'RK', '0'],
+      [2, 'connect_refused', 'ECONNREFUSED', 'RK', '0'],
     ]);
     assert.ok(child.running, 'still running after failed connects');
     await stop(child);
@@ -237,7 +239,7 @@ test('--connect-timeout: an upstream that never answers the SYN ends in connect_
     const client = await connect(started.port);
     client.on('error', () => {});
     await endedByProxy(client);
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', connLine(1));
     const [line] = accessLines(child);
     assert.is(line!.server_close, 'connect_timeout');
     assert.is(line!.client_close, 'peer_closed');
@@ -266,7 +268,7 @@ test('every lifecycle flag reaches the connection settings one to one', async ()
     client.end('x');
     await got;
     client.destroy();
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', connLine(1));
     await stop(child);
     const open = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.kind === 'open');
     assert.equal(open.settings, {
@@ -337,7 +339,7 @@ test('--idle-timeout closes a silent connection (idle_timeout, iO); --socket-tim
       // The proxy ends the client side once the connection has been silent: the echo arrives first.
       assert.is((await got).toString(), 'ping');
       client.end();
-      await child.waitFor('stderr', /^conn=1 /);
+      await child.waitFor('stderr', connLine(1));
       client.destroy();
     }
     const [i] = accessLines(idle.child);
@@ -363,7 +365,7 @@ test('--parity-timeout and --parity-inactivity close a connection left half-clos
     client.end('request');
     // The upstream never answers nor FINs: only the parity check can end this connection.
     await got;
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', connLine(1));
     const [line] = accessLines(child);
     assert.equal([line!.client_close, line!.server_close, line!.term], ['parity_timeout', 'parity_timeout', 'pH']);
     client.destroy();
@@ -383,7 +385,7 @@ test('--max-lifetime with --grace-period: a client that stops reading is destroy
     const client = await connect(port);
     client.on('error', () => {});
     client.pause(); // never reads: the proxy's writes to it cannot flush
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', connLine(1));
     const [line] = accessLines(child);
     // The lifetime is why it ended; the grace period is how the client side was cut.
     assert.equal([line!.client_close, line!.term], ['max_lifetime', 'lO']);
@@ -414,7 +416,7 @@ test('--no-half-open ends both sides at the first FIN: a response sent after the
       const got = readAll(client);
       client.end('question');
       answers.push((await got).toString());
-      await child.waitFor('stderr', /^conn=1 /);
+      await child.waitFor('stderr', connLine(1));
       client.destroy();
     }
     assert.equal(answers, ['late answer', '']);

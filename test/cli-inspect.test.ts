@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CLI, Child, ROOT, accessLines, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
+import { CLI, Child, ROOT, accessLines, counterOf, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
 import { connectErrorAt, otherLocalAddresses } from './helpers/exposure.js';
 import { closeServer, connect, connectError, echoServer, listen, readAll } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
@@ -22,7 +22,7 @@ async function roundTrip(child: Child, port: number, id: number, size: number): 
   client.end(data);
   assert.ok((await got).equals(data), `connection ${id} echoed`);
   client.destroy();
-  await until(() => accessLines(child).some((l) => l.conn === String(id)), `connection ${id} closed`);
+  await until(() => accessLines(child).some((l) => counterOf(l.conn!) === id), `connection ${id} closed`);
 }
 
 async function inspectorUrl(child: Child, host = '127.0.0.1'): Promise<{ url: string; port: number }> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseEventLog, replay } from '../src/index.js';
-import { ensureBuilt, parseLogfmt, startForward, type Child } from './helpers/cli-harness.js';
+import { counterOf, ensureBuilt, parseLogfmt, startForward, type Child } from './helpers/cli-harness.js';
 import { closeServer, connect, echoServer, listen, roundTrip } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 
@@ -24,12 +24,12 @@ const accessIds = (file: string) =>
   read(file)
     .split('\n')
     .filter((l) => l.startsWith('conn='))
-    .map((l) => Number(parseLogfmt(l).conn));
+    .map((l) => counterOf(parseLogfmt(l).conn!));
 /** The ids of the connections disposed in an event log file. */
 const disposedIds = (file: string) =>
   parseEventLog(read(file))
     .filter((r) => r.kind === 'disposed')
-    .map((r) => r.conn);
+    .map((r) => counterOf(r.conn));
 
 async function withProxy(args: string[], run: (child: Child, port: number) => Promise<void>): Promise<void> {
   const upstream = echoServer();
@@ -76,7 +76,7 @@ for (const signal of ['SIGHUP', 'SIGUSR1'] as const) {
         assert.equal(disposedIds(log).sort(), [4, 5, 6]);
         // The new event log holds whole connections from their open record: it replays alone.
         const { connections } = replay(parseEventLog(read(log)));
-        assert.equal([...connections.keys()].sort(), [4, 5, 6]);
+        assert.equal([...connections.keys()].map(counterOf).sort(), [4, 5, 6]);
         for (const c of connections.values()) assert.ok(c.done, `connection ${c.id} complete in the new file`);
       });
     } finally {

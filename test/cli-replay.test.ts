@@ -18,9 +18,14 @@ const logFile = join(tmp, 'run.jsonl');
 const liveCopy = join(tmp, 'live.jsonl');
 let access: Record<string, string>[] = [];
 let froms: string[] = [];
+/** What every connection id of a log starts with (`rt-<boot>-`), read from its first record. */
+const prefixOf = (file: string) => (JSON.parse(readFileSync(file, 'utf8').split('\n')[0]!) as { conn: string }).conn.replace(/\d+$/, '');
+/** Connection `n` of the recorded run (`--instance rt`) and of the torn one (`--instance tn`). */
+const rt = (n: number) => prefixOf(logFile) + n;
+const tn = (n: number) => prefixOf(wholeFile) + n;
 
 /** The section of replay output about one connection: from its header to the blank line. */
-function section(stdout: string, id: number): string[] {
+function section(stdout: string, id: string): string[] {
   const lines = stdout.split('\n');
   const start = lines.findIndex((l) => l.startsWith(`connection ${id} `));
   if (start === -1) return [];
@@ -61,9 +66,9 @@ async function echoHello(port: number): Promise<string> {
 async function record(): Promise<void> {
   // One run of the proxy: a normal half-closed echo, a client that resets, and a snapshot of
   // the log taken while a third connection is still open.
-  await withForward(['--log', logFile, '--shutdown-timeout', '100'], async (child, port) => {
+  await withForward(['--log', logFile, '--shutdown-timeout', '100', '--instance', 'rt'], async (child, port) => {
     froms.push(await echoHello(port));
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', /^conn=rt-[0-9a-z]+-1 /);
 
     const b = await connect(port);
     froms.push(`127.0.0.1:${b.localPort}`);
@@ -71,12 +76,12 @@ async function record(): Promise<void> {
     b.write('bye');
     await until(() => b.bytesRead === 3, 'the echo of bye');
     b.resetAndDestroy();
-    await child.waitFor('stderr', /^conn=2 /);
+    await child.waitFor('stderr', /^conn=rt-[0-9a-z]+-2 /);
 
     const c = await connect(port);
     c.write('still here');
     await until(() => c.bytesRead === 10, 'the echo of still here');
-    await until(() => readFileSync(logFile, 'utf8').includes('"conn":3,"kind":"event"'), 'connection 3 in the log');
+    await until(() => /"conn":"rt-[0-9a-z]+-3","kind":"event"/.test(readFileSync(logFile, 'utf8')), 'connection 3 in the log');
     copyFileSync(logFile, liveCopy);
     c.on('end', () => c.end());
     child.kill('SIGTERM');
@@ -92,8 +97,8 @@ test('replay prints each connection: timeline of both sides, then reasons and te
   const { code, stdout, stderr } = await runCli(['replay', logFile]);
   assert.is(code, 0, stderr);
   assert.is(stderr, '');
-  const one = section(stdout, 1);
-  assert.is(one[0], `connection 1 from ${froms[0]}, ${one[0]!.split(', ').pop()}`);
+  const one = section(stdout, rt(1));
+  assert.is(one[0], `connection ${rt(1)} from ${froms[0]}, ${one[0]!.split(', ').pop()}`);
   assert.match(one[0]!, /opened \d{4}-\d\d-\d\dT/);
   assert.match(one[1]!, /^\s+time\s+event\s+client\s+server$/);
   assert.match(one[2]!, /^\s+\+0 ms\s+open\s+open\s+connecting$/);
@@ -104,36 +109,39 @@ test('replay prints each connection: timeline of both sides, then reasons and te
   assert.is(one[one.length - 1], `  closed after ${a!.duration_ms} ms: term ${a!.term}, client ${a!.client_close}, server ${a!.server_close}, c2s 5 B, s2c 5 B`);
   assert.equal([a!.term, a!.client_close, a!.server_close], ['CO', 'fin', 'peer_fin']);
 
-  const two = section(stdout, 2);
-  assert.ok(two[0]!.startsWith(`connection 2 from ${froms[1]}`));
+  const two = section(stdout, rt(2));
+  assert.ok(two[0]!.startsWith(`connection ${rt(2)} from ${froms[1]}`));
   assert.ok(two.some((l) => /ERROR client ECONNRESET\s+closed\s+draining\.flushing$/.test(l)), two.join('\n'));
   assert.is(
     two[two.length - 1],
     `  closed after ${b!.duration_ms} ms: term ${b!.term}, client ${b!.client_close}, server ${b!.server_close}, c2s 3 B, s2c 3 B, client error ECONNRESET`,
   );
   assert.equal([b!.term, b!.client_close, b!.server_close], ['cO', 'reset', 'peer_closed']);
-  assert.ok(section(stdout, 3).length > 0, 'connection 3 (closed at shutdown) is there too');
+  assert.ok(section(stdout, rt(3)).length > 0, 'connection 3 (closed at shutdown) is there too');
 });
 
 test('replay --connection ID prints that connection only; an unknown id is exit 2', async () => {
   await recorded();
-  const only = await runCli(['replay', logFile, '--connection', '2']);
+  const only = await runCli(['replay', logFile, '--connection', rt(2)]);
   assert.is(only.code, 0, only.stderr);
-  assert.is(section(only.stdout, 1).length, 0);
-  assert.ok(section(only.stdout, 2).length > 3);
-  assert.is(section(only.stdout, 3).length, 0);
+  assert.is(section(only.stdout, rt(1)).length, 0);
+  assert.ok(section(only.stdout, rt(2)).length > 3);
+  assert.is(section(only.stdout, rt(3)).length, 0);
 
-  const missing = await runCli(['replay', '--connection', '9', logFile]);
+  const missing = await runCli(['replay', '--connection', rt(9), logFile]);
   assert.is(missing.code, 2);
   assert.is(missing.stdout, '');
-  assert.is(missing.stderr, `proxy-lifecycle: connection 9 is not in ${logFile} (it has connections 1, 2, 3)\n`);
+  assert.is(missing.stderr, `proxy-lifecycle: connection ${rt(9)} is not in ${logFile} (it has connections ${rt(1)}, ${rt(2)}, ${rt(3)})\n`);
+  const bad = await runCli(['replay', logFile, '--connection', 'a.b']);
+  assert.equal([bad.code, bad.stdout], [2, '']);
+  assert.match(bad.stderr, /^proxy-lifecycle: --connection must be a connection id \(up to 100 of A-Z a-z 0-9 _ -/);
 });
 
 test('a log cut while a connection was open shows it as still open', async () => {
   await recorded();
-  const { code, stdout } = await runCli(['replay', liveCopy, '--connection', '3']);
+  const { code, stdout } = await runCli(['replay', liveCopy, '--connection', rt(3)]);
   assert.is(code, 0);
-  const three = section(stdout, 3);
+  const three = section(stdout, rt(3));
   assert.is(three[three.length - 1], '  still open at the end of the log: client open, server open, term so far --');
 });
 
@@ -162,14 +170,14 @@ let tornSetup: Promise<void> | undefined;
 const torn = () => (tornSetup ??= tear());
 
 async function tear(): Promise<void> {
-  await withForward(['--log', tornFile, '--quiet'], async (child, port) => {
+  await withForward(['--log', tornFile, '--quiet', '--instance', 'tn'], async (child, port) => {
     await echoHello(port);
-    await until(() => readFileSync(tornFile, 'utf8').includes('"conn":1,"kind":"disposed"'), 'connection 1 closed in the log');
+    await until(() => /"conn":"tn-[0-9a-z]+-1","kind":"disposed"/.test(readFileSync(tornFile, 'utf8')), 'connection 1 closed in the log');
     const b = await connect(port);
     b.on('error', () => {});
     b.write('mid-flight');
     await until(() => b.bytesRead === 10, 'the echo of mid-flight');
-    await until(() => /"conn":2,"kind":"event".*ACTIVITY/.test(readFileSync(tornFile, 'utf8')), 'connection 2 active in the log');
+    await until(() => /"conn":"tn-[0-9a-z]+-2","kind":"event".*ACTIVITY/.test(readFileSync(tornFile, 'utf8')), 'connection 2 active in the log');
     child.kill('SIGKILL');
     assert.equal(await child.done(), { code: null, signal: 'SIGKILL' });
     b.destroy();
@@ -197,14 +205,14 @@ test('replay of a log torn by kill -9 replays every whole record and exits 0, sa
   const whole = await runCli(['replay', wholeFile]);
   assert.equal([whole.code, whole.stderr], [0, '']);
   assert.is(stdout, whole.stdout, 'the same timelines as the log of whole records');
-  assert.match(section(stdout, 1).at(-1)!, /^ {2}closed after \d+ ms: term CO, client fin, server peer_fin, c2s 5 B, s2c 5 B$/);
-  const two = section(stdout, 2);
+  assert.match(section(stdout, tn(1)).at(-1)!, /^ {2}closed after \d+ ms: term CO, client fin, server peer_fin, c2s 5 B, s2c 5 B$/);
+  const two = section(stdout, tn(2));
   // Connection 2's whole records are there, up to the torn one.
   assert.ok(two.some((l) => /^\s+\+\d+ ms\s+CONNECTED\s+open\s+open$/.test(l)), two.join('\n'));
   assert.match(two.at(-1)!, /^ {2}still open at the end of the log: /);
   // --html and --connection read the torn log the same way.
   const page = join(tmp, 'torn.html');
-  const html = await runCli(['replay', tornFile, '--html', page, '--connection', '2']);
+  const html = await runCli(['replay', tornFile, '--html', page, '--connection', tn(2)]);
   assert.equal([html.code, html.stdout, html.stderr], [0, `wrote ${page} (1 connection)\n`, tornMessage(tornFile)]);
 });
 
@@ -243,14 +251,14 @@ test('replay - reads the log from standard input, with --connection and --html t
   const fromFile = await runCli(['replay', logFile]);
   const piped = await replayStdin(log);
   assert.equal(piped, { code: 0, stdout: fromFile.stdout, stderr: '' });
-  const two = await replayStdin(log, ['--connection', '2']);
-  assert.equal(two, { code: 0, stdout: (await runCli(['replay', logFile, '--connection', '2'])).stdout, stderr: '' });
+  const two = await replayStdin(log, ['--connection', rt(2)]);
+  assert.equal(two, { code: 0, stdout: (await runCli(['replay', logFile, '--connection', rt(2)])).stdout, stderr: '' });
   const page = join(tmp, 'stdin.html');
   const html = await replayStdin(log, ['--html', page]);
   assert.equal(html, { code: 0, stdout: `wrote ${page} (3 connections)\n`, stderr: '' });
   assert.match(readFileSync(page, 'utf8'), /<title>standard input/);
-  const missing = await replayStdin(log, ['--connection', '9']);
-  assert.equal(missing, { code: 2, stdout: '', stderr: 'proxy-lifecycle: connection 9 is not in standard input (it has connections 1, 2, 3)\n' });
+  const missing = await replayStdin(log, ['--connection', rt(9)]);
+  assert.equal(missing, { code: 2, stdout: '', stderr: `proxy-lifecycle: connection ${rt(9)} is not in standard input (it has connections ${rt(1)}, ${rt(2)}, ${rt(3)})\n` });
 
   await torn();
   const tornPiped = await replayStdin(readFileSync(tornFile));
@@ -263,11 +271,11 @@ test('a log whose open records were dropped says which connections it skipped', 
   await recorded();
   const lines = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
   const withoutOpen1 = join(tmp, 'no-open.jsonl');
-  writeFileSync(withoutOpen1, lines.filter((l) => !(l.includes('"conn":1,') && l.includes('"kind":"open"'))).join('\n') + '\n');
+  writeFileSync(withoutOpen1, lines.filter((l) => !(l.includes(`"conn":"${rt(1)}",`) && l.includes('"kind":"open"'))).join('\n') + '\n');
   const { code, stdout } = await runCli(['replay', withoutOpen1]);
   assert.is(code, 0);
-  assert.is(section(stdout, 1).length, 0);
-  assert.match(stdout, /^skipped connection 1: the log lost its open record$/m);
+  assert.is(section(stdout, rt(1)).length, 0);
+  assert.ok(stdout.includes(`\nskipped connection ${rt(1)}: the log lost its open record\n`), stdout);
 });
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { accessLines, ensureBuilt, startForward } from './helpers/cli-harness.js';
+import { accessLines, counterOf, ensureBuilt, startForward } from './helpers/cli-harness.js';
 import { closeServer, connect, echoServer, listen } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 
@@ -137,7 +137,7 @@ test('a second signal during the drain destroys what is left at once, and still 
     assert.equal(exit, { code: 0, signal: null });
     await until(() => state.closed, 'the idle connection to be closed');
     const events = child.stderrLines().map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.equal(events.map((e) => e.event ?? `conn ${String(e.conn)}`), ['stopping', 'abort', 'conn 1', 'stopped']);
+    assert.equal(events.map((e) => e.event ?? `conn ${counterOf(e.conn as string)}`), ['stopping', 'abort', 'conn 1', 'stopped']);
     assert.equal([events[2]!.client_close, events[2]!.term], ['aborted', 'AO']);
     assert.equal([events[3]!.finished, events[3]!.destroyed], [0, 1]);
   } finally {

@@ -14,8 +14,9 @@ ensureBuilt();
 /** A log of `n` connections, each opened, connected, closed by both sides and disposed. */
 function bigLog(n: number): string {
   const lines: string[] = [];
-  for (let conn = 1; conn <= n; conn++) {
-    const t = conn * 10;
+  for (let i = 1; i <= n; i++) {
+    const t = i * 10;
+    const conn = `big-b-${i}`;
     const records: LogRecord[] = [
       { t, conn, kind: 'open', settings: DEFAULT_SETTINGS },
       { t: t + 1, conn, kind: 'event', event: { type: 'CONNECTED' } },

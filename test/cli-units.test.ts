@@ -132,7 +132,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     '--listen', '9000', '--target', 'up:1',
     '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
     '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
-    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--max-connections-per-ip', '11', '--log', 'x.jsonl', '--json', '--quiet',
+    '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--max-connections-per-ip', '11', '--log', 'x.jsonl', '--json', '--quiet', '--instance', 'web-1_a',
     '--accept-proxy', '11', '--send-proxy', 'v2',
   ]);
   assert.equal(config, {
@@ -152,8 +152,12 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     inspect: undefined,
     json: true,
     quiet: true,
+    instance: 'web-1_a',
     proxyProtocol: { acceptProxy: { timeout: 11 }, sendProxy: 'v2' },
   });
+  for (const bad of ['web.1', 'a b', 'x'.repeat(33), 'a>b']) {
+    throwsCli(() => parseForwardArgs(['--listen', '1', '--target', 'h:2', '--instance', bad]), `--instance must be 1 to 32 of the characters A-Z a-z 0-9 _ - (it is part of every connection id and a NATS subject token), got ${JSON.stringify(bad)}`);
+  }
   const defaults = parseForwardArgs(['--listen', '1', '--target', 'h:2']);
   assert.ok(defaults !== 'help');
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
@@ -215,7 +219,7 @@ test('parseForwardArgs: the library validates each lifecycle flag, and its messa
 });
 
 const info: CloseInfo = {
-  id: 7,
+  id: 'web1-mf3k2a1b-7',
   client: '127.0.0.1:5000',
   reasons: { client: 'peer_closed', server: 'reset' },
   ending: { side: 'server', reason: 'reset', phase: 'half_closed' },
@@ -231,12 +235,12 @@ test('access log: logfmt text and JSON carry the same fields', () => {
   const entry = accessLogEntry(info);
   assert.is(
     formatText(entry),
-    'conn=7 from=127.0.0.1:5000 term=sH duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=peer_closed server_close=reset server_error=ECONNRESET discarded_bytes=3',
+    'conn=web1-mf3k2a1b-7 from=127.0.0.1:5000 term=sH duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=peer_closed server_close=reset server_error=ECONNRESET discarded_bytes=3',
   );
   const json = JSON.parse(formatJson(entry, new Date(0)));
   assert.equal(json, { time: '1970-01-01T00:00:00.000Z', ...entry });
   const quiet = accessLogEntry({ ...info, client: undefined, errors: { client: null, server: null }, discarded: 0, reasons: { client: 'fin', server: null }, code: 'CO' });
-  assert.is(formatText(quiet), 'conn=7 from=- term=CO duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=fin server_close=-');
+  assert.is(formatText(quiet), 'conn=web1-mf3k2a1b-7 from=- term=CO duration_ms=13 c2s_bytes=10 s2c_bytes=2000 client_close=fin server_close=-');
 });
 
 test('access log: a refusal is one line in the fields of a close (conn=-, term, client_close) plus its limit, text and JSON alike', () => {
@@ -256,16 +260,16 @@ test('access log: a refusal is one line in the fields of a close (conn=-, term, 
 
 test('Follower: steps carry both sides before and after; socket timeouts counted; the close has reasons and code', () => {
   const settings = { ...DEFAULT_SETTINGS, socketTimeout: 100 };
-  const ev = (t: number, event: Record<string, unknown>): LogRecord => ({ t, conn: 1, kind: 'event', event: event as never });
+  const ev = (t: number, event: Record<string, unknown>): LogRecord => ({ t, conn: 'web1-mf3k2a1b-1', kind: 'event', event: event as never });
   const records: LogRecord[] = [
-    { t: 1000, conn: 1, kind: 'open', settings, client: '10.0.0.1:1' },
+    { t: 1000, conn: 'web1-mf3k2a1b-1', kind: 'open', settings, client: '10.0.0.1:1' },
     ev(1001, { type: 'CONNECTED' }),
     ev(1100, { type: 'xstate.after.socketTimeout.connection.watch.timeout.armed' }),
     ev(1200, { type: 'xstate.after.socketTimeout.connection.watch.timeout.armed' }),
     ev(1210, { type: 'END', side: 'client' }),
     ev(1211, { type: 'FINISHED', side: 'server' }),
     ev(1220, { type: 'ERROR', side: 'server', code: 'ECONNRESET' }),
-    { t: 1230, conn: 2, kind: 'event', event: { type: 'CONNECTED' } },
+    { t: 1230, conn: 'web1-mf3k2a1b-2', kind: 'event', event: { type: 'CONNECTED' } },
   ];
   const follower = new Follower();
   const items = records.map((r) => follower.observe(r)).filter((i): i is FollowItem => i !== undefined);
@@ -279,12 +283,12 @@ test('Follower: steps carry both sides before and after; socket timeouts counted
     [211, 'FINISHED server', 'draining.readEnded', 'draining.readEnded', 'draining.writeEnded'],
     [220, 'ERROR server ECONNRESET', 'draining.readEnded', 'draining.flushing', 'closed'],
   ]);
-  assert.equal([...follower.incomplete], [2], 'an event without its open record');
+  assert.equal([...follower.incomplete], ['web1-mf3k2a1b-2'], 'an event without its open record');
   const [pending] = follower.pending();
-  assert.equal(pending, { conn: 1, openedAt: 1000, client: '10.0.0.1:1', regions: { client: 'draining.flushing', server: 'closed' }, term: 'sH' });
+  assert.equal(pending, { conn: 'web1-mf3k2a1b-1', openedAt: 1000, client: '10.0.0.1:1', regions: { client: 'draining.flushing', server: 'closed' }, term: 'sH' });
   follower.observe(ev(1225, { type: 'FINISHED', side: 'client' }));
   follower.observe(ev(1226, { type: 'CLOSE', side: 'client' }));
-  const closed = follower.observe({ t: 1230, conn: 1, kind: 'disposed', reasons: { client: 'peer_closed', server: 'reset' }, bytes: { clientToServer: 1, serverToClient: 2 }, durationMs: 230 });
+  const closed = follower.observe({ t: 1230, conn: 'web1-mf3k2a1b-1', kind: 'disposed', reasons: { client: 'peer_closed', server: 'reset' }, bytes: { clientToServer: 1, serverToClient: 2 }, durationMs: 230 });
   assert.ok(closed?.kind === 'closed');
   if (closed?.kind === 'closed') {
     assert.equal([closed.term, closed.reasons, closed.errors, closed.socketTimeouts, closed.durationMs], [

@@ -78,7 +78,7 @@ for (const [flag, sinkName] of [
         assert.is(connections.size, 20);
         for (const c of connections.values()) assert.ok(c.done);
       } else {
-        assert.is(count(text, /^conn=\d+ /), 20);
+        assert.is(count(text, /^conn=[A-Za-z0-9_-]+-\d+ /), 20);
       }
     } finally {
       await child?.dispose();

@@ -65,7 +65,7 @@ async function rig(supervisor: Supervisor, upstreamMode: 'echo' | 'sink') {
 
 /** A copy of a message (the activity message is one object, reused), and the closes seen so far. */
 interface Seen {
-  id: number;
+  id: string;
   type: ConnectionMessage['type'];
   t?: number;
   c2s: number;

@@ -36,8 +36,8 @@ import { startLoopback } from './helpers/loopback.js';
 import { connect, readAll } from './helpers/sockets.js';
 import { MachineSim } from './helpers/reference-machine.js';
 
-const ev = (t: number, conn: number, event: RuntimeEvent): LogRecord => ({ t, conn, kind: 'event', event });
-const open = (t: number, conn: number, settings: ConnectionSettings = { ...DEFAULT_SETTINGS }, client?: string): LogRecord =>
+const ev = (t: number, conn: string, event: RuntimeEvent): LogRecord => ({ t, conn, kind: 'event', event });
+const open = (t: number, conn: string, settings: ConnectionSettings = { ...DEFAULT_SETTINGS }, client?: string): LogRecord =>
   client === undefined ? { t, conn, kind: 'open', settings } : { t, conn, kind: 'open', settings, client };
 
 /** A sink that remembers what it got and whether it was closed. */
@@ -82,8 +82,8 @@ function parseError(text: string): EventLogParseError {
 }
 
 const line = (value: unknown) => JSON.stringify(value);
-const OPEN = line(open(0, 1));
-const CONNECTED = line(ev(1, 1, { type: 'CONNECTED' }));
+const OPEN = line(open(0, '1'));
+const CONNECTED = line(ev(1, '1', { type: 'CONNECTED' }));
 
 // --- the ring ----------------------------------------------------------------------------
 
@@ -91,7 +91,7 @@ test('the ring keeps at most capacity records, oldest dropped first, records() o
   const log = new EventLog({ capacity: 3 });
   assert.is(log.capacity, 3);
   assert.equal(log.records(), []);
-  const recs = Array.from({ length: 8 }, (_, i) => ev(i, 1, { type: 'ACTIVITY', clientToServer: i, serverToClient: 0 }));
+  const recs = Array.from({ length: 8 }, (_, i) => ev(i, '1', { type: 'ACTIVITY', clientToServer: i, serverToClient: 0 }));
   log.append(recs[0]!);
   log.append(recs[1]!);
   assert.equal(log.records(), [recs[0], recs[1]]);
@@ -110,9 +110,9 @@ test('the ring keeps at most capacity records, oldest dropped first, records() o
 
 test('capacity 1 keeps only the latest record', () => {
   const log = new EventLog({ capacity: 1 });
-  log.append(ev(1, 1, { type: 'SHUTDOWN' }));
-  log.append(ev(2, 1, { type: 'ABORT' }));
-  assert.equal(log.records(), [ev(2, 1, { type: 'ABORT' })]);
+  log.append(ev(1, '1', { type: 'SHUTDOWN' }));
+  log.append(ev(2, '1', { type: 'ABORT' }));
+  assert.equal(log.records(), [ev(2, '1', { type: 'ABORT' })]);
   assert.is(log.dropped, 1);
 });
 
@@ -121,7 +121,7 @@ test('capacity 0 keeps nothing, but sinks and records$ still receive every recor
   const log = new EventLog({ capacity: 0, sinks: [sink] });
   const seen: LogRecord[] = [];
   log.records$.subscribe((r) => seen.push(r));
-  const recs = [open(0, 1), ev(1, 1, { type: 'CONNECTED' }), ev(2, 1, { type: 'ABORT' })];
+  const recs = [open(0, '1'), ev(1, '1', { type: 'CONNECTED' }), ev(2, '1', { type: 'ABORT' })];
   for (const r of recs) log.append(r);
   assert.equal(log.records(), []);
   assert.is(log.capacity, 0);
@@ -180,16 +180,16 @@ test('records$ emits each record as it is appended; close() completes it and clo
   const first = memorySink();
   const later = memorySink();
   const log = new EventLog({ capacity: 10, sinks: [first] });
-  log.append(open(0, 1)); // before anyone subscribes: not replayed to late subscribers
+  log.append(open(0, '1')); // before anyone subscribes: not replayed to late subscribers
   const seen: LogRecord[] = [];
   let completed = false;
   log.records$.subscribe({ next: (r) => seen.push(r), complete: () => (completed = true) });
-  log.append(ev(1, 1, { type: 'CONNECTED' }));
+  log.append(ev(1, '1', { type: 'CONNECTED' }));
   log.addSink(later);
-  log.append(ev(2, 1, { type: 'END', side: 'client' }));
-  assert.equal(seen, [ev(1, 1, { type: 'CONNECTED' }), ev(2, 1, { type: 'END', side: 'client' })]);
+  log.append(ev(2, '1', { type: 'END', side: 'client' }));
+  assert.equal(seen, [ev(1, '1', { type: 'CONNECTED' }), ev(2, '1', { type: 'END', side: 'client' })]);
   assert.is(first.got.length, 3);
-  assert.equal(later.got, [ev(2, 1, { type: 'END', side: 'client' })], 'an added sink gets only later records');
+  assert.equal(later.got, [ev(2, '1', { type: 'END', side: 'client' })], 'an added sink gets only later records');
   assert.is(completed, false);
   await log.close();
   assert.is(completed, true);
@@ -202,7 +202,7 @@ test('the sinks array passed in is copied: pushing to it later adds no sink', as
   const log = new EventLog({ sinks });
   const sneaky = memorySink();
   sinks.push(sneaky);
-  log.append(open(0, 1));
+  log.append(open(0, '1'));
   assert.equal(sneaky.got, []);
   await log.close();
   assert.is(sneaky.closed, 0);
@@ -215,12 +215,12 @@ test('JsonlSink writes one JSON object per line; readEventLog and parseEventLog 
     const path = join(dir, 'events.jsonl');
     const log = new EventLog({ capacity: 100, sinks: [new JsonlSink(path)] });
     const recs: LogRecord[] = [
-      open(0, 1, { ...DEFAULT_SETTINGS }, '127.0.0.1:5555'),
-      ev(1, 1, { type: 'CONNECTED' }),
-      ev(2, 1, { type: 'ACTIVITY', clientToServer: 10, serverToClient: 20 }),
-      ev(3, 1, { type: 'ERROR', side: 'server', code: 'ECONNRESET' }),
-      ev(5003, 1, { type: 'xstate.after.gracePeriod.connection.client.draining.flushing' }),
-      { t: 5003, conn: 1, kind: 'disposed', reasons: { client: 'grace_expired', server: 'reset' }, bytes: { clientToServer: 10, serverToClient: 20 }, durationMs: 5003 },
+      open(0, '1', { ...DEFAULT_SETTINGS }, '127.0.0.1:5555'),
+      ev(1, '1', { type: 'CONNECTED' }),
+      ev(2, '1', { type: 'ACTIVITY', clientToServer: 10, serverToClient: 20 }),
+      ev(3, '1', { type: 'ERROR', side: 'server', code: 'ECONNRESET' }),
+      ev(5003, '1', { type: 'xstate.after.gracePeriod.connection.client.draining.flushing' }),
+      { t: 5003, conn: '1', kind: 'disposed', reasons: { client: 'grace_expired', server: 'reset' }, bytes: { clientToServer: 10, serverToClient: 20 }, durationMs: 5003 },
     ];
     for (const r of recs) log.append(r);
     await log.close();
@@ -238,21 +238,21 @@ test('JsonlSink appends to an existing file', async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, 'events.jsonl');
     const a = new JsonlSink(path);
-    a.write(open(0, 1));
+    a.write(open(0, '1'));
     await a.close();
     const b = new JsonlSink(path);
-    b.write(ev(1, 1, { type: 'ABORT' }));
+    b.write(ev(1, '1', { type: 'ABORT' }));
     await b.close();
-    assert.equal(await readEventLog(path), [open(0, 1), ev(1, 1, { type: 'ABORT' })]);
+    assert.equal(await readEventLog(path), [open(0, '1'), ev(1, '1', { type: 'ABORT' })]);
   });
 });
 
 test('a JsonlSink that cannot open its file does not throw on write; close() rejects with the error', async () => {
   await withTempDir(async (dir) => {
     const sink = new JsonlSink(join(dir, 'missing-dir', 'events.jsonl'));
-    sink.write(open(0, 1));
+    sink.write(open(0, '1'));
     await new Promise((r) => setTimeout(r, 5));
-    sink.write(ev(1, 1, { type: 'ABORT' }));
+    sink.write(ev(1, '1', { type: 'ABORT' }));
     let error: unknown;
     await sink.close().catch((err: unknown) => (error = err));
     assert.ok(error instanceof Error, 'close() rejects');
@@ -263,14 +263,14 @@ test('a JsonlSink that cannot open its file does not throw on write; close() rej
 test('a JsonlSink opening a log torn by a crash cuts the torn last line, so the file keeps parsing strictly after more records', async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, 'torn.jsonl');
-    const whole = [open(0, 1), ev(1, 1, { type: 'CONNECTED' })];
-    const torn = JSON.stringify(ev(2, 1, { type: 'ABORT' })).slice(0, 17);
+    const whole = [open(0, '1'), ev(1, '1', { type: 'CONNECTED' })];
+    const torn = JSON.stringify(ev(2, '1', { type: 'ABORT' })).slice(0, 17);
     await writeFile(path, whole.map((r) => JSON.stringify(r) + '\n').join('') + torn);
     const sink = new JsonlSink(path);
     assert.is(sink.repaired, torn.length);
-    sink.write(ev(3, 1, { type: 'ABORT' }));
+    sink.write(ev(3, '1', { type: 'ABORT' }));
     await sink.close();
-    assert.equal(await readEventLog(path), [...whole, ev(3, 1, { type: 'ABORT' })]);
+    assert.equal(await readEventLog(path), [...whole, ev(3, '1', { type: 'ABORT' })]);
     // A clean file is left alone.
     const again = new JsonlSink(path);
     assert.is(again.repaired, 0);
@@ -280,7 +280,7 @@ test('a JsonlSink opening a log torn by a crash cuts the torn last line, so the 
 
 test('parseEventLog skips blank lines; line numbers count them', () => {
   assert.equal(parseEventLog(''), []);
-  assert.equal(parseEventLog(`\n${OPEN}\n\n   \n${CONNECTED}\n`), [open(0, 1), ev(1, 1, { type: 'CONNECTED' })]);
+  assert.equal(parseEventLog(`\n${OPEN}\n\n   \n${CONNECTED}\n`), [open(0, '1'), ev(1, '1', { type: 'CONNECTED' })]);
   const e = parseError(`${OPEN}\n\n${CONNECTED}\n{oops\n${CONNECTED}\n`);
   assert.is(e.line, 4);
   assert.match(e.message, 'not valid JSON');
@@ -314,14 +314,14 @@ test('readEventLog of a file whose last record was cut off rejects naming the li
 });
 
 test('a last line that is complete JSON without a final newline is accepted', () => {
-  assert.equal(parseEventLog(`${OPEN}\n${CONNECTED}`), [open(0, 1), ev(1, 1, { type: 'CONNECTED' })]);
+  assert.equal(parseEventLog(`${OPEN}\n${CONNECTED}`), [open(0, '1'), ev(1, '1', { type: 'CONNECTED' })]);
 });
 
 test('recoverEventLog: a torn last line is left out and reported with its line, byte offset and length', () => {
   const whole = `${OPEN}\n\n${CONNECTED}\n`;
-  const cut = line(ev(2, 1, { type: 'ERROR', side: 'client', code: 'Eé' })).slice(0, 30);
+  const cut = line(ev(2, '1', { type: 'ERROR', side: 'client', code: 'Eé' })).slice(0, 30);
   const { records, torn } = recoverEventLog(whole + cut);
-  assert.equal(records, [open(0, 1), ev(1, 1, { type: 'CONNECTED' })]);
+  assert.equal(records, [open(0, '1'), ev(1, '1', { type: 'CONNECTED' })]);
   assert.equal(torn, { line: 4, offset: Buffer.byteLength(whole), bytes: Buffer.byteLength(cut) });
   // Truncating the file at `offset` repairs it: what is left parses strictly to the same records.
   assert.equal(parseEventLog(Buffer.from(whole + cut).subarray(0, torn!.offset).toString()), records);
@@ -355,19 +355,19 @@ test('a last line that is valid JSON without a newline is a whole record: an inv
   // No proper prefix of a JSON object is valid JSON, so valid JSON cannot be a record cut short.
   let error: unknown;
   try {
-    recoverEventLog(`${OPEN}\n${line({ t: 1, conn: 1, kind: 'event', event: { type: 'EXPLODE' } })}`);
+    recoverEventLog(`${OPEN}\n${line({ t: 1, conn: '1', kind: 'event', event: { type: 'EXPLODE' } })}`);
   } catch (err) {
     error = err;
   }
   assert.instance(error, EventLogParseError);
   assert.is((error as EventLogParseError).line, 2);
   assert.match((error as Error).message, 'unknown event type "EXPLODE"');
-  assert.equal(recoverEventLog(`${OPEN}\n${CONNECTED}`), { records: [open(0, 1), ev(1, 1, { type: 'CONNECTED' })], torn: null });
+  assert.equal(recoverEventLog(`${OPEN}\n${CONNECTED}`), { records: [open(0, '1'), ev(1, '1', { type: 'CONNECTED' })], torn: null });
 });
 
 test('EventLogParser takes the log in chunks split anywhere, even inside a multi-byte character', () => {
-  const recs = [open(0, 1, { ...DEFAULT_SETTINGS }, '127.0.0.1:1'), ev(1, 1, { type: 'ERROR', side: 'server', code: 'É€😀' }), ev(2, 1, { type: 'ABORT' })];
-  const bytes = Buffer.from(recs.map(line).join('\n') + '\n' + line(ev(3, 1, { type: 'CLOSE', side: 'client' })).slice(0, 9));
+  const recs = [open(0, '1', { ...DEFAULT_SETTINGS }, '127.0.0.1:1'), ev(1, '1', { type: 'ERROR', side: 'server', code: 'É€😀' }), ev(2, '1', { type: 'ABORT' })];
+  const bytes = Buffer.from(recs.map(line).join('\n') + '\n' + line(ev(3, '1', { type: 'CLOSE', side: 'client' })).slice(0, 9));
   const expected = { records: recs, torn: { line: 4, offset: bytes.length - 9, bytes: 9 } };
   for (let a = 0; a <= bytes.length; a++) {
     for (const b of [a, Math.min(bytes.length, a + 1), Math.min(bytes.length, a + 7)]) {
@@ -394,7 +394,7 @@ test('EventLogParser takes the log in chunks split anywhere, even inside a multi
 test('recoverEventLogStream reads a stream chunk by chunk; readEventLog of the same file stays strict', async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, 'torn.jsonl');
-    const many = Array.from({ length: 3000 }, (_, i) => ev(i + 1, 1, { type: 'ACTIVITY', clientToServer: i, serverToClient: i }));
+    const many = Array.from({ length: 3000 }, (_, i) => ev(i + 1, '1', { type: 'ACTIVITY', clientToServer: i, serverToClient: i }));
     const text = [OPEN, ...many.map(line)].join('\n') + '\n' + CONNECTED.slice(0, -1);
     await writeFile(path, text);
     const stream = createReadStream(path, { highWaterMark: 1024 });
@@ -402,7 +402,7 @@ test('recoverEventLogStream reads a stream chunk by chunk; readEventLog of the s
     stream.on('data', () => chunks++);
     const { records, torn } = await recoverEventLogStream(stream);
     assert.ok(chunks > 100, `read in ${chunks} chunks`);
-    assert.equal(records, [open(0, 1), ...many]);
+    assert.equal(records, [open(0, '1'), ...many]);
     assert.equal(torn, { line: 3002, offset: Buffer.byteLength(text) - CONNECTED.length + 1, bytes: CONNECTED.length - 1 });
     let error: unknown;
     await readEventLog(path).catch((err: unknown) => (error = err));
@@ -413,19 +413,22 @@ test('recoverEventLogStream reads a stream chunk by chunk; readEventLog of the s
 
 test('invalid records each name their line and the bad field', () => {
   const cases: [unknown, RegExp][] = [
-    [{ t: 1, conn: 1, kind: 'opened', settings: {} }, /kind.*"opened"/],
-    [{ t: 1, conn: 1, kind: 'event', event: { type: 'EXPLODE' } }, /unknown event type "EXPLODE"/],
-    [{ t: 1, conn: 1, kind: 'event', event: { type: 'END', side: 'left' } }, /event\.side.*"left"/],
-    [{ t: 1, conn: 1, kind: 'event', event: { type: 'CLOSE', side: null } }, /event\.side/],
-    [{ t: 1, conn: 1, kind: 'disposed', reasons: { client: 'fin', server: 'bored' }, bytes: {}, durationMs: 1 }, /close reason "bored"/],
-    [{ t: 1, conn: 1, kind: 'disposed', reasons: { client: 'meh', server: null }, bytes: {}, durationMs: 1 }, /close reason "meh"/],
-    [{ t: 1, conn: 1, kind: 'disposed', bytes: {}, durationMs: 1 }, /field reasons/],
-    [{ t: '1', conn: 1, kind: 'event', event: { type: 'ABORT' } }, /field t/],
+    [{ t: 1, conn: '1', kind: 'opened', settings: {} }, /kind.*"opened"/],
+    [{ t: 1, conn: '1', kind: 'event', event: { type: 'EXPLODE' } }, /unknown event type "EXPLODE"/],
+    [{ t: 1, conn: '1', kind: 'event', event: { type: 'END', side: 'left' } }, /event\.side.*"left"/],
+    [{ t: 1, conn: '1', kind: 'event', event: { type: 'CLOSE', side: null } }, /event\.side/],
+    [{ t: 1, conn: '1', kind: 'disposed', reasons: { client: 'fin', server: 'bored' }, bytes: {}, durationMs: 1 }, /close reason "bored"/],
+    [{ t: 1, conn: '1', kind: 'disposed', reasons: { client: 'meh', server: null }, bytes: {}, durationMs: 1 }, /close reason "meh"/],
+    [{ t: 1, conn: '1', kind: 'disposed', bytes: {}, durationMs: 1 }, /field reasons/],
+    [{ t: '1', conn: '1', kind: 'event', event: { type: 'ABORT' } }, /field t/],
     [{ t: 1, conn: 1.5, kind: 'event', event: { type: 'ABORT' } }, /field conn/],
-    [{ t: 1, conn: '1', kind: 'event', event: { type: 'ABORT' } }, /field conn/],
-    [{ t: 1, conn: 1, kind: 'open' }, /field settings/],
-    [{ t: 1, conn: 1, kind: 'event' }, /field event/],
-    [{ t: 1, conn: 1, kind: 'event', event: { side: 'client' } }, /field event/],
+    [{ t: 1, conn: 'web1.a-1', kind: 'event', event: { type: 'ABORT' } }, /field conn must be a connection id/],
+    [{ t: 1, conn: -1, kind: 'event', event: { type: 'ABORT' } }, /field conn/],
+    [{ t: 1, conn: '', kind: 'event', event: { type: 'ABORT' } }, /field conn/],
+    [{ t: 1, kind: 'event', event: { type: 'ABORT' } }, /field conn/],
+    [{ t: 1, conn: '1', kind: 'open' }, /field settings/],
+    [{ t: 1, conn: '1', kind: 'event' }, /field event/],
+    [{ t: 1, conn: '1', kind: 'event', event: { side: 'client' } }, /field event/],
     [[1, 2, 3], /expected a JSON object/],
     [42, /expected a JSON object/],
   ];
@@ -450,9 +453,9 @@ test('every input event type, timer events and every close reason are accepted',
     { type: 'ABORT' },
     { type: 'xstate.after.parityTimeout.connection.watch.parity.armed' },
   ];
-  const recs: LogRecord[] = [open(0, 9), ...events.map((e, i) => ev(i + 1, 9, e))];
+  const recs: LogRecord[] = [open(0, '9'), ...events.map((e, i) => ev(i + 1, '9', e))];
   for (const reason of ['fin', 'peer_fin', 'closed', 'peer_closed', 'reset', 'error', 'timeout', 'idle_timeout', 'max_lifetime', 'parity_timeout', 'grace_expired', 'connect_refused', 'connect_timeout', 'connect_error', 'shutdown', 'aborted'] as const) {
-    recs.push({ t: 99, conn: 9, kind: 'disposed', reasons: { client: reason, server: null }, bytes: { clientToServer: 0, serverToClient: 0 }, durationMs: 99 });
+    recs.push({ t: 99, conn: '9', kind: 'disposed', reasons: { client: reason, server: null }, bytes: { clientToServer: 0, serverToClient: 0 }, durationMs: 99 });
   }
   assert.equal(parseEventLog(recs.map(line).join('\n') + '\n'), recs);
 });
@@ -460,7 +463,7 @@ test('every input event type, timer events and every close reason are accepted',
 // --- replay --------------------------------------------------------------------------------
 
 /** Drives a MachineSim with a script (numbers advance time) and returns it with its log records. */
-function drive(conn: number, settings: ConnectionSettings, script: (ConnectionInputEvent | number)[], t0 = 0) {
+function drive(conn: string, settings: ConnectionSettings, script: (ConnectionInputEvent | number)[], t0 = 0) {
   const sim = new MachineSim(settings);
   sim.now = t0;
   for (const step of script) {
@@ -472,7 +475,7 @@ function drive(conn: number, settings: ConnectionSettings, script: (ConnectionIn
 }
 
 /** Applies transition() to the events of one connection's records directly. */
-function applyByHand(records: LogRecord[], conn: number) {
+function applyByHand(records: LogRecord[], conn: string) {
   const mine = records.filter((r) => r.conn === conn);
   const first = mine[0]!;
   assert.is(first.kind, 'open');
@@ -483,7 +486,7 @@ function applyByHand(records: LogRecord[], conn: number) {
 
 test('replay rebuilds each connection exactly as transition() applied by hand, timers included', () => {
   const settings = { ...DEFAULT_SETTINGS, gracePeriod: 200, socketTimeout: 50, timeoutBehavior: 'reset' as const };
-  const one = drive(1, settings, [
+  const one = drive('1', settings, [
     { type: 'CONNECTED' },
     30,
     { type: 'ACTIVITY', clientToServer: 100, serverToClient: 0 },
@@ -494,10 +497,10 @@ test('replay rebuilds each connection exactly as transition() applied by hand, t
   ]);
   assert.is(one.sim.status, 'done', 'setup: connection 1 finished');
   assert.ok(one.records.some((r) => r.kind === 'event' && r.event.type.startsWith('xstate.after.gracePeriod')));
-  const two = drive(2, { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'ACTIVITY', clientToServer: 5, serverToClient: 6 }], 10);
+  const two = drive('2', { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'ACTIVITY', clientToServer: 5, serverToClient: 6 }], 10);
   const disposed: LogRecord = {
     t: 999,
-    conn: 1,
+    conn: '1',
     kind: 'disposed',
     reasons: one.sim.context.reasons,
     bytes: one.sim.context.bytes,
@@ -509,8 +512,8 @@ test('replay rebuilds each connection exactly as transition() applied by hand, t
 
   const { connections, incomplete } = replay(records);
   assert.equal(incomplete, []);
-  assert.equal([...connections.keys()].sort(), [1, 2]);
-  for (const [id, drove] of [[1, one], [2, two]] as const) {
+  assert.equal([...connections.keys()].sort(), ['1', '2']);
+  for (const [id, drove] of [['1', one], ['2', two]] as const) {
     const got = connections.get(id)!;
     const byHand = applyByHand(records, id);
     assert.equal(got.value, byHand.value, `value of ${id}`);
@@ -523,12 +526,12 @@ test('replay rebuilds each connection exactly as transition() applied by hand, t
     assert.is(got.client, `10.0.0.${id}:1000`);
     assert.is(got.timeline, undefined, 'no timeline unless asked');
   }
-  const c1 = connections.get(1)!;
+  const c1 = connections.get('1')!;
   assert.is(c1.done, true);
   assert.equal(c1.output, { reasons: { client: 'fin', server: 'grace_expired' }, ending: { side: 'server', reason: 'grace_expired', phase: 'draining' }, errors: { client: null, server: null }, bytes: { clientToServer: 100, serverToClient: 0 } });
   assert.is(c1.openedAt, 0);
   assert.is(c1.disposedAt, 999);
-  const c2 = connections.get(2)!;
+  const c2 = connections.get('2')!;
   assert.is(c2.done, false);
   assert.is(c2.output, undefined);
   assert.is(c2.openedAt, 10);
@@ -537,39 +540,39 @@ test('replay rebuilds each connection exactly as transition() applied by hand, t
 });
 
 test('replay uses each connection\'s own settings from its open record', () => {
-  const halfOpen = drive(1, { ...DEFAULT_SETTINGS, allowHalfOpen: true }, [{ type: 'CONNECTED' }, { type: 'END', side: 'client' }]);
-  const noHalfOpen = drive(2, { ...DEFAULT_SETTINGS, allowHalfOpen: false }, [{ type: 'CONNECTED' }, { type: 'END', side: 'client' }]);
+  const halfOpen = drive('1', { ...DEFAULT_SETTINGS, allowHalfOpen: true }, [{ type: 'CONNECTED' }, { type: 'END', side: 'client' }]);
+  const noHalfOpen = drive('2', { ...DEFAULT_SETTINGS, allowHalfOpen: false }, [{ type: 'CONNECTED' }, { type: 'END', side: 'client' }]);
   const { connections } = replay([...halfOpen.records, ...noHalfOpen.records]);
-  assert.equal(regionName(connections.get(1)!.value, 'client'), 'draining.readEnded');
-  assert.equal(regionName(connections.get(2)!.value, 'client'), 'draining.flushing');
-  assert.is(connections.get(2)!.context.settings.allowHalfOpen, false);
+  assert.equal(regionName(connections.get('1')!.value, 'client'), 'draining.readEnded');
+  assert.equal(regionName(connections.get('2')!.value, 'client'), 'draining.flushing');
+  assert.is(connections.get('2')!.context.settings.allowHalfOpen, false);
 });
 
 test('connections whose open record is missing are listed in incomplete and skipped', () => {
-  const whole = drive(1, { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'SHUTDOWN' }]);
-  const cut = drive(2, { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'END', side: 'server' }]);
-  const alsoCut = drive(3, { ...DEFAULT_SETTINGS }, [{ type: 'ABORT' }]);
+  const whole = drive('1', { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'SHUTDOWN' }]);
+  const cut = drive('2', { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'END', side: 'server' }]);
+  const alsoCut = drive('3', { ...DEFAULT_SETTINGS }, [{ type: 'ABORT' }]);
   // A bounded ring dropped the oldest records, including the open records of 2 and 3.
-  const records = [...whole.records, ...cut.records.slice(1), ...alsoCut.records.slice(1), { t: 5, conn: 3, kind: 'disposed', reasons: { client: 'aborted', server: 'aborted' }, bytes: { clientToServer: 0, serverToClient: 0 }, durationMs: 5 } as LogRecord];
+  const records = [...whole.records, ...cut.records.slice(1), ...alsoCut.records.slice(1), { t: 5, conn: '3', kind: 'disposed', reasons: { client: 'aborted', server: 'aborted' }, bytes: { clientToServer: 0, serverToClient: 0 }, durationMs: 5 } as LogRecord];
   const { connections, incomplete } = replay(records);
-  assert.equal(incomplete.sort(), [2, 3]);
-  assert.equal([...connections.keys()], [1]);
-  assert.equal(connections.get(1)!.context.reasons, { client: 'shutdown', server: 'shutdown' });
+  assert.equal(incomplete.sort(), ['2', '3']);
+  assert.equal([...connections.keys()], ['1']);
+  assert.equal(connections.get('1')!.context.reasons, { client: 'shutdown', server: 'shutdown' });
 });
 
 test('a ring that wrapped replays the connections it still has whole', () => {
   const log = new EventLog({ capacity: 6 });
-  const first = drive(1, { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'ACTIVITY', clientToServer: 1, serverToClient: 1 }, { type: 'ABORT' }]);
-  const second = drive(2, { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'END', side: 'client' }]);
+  const first = drive('1', { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'ACTIVITY', clientToServer: 1, serverToClient: 1 }, { type: 'ABORT' }]);
+  const second = drive('2', { ...DEFAULT_SETTINGS }, [{ type: 'CONNECTED' }, { type: 'END', side: 'client' }]);
   for (const r of [...first.records, ...second.records]) log.append(r);
   assert.is(log.dropped, 1);
   const { connections, incomplete } = replay(log.records());
-  assert.equal(incomplete, [1]);
-  assert.equal(connections.get(2)!.value, second.sim.value);
+  assert.equal(incomplete, ['1']);
+  assert.equal(connections.get('2')!.value, second.sim.value);
 });
 
 test('timeline gives each event with the client and server states it led to', () => {
-  const { records, sim } = drive(7, { ...DEFAULT_SETTINGS, gracePeriod: 100 }, [
+  const { records, sim } = drive('7', { ...DEFAULT_SETTINGS, gracePeriod: 100 }, [
     { type: 'CONNECTED' },
     { type: 'ACTIVITY', clientToServer: 10, serverToClient: 20 },
     { type: 'END', side: 'client' },
@@ -577,7 +580,7 @@ test('timeline gives each event with the client and server states it led to', ()
     100,
   ]);
   const { connections } = replay(records, { timeline: true });
-  const timeline = connections.get(7)!.timeline!;
+  const timeline = connections.get('7')!.timeline!;
   assert.equal(timeline, [
     { t: 0, event: 'CONNECTED', client: 'open', server: 'open' },
     { t: 0, event: 'ACTIVITY 10/20', client: 'open', server: 'open' },
@@ -586,22 +589,22 @@ test('timeline gives each event with the client and server states it led to', ()
     { t: 100, event: 'timer gracePeriod (server.draining.flushing)', client: 'closed', server: 'closed' },
   ]);
   assert.is(timeline.length, sim.history.length);
-  assert.is(connections.get(7)!.done, true);
+  assert.is(connections.get('7')!.done, true);
 });
 
 test('replay of a JSONL file equals replay of the records written to it', async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, 'replay.jsonl');
     const sink = new JsonlSink(path);
-    const { records } = drive(3, { ...DEFAULT_SETTINGS, idleTimeout: 40 }, [{ type: 'CONNECTED' }, 20, { type: 'ACTIVITY', clientToServer: 1, serverToClient: 0 }, 100]);
+    const { records } = drive('3', { ...DEFAULT_SETTINGS, idleTimeout: 40 }, [{ type: 'CONNECTED' }, 20, { type: 'ACTIVITY', clientToServer: 1, serverToClient: 0 }, 100]);
     for (const r of records) sink.write(r);
     await sink.close();
     const fromFile = replay(await readEventLog(path), { timeline: true });
     const fromMemory = replay(records, { timeline: true });
-    assert.equal(fromFile.connections.get(3)!.value, fromMemory.connections.get(3)!.value);
-    assert.equal(fromFile.connections.get(3)!.context, fromMemory.connections.get(3)!.context);
-    assert.equal(fromFile.connections.get(3)!.timeline, fromMemory.connections.get(3)!.timeline);
-    assert.equal(fromFile.connections.get(3)!.context.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
+    assert.equal(fromFile.connections.get('3')!.value, fromMemory.connections.get('3')!.value);
+    assert.equal(fromFile.connections.get('3')!.context, fromMemory.connections.get('3')!.context);
+    assert.equal(fromFile.connections.get('3')!.timeline, fromMemory.connections.get('3')!.timeline);
+    assert.equal(fromFile.connections.get('3')!.context.reasons, { client: 'idle_timeout', server: 'idle_timeout' });
   });
 });
 

@@ -157,10 +157,10 @@ function runConnection(factory: RuntimeFactory, settings: Partial<ConnectionSett
   runtime = factory(s, clock, {
     effect() {},
     beforeTimer: checkpoint,
-    record: (event) => log.append({ t: clock.now(), conn: 1, kind: 'event', event }),
+    record: (event) => log.append({ t: clock.now(), conn: '1', kind: 'event', event }),
     done() {},
   });
-  log.append({ t: 0, conn: 1, kind: 'open', settings: s });
+  log.append({ t: 0, conn: '1', kind: 'open', settings: s });
   runtime.start();
   runtime.send({ type: 'CONNECTED' });
   return {
@@ -188,7 +188,7 @@ for (const [name, factory] of RUNTIMES) {
     run.clock.advance(1);
     assert.ok(run.timerFired(), 'the timer event is in the log');
     assert.equal(run.runtime.context.reasons, { client: 'first_byte_timeout', server: 'first_byte_timeout' });
-    const again = replay(run.log.records()).connections.get(1)!;
+    const again = replay(run.log.records()).connections.get('1')!;
     assert.equal(again.value, run.runtime.value);
     assert.equal(again.context, run.runtime.context);
     assert.is(closeCode(again.context.ending), 'fO');
@@ -206,7 +206,7 @@ for (const [name, factory] of RUNTIMES) {
     assert.equal(run.runtime.context.reasons, { client: null, server: null });
     assert.is(run.runtime.context.bytes.clientToServer, 1);
     assert.is(run.runtime.pendingTimers, 0, 'nothing left armed (the default settings arm no other timer once connected)');
-    const again = replay(run.log.records()).connections.get(1)!;
+    const again = replay(run.log.records()).connections.get('1')!;
     assert.equal(again.value, run.runtime.value);
     assert.equal(again.context, run.runtime.context);
     run.runtime.stop();

@@ -11,7 +11,7 @@ import { until } from './helpers/wait.js';
 test('inspected connections run as XState actors: events and snapshots reach the observer, the rest stays lean', async () => {
   const seen: InspectionEvent[] = [];
   const rig = await startLoopback({
-    supervisor: { inspect: { observer: (e) => seen.push(e), select: (id) => id % 2 === 1 } },
+    supervisor: { inspect: { observer: (e) => seen.push(e), select: (id) => Number(id.slice(id.lastIndexOf('-') + 1)) % 2 === 1 } },
     upstream: (socket) => socket.pipe(socket),
   });
   const { clock, supervisor, recorded, proxyPort: port } = rig;

@@ -81,7 +81,7 @@ test(`${TOTAL} connections with random lifecycles leave nothing behind`, async (
   const dead = await closedPort();
   const refusing = await rig.listenFront(() => proxyTo(dead));
   refusing.server.prependListener('connection', track);
-  const closeCount = new Map<number, number>();
+  const closeCount = new Map<string, number>();
   supervisor.on('close', (info) => {
     closeCount.set(info.id, (closeCount.get(info.id) ?? 0) + 1);
   });

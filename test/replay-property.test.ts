@@ -23,7 +23,7 @@ import { TransitionRuntime } from '../src/runtime/transition-runtime.js';
 
 const SEED = Number(process.env.PL_REPLAY_SEED ?? 20240611);
 const RUNS = Number(process.env.PL_REPLAY_RUNS ?? 600);
-const CONN = 7;
+const CONN = '7';
 
 /** A ManualClock that also says which timers are armed and when each is due. */
 class TrackingClock implements Clock {

@@ -42,8 +42,8 @@ test('bytes$, connectionBytes$, events$ and the connection/close events agree wi
       complete: () => (completed.events = true),
     }),
   ];
-  const opened = new Map<number, number>();
-  const closed = new Map<number, number>();
+  const opened = new Map<string, number>();
+  const closed = new Map<string, number>();
   supervisor.on('connection', (c) => {
     opened.set(c.id, (opened.get(c.id) ?? 0) + 1);
     checkStats();
@@ -56,7 +56,7 @@ test('bytes$, connectionBytes$, events$ and the connection/close events agree wi
   try {
     const pairs = [await rig.open(), await rig.open(), await rig.open()];
     const expected = pairs.map(() => ({ c2s: 0, s2c: 0 }));
-    const ticks: { t: number; movedIds: number[] }[] = [];
+    const ticks: { t: number; movedIds: string[] }[] = [];
     // Rounds of traffic; in some only some connections move bytes.
     const rounds = [
       [0, 1, 2],

@@ -33,7 +33,8 @@ import { hostPort, isSocketLike, peerName, type SocketLike, type Upstream } from
 
 /** What a connection reports once it is disposed. */
 export interface CloseInfo {
-  id: number;
+  /** The connection's id, `<instance>-<boot>-<counter>` (see `ConnectionIds`). */
+  id: string;
   /** The client's address as `host:port`, when known. */
   client?: string;
   reasons: SidePair<CloseReason | null>;
@@ -97,8 +98,11 @@ const SERVER_CLOSED = 2;
  * removed) once both sides are closed.
  */
 export class Connection {
-  /** Unique within its supervisor. */
-  readonly id: number;
+  /**
+   * `<instance>-<boot>-<counter>`, e.g. `web1-mf3k2a1b-1047`: unique across hosts, restarts
+   * and worker processes when each supervisor has its own instance and boot (see `ConnectionIds`).
+   */
+  readonly id: string;
   /** The accepted socket. */
   readonly client: SocketLike;
   /** When the connection started, on its clock. */
@@ -128,11 +132,13 @@ export class Connection {
   private publishedC2S = 0;
   private publishedS2C = 0;
   private closedSockets = 0;
+  /** The `seq` of this connection's last log record: 0 is its `open`, each later record one more. */
+  private seq = 0;
   private disposedInfo: CloseInfo | null = null;
   private closeWaiters: ((info: CloseInfo) => void)[] | null = null;
 
   /** @param preamble what the supervisor's door read or owes the upstream (see {@link ConnectionPreamble}). */
-  constructor(id: number, client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, env: ConnectionEnvironment, preamble: ConnectionPreamble | null = null) {
+  constructor(id: string, client: SocketLike, upstream: Upstream, options: ResolvedLifecycleOptions, env: ConnectionEnvironment, preamble: ConnectionPreamble | null = null) {
     this.id = id;
     this.client = client;
     this.env = env;
@@ -149,7 +155,7 @@ export class Connection {
     this.clientAddress = !options.clientAddress ? undefined : source === undefined ? peerName(client) : hostPort(source.address, source.port);
     // Encoded now, while the client's local address is still there to read.
     this.proxyHeader = preamble?.sendProxy === undefined ? null : upstreamProxyHeader(preamble.sendProxy, client, source, preamble.destination);
-    if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', settings: options.settings, client: this.clientAddress });
+    if (env.log?.active) env.log.append({ t: this.startedAt, conn: id, kind: 'open', seq: 0, settings: options.settings, client: this.clientAddress });
     this.runtime.start();
     if (channels.open.hasSubscribers) channels.open.publish({ connection: this });
     if (client.destroyed) {
@@ -332,7 +338,7 @@ export class Connection {
   /** @internal */
   [kRecord](event: RuntimeEvent): void {
     const log = this.env.log;
-    if (log !== null && log.active) log.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', event });
+    if (log !== null && log.active) log.append({ t: this.env.clock.now(), conn: this.id, kind: 'event', seq: ++this.seq, event });
   }
 
   /** @internal */
@@ -439,6 +445,7 @@ export class Connection {
       t: now,
       conn: this.id,
       kind: 'disposed',
+      seq: ++this.seq,
       reasons: info.reasons,
       code: info.code,
       bytes: info.bytes,

@@ -2,7 +2,7 @@ import type { CloseInfo, Refusal } from '../index.js';
 
 /** One access-log entry: a closed connection, in the field order of the text format. */
 export interface AccessLogEntry {
-  conn: number;
+  conn: string;
   /** The client's `host:port`, or `-`. */
   from: string;
   /** The engine's two-letter termination code (`closeCode`): what ended it, in which phase. */

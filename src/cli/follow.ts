@@ -20,7 +20,7 @@ export interface Regions {
 /** A connection was opened. */
 export interface OpenItem {
   kind: 'open';
-  conn: number;
+  conn: string;
   t: number;
   client?: string;
   settings: ConnectionSettings;
@@ -30,7 +30,7 @@ export interface OpenItem {
 /** A connection processed one event. */
 export interface StepItem {
   kind: 'step';
-  conn: number;
+  conn: string;
   t: number;
   /** Milliseconds since the connection opened. */
   sinceOpen: number;
@@ -44,7 +44,7 @@ export interface StepItem {
 /** A connection was disposed. */
 export interface ClosedItem {
   kind: 'closed';
-  conn: number;
+  conn: string;
   t: number;
   client?: string;
   /** The engine's two-letter termination code (`closeCode`), e.g. `CO`, `sH`. */
@@ -62,7 +62,7 @@ export type FollowItem = OpenItem | StepItem | ClosedItem;
 
 /** A connection that was not disposed (yet), as the follower sees it. */
 export interface PendingConnection {
-  conn: number;
+  conn: string;
   openedAt: number;
   client?: string;
   regions: Regions;
@@ -84,9 +84,9 @@ function regions(value: unknown): Regions {
 export class Follower {
   private readonly replayer = new Replayer();
   /** Socket timeouts fired so far, per connection not yet disposed. */
-  private readonly socketTimeouts = new Map<number, number>();
+  private readonly socketTimeouts = new Map<string, number>();
   /** Connections whose `open` record was never seen (dropped from a bounded log). */
-  readonly incomplete = new Set<number>();
+  readonly incomplete = new Set<string>();
 
   observe(record: LogRecord): FollowItem | undefined {
     if (record.kind === 'refused') return undefined;

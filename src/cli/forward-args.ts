@@ -1,4 +1,4 @@
-import { InvalidOptionError, resolveOptions, type LifecycleOptions, type SupervisorOptions } from '../index.js';
+import { InvalidOptionError, checkInstance, resolveOptions, type LifecycleOptions, type SupervisorOptions } from '../index.js';
 import { looksLikeHostPort, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
 import { CliError } from './cli-error.js';
 import { DURATION_FORMS, looksLikeDuration, parseDuration } from './duration.js';
@@ -35,6 +35,7 @@ const FLAGS: FlagSpec = {
   'send-proxy': 'string',
   'max-connections': 'string',
   'max-connections-per-ip': 'string',
+  instance: 'string',
   log: 'string',
   'access-log': 'string',
   metrics: 'string',
@@ -65,6 +66,8 @@ export interface ForwardConfig {
   inspect?: InspectConfig;
   json: boolean;
   quiet: boolean;
+  /** `--instance NAME`: the first part of every connection id; the library's default (the host name) when unset. */
+  instance?: string;
   /** `--accept-proxy [DURATION]` and `--send-proxy v1|v2`, as the supervisor's options. */
   proxyProtocol: Pick<SupervisorOptions, 'acceptProxy' | 'sendProxy'>;
 }
@@ -167,6 +170,14 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     throw new CliError('--quiet turns the access log off; give --quiet or --access-log, not both');
   }
   if (accessLog === '') throw new CliError('--access-log needs a FILE, or - for standard error');
+  const instance = str('instance');
+  if (instance !== undefined) {
+    try {
+      checkInstance('--instance', instance);
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+  }
   return {
     listen: parseListen(listen),
     target: parseTarget(target),
@@ -180,6 +191,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     inspect,
     json: flags.has('json'),
     quiet: flags.has('quiet'),
+    instance,
     proxyProtocol: parseProxyProtocol(flags.get('accept-proxy') as string | true | undefined, str('send-proxy')),
   };
 }

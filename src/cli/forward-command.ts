@@ -109,8 +109,10 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   // The relay comes first: the supervisor takes its observer when it is created.
   const inspector = config.inspect === undefined ? null : await startInspector(config.inspect);
   const every = config.inspect?.every ?? 1;
+  // select is asked once per connection, in order: the 1st, 1 + every-th, … connection.
+  let asked = 0;
   const inspect =
-    inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : (id: number) => (id - 1) % every === 0 };
+    inspector === null ? undefined : { observer: inspector.observer, select: every === 1 ? undefined : () => asked++ % every === 0 };
   // The access log and the log file show the client's address; without either, skip the syscall.
   const clientAddress = accessLog !== null || config.logFile !== undefined;
   proxy = await ProxyServer.start(
@@ -119,7 +121,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
       target: config.target,
       maxConnections: config.maxConnections,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
-      supervisor: { ...config.options, ...config.proxyProtocol, clientAddress, log, inspect },
+      supervisor: { ...config.options, ...config.proxyProtocol, instance: config.instance, clientAddress, log, inspect },
     },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),

@@ -1,12 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { EventLogParseError, recoverEventLogStream, renderTimelineHtml, type LogRecord } from '../index.js';
+import { EventLogParseError, isConnectionId, recoverEventLogStream, renderTimelineHtml, type LogRecord } from '../index.js';
 import { parseArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type ClosedItem, type OpenItem, type StepItem } from './follow.js';
 import type { Output } from './output.js';
 import { TIMELINE_HEADER, formatClosed, formatOpen, formatPending, formatStep } from './timeline.js';
 import { REPLAY_USAGE } from './usage.js';
+
+/** Ids in a readable order: by prefix, then by counter (`a-b-9` before `a-b-10`; old numeric ids by number). */
+const byId = new Intl.Collator('en', { numeric: true }).compare;
 
 /** One connection's story in the log, from its `open` record on. */
 interface Story {
@@ -39,10 +42,10 @@ async function readLog(file: string, name: string, out: Output): Promise<LogReco
 }
 
 /** Groups the records into stories; a connection id opened again (a file appended by several runs) starts a new story. */
-function stories(records: LogRecord[]): { stories: Story[]; follower: Follower; current: Map<number, Story> } {
+function stories(records: LogRecord[]): { stories: Story[]; follower: Follower; current: Map<string, Story> } {
   const follower = new Follower();
   const all: Story[] = [];
-  const current = new Map<number, Story>();
+  const current = new Map<string, Story>();
   for (const record of records) {
     const item = follower.observe(record);
     if (item === undefined) continue;
@@ -78,7 +81,7 @@ export function refusedSummary(records: readonly LogRecord[]): string | null {
 }
 
 /** `replay FILE --html OUT.html`: the timeline page, for all connections or one. */
-async function writeHtml(records: LogRecord[], file: string, target: string, wanted: number | undefined, out: Output): Promise<number> {
+async function writeHtml(records: LogRecord[], file: string, target: string, wanted: string | undefined, out: Output): Promise<number> {
   const chosen = wanted === undefined ? records : records.filter((r) => r.conn === wanted);
   if (wanted !== undefined && chosen.length === 0) throw new CliError(`connection ${wanted} is not in ${file}`);
   try {
@@ -100,9 +103,10 @@ export async function runReplay(argv: readonly string[], out: Output): Promise<n
   }
   if (positionals.length === 0) throw new CliError('replay needs an event log FILE (written by forward --log FILE), or - for standard input');
   if (positionals.length > 1) throw new CliError(`replay takes one FILE, got ${positionals.length} arguments`);
-  const idText = flags.get('connection') as string | undefined;
-  if (idText !== undefined && !/^\d+$/.test(idText)) throw new CliError(`--connection must be a connection id (a whole number), got ${JSON.stringify(idText)}`);
-  const wanted = idText === undefined ? undefined : Number(idText);
+  const wanted = flags.get('connection') as string | undefined;
+  if (wanted !== undefined && !isConnectionId(wanted)) {
+    throw new CliError(`--connection must be a connection id (up to 100 of A-Z a-z 0-9 _ -, e.g. web1-mf3k2a1b-7, or 7 in an older log), got ${JSON.stringify(wanted)}`);
+  }
   const source = positionals[0]!;
   const file = source === '-' ? 'standard input' : source;
   const records = await readLog(source, file, out);
@@ -141,6 +145,6 @@ export async function runReplay(argv: readonly string[], out: Output): Promise<n
 
 function describeIds(all: Story[]): string {
   if (all.length === 0) return 'no connections';
-  const ids = [...new Set(all.map((s) => s.open.conn))].sort((a, b) => a - b);
+  const ids = [...new Set(all.map((s) => s.open.conn))].sort(byId);
   return ids.length <= 10 ? `connection${ids.length > 1 ? 's' : ''} ${ids.join(', ')}` : `${ids.length} connections, ${ids[0]} to ${ids[ids.length - 1]}`;
 }

@@ -64,6 +64,8 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
                               data to whoever reaches it: bind it to loopback or a trusted network.
                               Needs @statelyai/inspect and ws
   --inspect-every N           with --inspect, inspect connections 1, 1+N, 1+2N, ... (1: all of them)
+  --instance NAME             names this proxy in every connection id, NAME-BOOT-N (BOOT: this start's
+                              time, base 36): 1 to 32 of A-Z a-z 0-9 _ - (default: the host name)
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
   --access-log FILE           append the access log to FILE instead of stderr (- is stderr); written in
                               batches, at most 100 ms late

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { CLOSE_REASONS, REFUSAL_REASONS } from '../../machines/close-reasons.js';
 import { INPUT_EVENT_TYPES } from '../../machines/connection-events.js';
+import { isConnectionId } from '../connection-ids.js';
 import { EventLogParseError } from '../errors.js';
 import type { LogRecord } from './log-record.js';
 
@@ -28,7 +29,14 @@ function validate(value: unknown, line: number): LogRecord {
     if (typeof value.limit !== 'string') throw new EventLogParseError(line, 'field limit must be a string');
     return value as unknown as LogRecord;
   }
-  if (!Number.isInteger(value.conn)) throw new EventLogParseError(line, 'field conn must be an integer');
+  // Logs written before string ids have a number: read as its decimal string, the same id.
+  if (Number.isSafeInteger(value.conn) && (value.conn as number) >= 0) value.conn = String(value.conn);
+  else if (!isConnectionId(value.conn)) {
+    throw new EventLogParseError(line, `field conn must be a connection id (1 to 100 of A-Z a-z 0-9 _ -) or, in an older log, a whole number, got ${JSON.stringify(value.conn)}`);
+  }
+  if (value.seq !== undefined && !(Number.isSafeInteger(value.seq) && (value.seq as number) >= 0)) {
+    throw new EventLogParseError(line, `field seq must be a whole number from 0, got ${JSON.stringify(value.seq)}`);
+  }
   if (value.kind === 'open' && !isObject(value.settings)) throw new EventLogParseError(line, 'field settings must be an object');
   if (value.kind === 'event') {
     const event = value.event;

@@ -6,8 +6,13 @@ import type { RuntimeEvent } from '../runtime/machine-runtime.js';
 /** A connection was created with these settings. Replay starts each connection here. */
 export interface OpenRecord {
   t: number;
-  conn: number;
+  conn: string;
   kind: 'open';
+  /**
+   * This record's place among its connection's records: 0 for `open`, one more for each later
+   * record, so a lost record shows as a hole. Absent in logs written before it existed.
+   */
+  seq?: number;
   settings: ConnectionSettings;
   /** The client's address as `host:port`, when known. */
   client?: string;
@@ -16,16 +21,20 @@ export interface OpenRecord {
 /** One event the connection's machine processed (timer events included). */
 export interface EventRecord {
   t: number;
-  conn: number;
+  conn: string;
   kind: 'event';
+  /** See {@link OpenRecord.seq}. */
+  seq?: number;
   event: RuntimeEvent;
 }
 
 /** Both regions were final and the connection was disposed. */
 export interface DisposedRecord {
   t: number;
-  conn: number;
+  conn: string;
   kind: 'disposed';
+  /** See {@link OpenRecord.seq}. */
+  seq?: number;
   reasons: SidePair<CloseReason | null>;
   /** The termination code, e.g. `CO` (see `closeCode`). */
   code?: string;
@@ -35,7 +44,7 @@ export interface DisposedRecord {
 
 /**
  * A client refused at the door (a limit, the admission hook, a bad PROXY header): no
- * connection existed, so the record has no `conn` and replay has nothing to step.
+ * connection existed, so the record has no `conn` and no `seq`, and replay has nothing to step.
  */
 export interface RefusedRecord {
   t: number;

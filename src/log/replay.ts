@@ -12,7 +12,7 @@ export interface TimelineStep {
 
 /** A connection rebuilt from its log records. */
 export interface ReplayedConnection {
-  id: number;
+  id: string;
   client?: string;
   openedAt: number;
   disposedAt?: number;
@@ -26,9 +26,9 @@ export interface ReplayedConnection {
 
 /** What {@link replay} returns. */
 export interface ReplayResult {
-  connections: Map<number, ReplayedConnection>;
+  connections: Map<string, ReplayedConnection>;
   /** Connections whose `open` record is missing (dropped from a bounded ring), skipped. */
-  incomplete: number[];
+  incomplete: string[];
 }
 
 /** `open`, `draining.flushing`, … for one side's region of a state value. */
@@ -49,8 +49,8 @@ export function regionName(value: unknown, region: 'client' | 'server'): string 
  */
 export function replay(records: Iterable<LogRecord>, options: { timeline?: boolean } = {}): ReplayResult {
   const replayer = new Replayer();
-  const replayed = new Map<number, { state: ReplayState; out: ReplayedConnection }>();
-  const incomplete = new Set<number>();
+  const replayed = new Map<string, { state: ReplayState; out: ReplayedConnection }>();
+  const incomplete = new Set<string>();
   for (const record of records) {
     if (record.kind === 'refused') continue;
     const change = replayer.apply(record);
@@ -81,7 +81,7 @@ export function replay(records: Iterable<LogRecord>, options: { timeline?: boole
       });
     }
   }
-  const connections = new Map<number, ReplayedConnection>();
+  const connections = new Map<string, ReplayedConnection>();
   for (const [id, { state, out }] of replayed) {
     const { context } = state;
     out.value = state.value;

@@ -6,7 +6,7 @@ import type { DisposedRecord, LogRecord } from './log-record.js';
 
 /** Where one connection's machine stands after the records replayed so far. */
 export interface ReplayState {
-  readonly id: number;
+  readonly id: string;
   /** The client's address from the `open` record, when it was read. */
   readonly client: string | undefined;
   readonly openedAt: number;
@@ -31,7 +31,7 @@ class Replaying implements ReplayState {
   bytes = { clientToServer: 0, serverToClient: 0 };
 
   constructor(
-    readonly id: number,
+    readonly id: string,
     readonly client: string | undefined,
     readonly openedAt: number,
     readonly settings: ConnectionSettings,
@@ -56,7 +56,7 @@ class Replaying implements ReplayState {
  * uses, derived from the XState machine, so it reports what the connection did.
  */
 export class Replayer {
-  private readonly live = new Map<number, Replaying>();
+  private readonly live = new Map<string, Replaying>();
 
   /**
    * Applies one record. `undefined` for a `refused` record (no connection), and when its

@@ -112,7 +112,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   const client = options.client ?? (await loadClient());
   const register = options.register ?? new client.Registry();
   const prefix = options.prefix ?? 'proxy_lifecycle_';
-  const counted = new Map<number, Counted>();
+  const counted = new Map<string, Counted>();
   let stopped = false;
 
   const name = (key: keyof typeof METRICS) => prefix + key;
@@ -162,7 +162,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
   // Every side and reason from zero, so that rates work from the first close.
   for (const side of ['client', 'server']) for (const reason of CLOSE_REASONS) closes.inc({ side, reason }, 0);
 
-  function add(id: number, c2s: number, s2c: number, clientPauses: number, serverPauses: number): void {
+  function add(id: string, c2s: number, s2c: number, clientPauses: number, serverPauses: number): void {
     let seen = counted.get(id);
     if (seen === undefined) counted.set(id, (seen = { c2s: 0, s2c: 0, clientPauses: 0, serverPauses: 0 }));
     if (c2s > seen.c2s) rxBytes.inc(c2s - seen.c2s);

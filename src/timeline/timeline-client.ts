@@ -129,7 +129,8 @@ export const TIMELINE_JS = `
       var y = AXIS + k * ROW - top;
       if (k % 2 === 1) { ctx.fillStyle = '#f8fafc'; ctx.fillRect(0, y, width, ROW); }
       ctx.fillStyle = '#374151';
-      ctx.fillText('#' + r[0], 6, y + ROW / 2);
+      // The counter only: the whole id does not fit the column (the tip and the filter have it).
+      ctx.fillText('#' + r[0].slice(r[0].lastIndexOf('-') + 1), 6, y + ROW / 2);
       var code = str(r[5]);
       ctx.fillStyle = codeColor(code);
       ctx.fillText(code, 64, y + ROW / 2);
@@ -220,7 +221,7 @@ export const TIMELINE_JS = `
     if (k < 0 || k >= visible.length) return hide();
     var r = rows[visible[k]];
     var lines = [];
-    lines.push('<b>connection #' + r[0] + '</b>' + (r[8] >= 0 ? '  client ' + esc(S[r[8]]) : ''));
+    lines.push('<b>connection ' + esc(r[0]) + '</b>' + (r[8] >= 0 ? '  client ' + esc(S[r[8]]) : ''));
     lines.push('opened +' + dur(r[1]) + (r[2] >= 0 ? ', closed after ' + dur(r[2] - r[1]) : ', still open at the end of the log'));
     lines.push('termination ' + esc(str(r[5])) + '   client ' + esc(str(r[6]) || '-') + '   server ' + esc(str(r[7]) || '-'));
     lines.push('bytes client\\u2192server ' + bytes(r[3]) + ' (' + r[3] + ')   server\\u2192client ' + bytes(r[4]) + ' (' + r[4] + ')');

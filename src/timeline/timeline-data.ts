@@ -21,7 +21,7 @@ export type LaneState = (typeof LANE_STATES)[number];
  * `[dt, label, …]` with `label` an index into the string table.
  */
 export type TimelineRow = [
-  id: number,
+  id: string,
   open: number,
   end: number,
   c2s: number,
@@ -74,8 +74,8 @@ class StringTable {
  * A log appended by several runs reuses connection ids; replay keys by id, so each later
  * `open` of an id gets a key of its own here (the page still shows the original id).
  */
-function separateRuns(records: readonly LogRecord[]): { records: readonly LogRecord[]; shownId: (key: number) => number } {
-  const opened = new Set<number>();
+function separateRuns(records: readonly LogRecord[]): { records: readonly LogRecord[]; shownId: (key: string) => string } {
+  const opened = new Set<string>();
   let reused = false;
   for (const r of records) {
     if (r.kind !== 'open') continue;
@@ -86,13 +86,14 @@ function separateRuns(records: readonly LogRecord[]): { records: readonly LogRec
     opened.add(r.conn);
   }
   if (!reused) return { records, shownId: (key) => key };
-  const current = new Map<number, number>();
-  const original = new Map<number, number>();
-  let next = -1;
+  const current = new Map<string, string>();
+  const original = new Map<string, string>();
+  let run = 0;
   const out = records.map((r): LogRecord => {
     if (r.kind === 'refused') return r;
     if (r.kind === 'open') {
-      const key = next--;
+      // '#' is in no connection id (the parser checks them), so no key is a real id.
+      const key = `${r.conn}#${++run}`;
       current.set(r.conn, key);
       original.set(key, r.conn);
     }
@@ -106,8 +107,8 @@ function separateRuns(records: readonly LogRecord[]): { records: readonly LogRec
 export function timelineData(input: readonly LogRecord[], options: { title?: string } = {}): TimelineData {
   const { records, shownId } = separateRuns(input);
   const { connections, incomplete } = replay(records, { timeline: true });
-  const disposed = new Map<number, DisposedRecord>();
-  const settingsOf = new Map<number, LogRecord & { kind: 'open' }>();
+  const disposed = new Map<string, DisposedRecord>();
+  const settingsOf = new Map<string, LogRecord & { kind: 'open' }>();
   let last = -Infinity;
   for (const record of records) {
     if (record.t > last) last = record.t;

@@ -131,6 +131,16 @@ export function parseLogfmt(line: string): Record<string, string> {
   return out;
 }
 
+/** The counter of a connection id: `web1-mf3k2a1b-7` → 7. */
+export function counterOf(conn: string): number {
+  return Number(conn.slice(conn.lastIndexOf('-') + 1));
+}
+
+/** An access-log line of connection `n` (the `n`-th of its proxy), whatever its instance and boot. */
+export function connLine(n: number): RegExp {
+  return new RegExp(`^conn=[A-Za-z0-9_-]+-${n} `);
+}
+
 /** The access-log lines (logfmt) on a child's stderr. */
 export function accessLines(child: Child): Record<string, string>[] {
   return child.stderrLines().filter((l) => l.startsWith('conn=')).map(parseLogfmt);

@@ -183,7 +183,7 @@ export class ModelWorld implements RuntimeHost {
   }
 
   /** The model's events as event-log records of connection `id` (for `replay()`). */
-  records(id: number): LogRecord[] {
+  records(id: string): LogRecord[] {
     return [
       { t: 0, conn: id, kind: 'open', settings: this.settings },
       ...this.log.map((r): LogRecord => ({ t: r.t, conn: id, kind: 'event', event: r.event })),

@@ -38,17 +38,17 @@ export function assertForwardReplayMatches(log: EventLog, conn: Connection): voi
 }
 
 /** The event records of one connection in a log. */
-export function eventsOf(log: EventLog, id: number): EventRecord[] {
+export function eventsOf(log: EventLog, id: string): EventRecord[] {
   return log.records().filter((r): r is EventRecord => r.kind === 'event' && r.conn === id);
 }
 
 /** Timer events of one connection whose delay is `delay` (e.g. `socketTimeout`). */
-export function timerEvents(log: EventLog, id: number, delay: string): EventRecord[] {
+export function timerEvents(log: EventLog, id: string, delay: string): EventRecord[] {
   return eventsOf(log, id).filter((r) => r.event.type.startsWith(`xstate.after.${delay}.`));
 }
 
 /** The time of a connection's last ACTIVITY checkpoint in the log. */
-export function lastActivityAt(log: EventLog, id: number): number {
+export function lastActivityAt(log: EventLog, id: string): number {
   const acts = eventsOf(log, id).filter((r) => r.event.type === 'ACTIVITY');
   assert.ok(acts.length > 0, 'an ACTIVITY checkpoint was logged');
   return acts[acts.length - 1]!.t;

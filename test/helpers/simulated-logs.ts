@@ -43,6 +43,7 @@ interface SimSocket {
 
 /** Runs one scenario as connection `id`, opened at `start`; returns its log records. */
 export function simulate(id: number, start: number, scenario: SimScenario, client = `10.0.0.${id % 250}:${40000 + (id % 20000)}`): LogRecord[] {
+  const conn = String(id);
   const records: LogRecord[] = [];
   const clock = new ManualClock(start);
   const settings: ConnectionSettings = { ...DEFAULT_SETTINGS, ...scenario.settings };
@@ -108,13 +109,13 @@ export function simulate(id: number, start: number, scenario: SimScenario, clien
     },
     beforeTimer: checkpoint,
     record(event: RuntimeEvent) {
-      records.push({ t: clock.now(), conn: id, kind: 'event', event });
+      records.push({ t: clock.now(), conn, kind: 'event', event });
     },
     done(output: ConnectionOutput) {
       done = true;
       records.push({
         t: clock.now(),
-        conn: id,
+        conn,
         kind: 'disposed',
         reasons: output.reasons,
         code: closeCode(output.ending),
@@ -124,7 +125,7 @@ export function simulate(id: number, start: number, scenario: SimScenario, clien
     },
   };
   const runtime = new TableRuntime(settings, clock, host);
-  records.push({ t: start, conn: id, kind: 'open', settings, client });
+  records.push({ t: start, conn, kind: 'open', settings, client });
   runtime.start();
   for (const step of scenario.steps) {
     later(step.at, () => {

@@ -38,7 +38,8 @@ class Outcomes {
 
 /** A live lifecycle line for each event of each connection. */
 function describe(item: FollowItem): string {
-  const id = `#${item.conn}`.padEnd(4);
+  // The counter only (`web1-mf3k2a1b-3` → `#3`): the demo's connections share the rest.
+  const id = `#${item.conn.slice(item.conn.lastIndexOf('-') + 1)}`.padEnd(4);
   switch (item.kind) {
     case 'open':
       return `  ${id}${formatOpen(item)}`;

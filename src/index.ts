@@ -27,7 +27,7 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { EventLog, type EventLogOptions } from './log/event-log.js';
-export type { LogRecord, ConnectionRecord, OpenRecord, EventRecord, DisposedRecord, RefusedRecord } from './log/log-record.js';
+export type { LogRecord, ConnectionRecord, OpenRecord, EventRecord, DisposedRecord, GapRecord, RefusedRecord } from './log/log-record.js';
 export type { LogSink } from './log/sink.js';
 export { JsonlSink, type JsonlSinkOptions } from './log/jsonl-sink.js';
 export { LineWriter, type LineWriterOptions, type LineWriterEvents } from './log/line-writer.js';

@@ -46,7 +46,8 @@ const CASES: [args: string[], message: string][] = [
   [['forward', '--listen', '192.0.2.1:0', ...T], 'cannot listen on 192.0.2.1:0: the address is not available on this machine'],
   [['replay'], 'replay needs an event log FILE (written by forward --log FILE), or - for standard input'],
   [['replay', 'a.jsonl', 'b.jsonl'], 'replay takes one FILE, got 2 arguments'],
-  [['replay', 'a.jsonl', '--connection', 'one'], '--connection must be a connection id (a whole number), got "one"'],
+  [['replay', 'a.jsonl', '--connection', 'web1.x'], '--connection must be a connection id (up to 100 of A-Z a-z 0-9 _ -, e.g. web1-mf3k2a1b-7, or 7 in an older log), got "web1.x"'],
+  [['forward', '--listen', '1', '--target', 'h:2', '--instance', 'a*b'], '--instance must be 1 to 32 of the characters A-Z a-z 0-9 _ - (it is part of every connection id and a NATS subject token), got "a*b"'],
   [['serve'], 'unknown command "serve"; commands: forward, replay, diagram, demo'],
   [['--listen', '80'], 'expected a command (forward, replay, diagram, demo) before --listen'],
 ];
@@ -72,7 +73,7 @@ test('no command prints the usage on stderr, exit 2; --help prints it on stdout,
   }
   const forward = await runCli(['forward', '--help']);
   assert.is(forward.code, 0);
-  for (const flag of ['--listen', '--target', '--grace-period', '--socket-timeout', '--timeout-behavior', '--parity-timeout', '--parity-inactivity', '--connect-timeout', '--idle-timeout', '--max-lifetime', '--no-half-open', '--shutdown-timeout', '--log', '--json', '--quiet', '--accept-proxy', '--send-proxy']) {
+  for (const flag of ['--listen', '--target', '--grace-period', '--socket-timeout', '--timeout-behavior', '--parity-timeout', '--parity-inactivity', '--connect-timeout', '--idle-timeout', '--max-lifetime', '--no-half-open', '--shutdown-timeout', '--log', '--json', '--quiet', '--accept-proxy', '--send-proxy', '--instance']) {
     assert.ok(forward.stdout.includes(`  ${flag} `), `forward --help documents ${flag}`);
   }
   const replay = await runCli(['replay', '-h']);

@@ -285,14 +285,14 @@ test('Follower: steps carry both sides before and after; socket timeouts counted
   ]);
   assert.equal([...follower.incomplete], ['web1-mf3k2a1b-2'], 'an event without its open record');
   const [pending] = follower.pending();
-  assert.equal(pending, { conn: 'web1-mf3k2a1b-1', openedAt: 1000, client: '10.0.0.1:1', regions: { client: 'draining.flushing', server: 'closed' }, term: 'sH' });
+  assert.equal(pending, { conn: 'web1-mf3k2a1b-1', openedAt: 1000, client: '10.0.0.1:1', regions: { client: 'draining.flushing', server: 'closed' }, term: 'sH', incomplete: false, lost: 0 });
   follower.observe(ev(1225, { type: 'FINISHED', side: 'client' }));
   follower.observe(ev(1226, { type: 'CLOSE', side: 'client' }));
   const closed = follower.observe({ t: 1230, conn: 'web1-mf3k2a1b-1', kind: 'disposed', reasons: { client: 'peer_closed', server: 'reset' }, bytes: { clientToServer: 1, serverToClient: 2 }, durationMs: 230 });
   assert.ok(closed?.kind === 'closed');
   if (closed?.kind === 'closed') {
-    assert.equal([closed.term, closed.reasons, closed.errors, closed.socketTimeouts, closed.durationMs], [
-      'sH', { client: 'peer_closed', server: 'reset' }, { client: null, server: 'ECONNRESET' }, 2, 230,
+    assert.equal([closed.term, closed.reasons, closed.errors, closed.socketTimeouts, closed.durationMs, closed.incomplete], [
+      'sH', { client: 'peer_closed', server: 'reset' }, { client: null, server: 'ECONNRESET' }, 2, 230, false,
     ]);
   }
   assert.equal(follower.pending(), []);

@@ -28,6 +28,7 @@ test('each numeric conn reads as its decimal string and replays to the ending it
     if (r.kind !== 'disposed') continue;
     const c = connections.get(r.conn)!;
     assert.ok(c.done, `connection ${r.conn} replays to done`);
+    assert.equal([c.incomplete, c.lost], [false, 0], `connection ${r.conn}: no seq is no hole`);
     assert.equal(c.output!.reasons, r.reasons, `connection ${r.conn}'s reasons`);
   }
   assert.equal(timelineData(records).rows.map((row) => row[0]), ['1', '2', '3', '4', '5', '6']);

@@ -56,9 +56,26 @@ export interface ClosedItem {
   durationMs: number;
   /** How many socket timeouts fired (and were survived, unless they closed it). */
   socketTimeouts: number;
+  /** Records of it were lost before its close (a gap record, a hole in `seq`): `reasons` and `term` are its close record's, the rest a guess. */
+  incomplete: boolean;
+  /** Records known lost so far. */
+  lost: number;
 }
 
-export type FollowItem = OpenItem | StepItem | ClosedItem;
+/** A `gap` record: records of a connection were lost here. */
+export interface GapItem {
+  kind: 'gap';
+  conn: string;
+  t: number;
+  lost: number;
+  reason: string;
+  /** Whether the connection was open here; false for a gap after its close (or with no open seen), which the follower does not track. */
+  live: boolean;
+  /** Milliseconds since the connection opened, when it was open here. */
+  sinceOpen?: number;
+}
+
+export type FollowItem = OpenItem | StepItem | ClosedItem | GapItem;
 
 /** A connection that was not disposed (yet), as the follower sees it. */
 export interface PendingConnection {
@@ -68,6 +85,9 @@ export interface PendingConnection {
   regions: Regions;
   /** The termination code so far (`--` while nothing decisive happened). */
   term: string;
+  /** Records of it were lost (see {@link ClosedItem.incomplete}). */
+  incomplete: boolean;
+  lost: number;
 }
 
 function regions(value: unknown): Regions {
@@ -92,6 +112,8 @@ export class Follower {
     if (record.kind === 'refused') return undefined;
     const change = this.replayer.apply(record);
     if (change === undefined) {
+      // Disposed connections are not kept (a live follower runs for weeks): the caller decides.
+      if (record.kind === 'gap') return { kind: 'gap', conn: record.conn, t: record.t, lost: record.lost, reason: record.reason, live: false };
       this.incomplete.add(record.conn);
       return undefined;
     }
@@ -117,8 +139,12 @@ export class Follower {
           bytes: disposed.bytes,
           durationMs: disposed.durationMs,
           socketTimeouts,
+          incomplete: connection.incomplete,
+          lost: connection.lost,
         };
       }
+      case 'gap':
+        return { kind: 'gap', conn: connection.id, t: record.t, lost: change.record.lost, reason: change.record.reason, live: true, sinceOpen: record.t - connection.openedAt };
       case 'event':
         if (change.event.type.startsWith('xstate.after.socketTimeout.')) {
           this.socketTimeouts.set(connection.id, (this.socketTimeouts.get(connection.id) ?? 0) + 1);
@@ -144,6 +170,8 @@ export class Follower {
       client: c.client,
       regions: regions(c.value),
       term: closeCode(c.context.ending),
+      incomplete: c.incomplete,
+      lost: c.lost,
     }));
   }
 }

@@ -3,9 +3,9 @@ import { writeFile } from 'node:fs/promises';
 import { EventLogParseError, isConnectionId, recoverEventLogStream, renderTimelineHtml, type LogRecord } from '../index.js';
 import { parseArgs } from './args.js';
 import { CliError } from './cli-error.js';
-import { Follower, type ClosedItem, type OpenItem, type StepItem } from './follow.js';
+import { Follower, type ClosedItem, type GapItem, type OpenItem, type StepItem } from './follow.js';
 import type { Output } from './output.js';
-import { TIMELINE_HEADER, formatClosed, formatOpen, formatPending, formatStep } from './timeline.js';
+import { TIMELINE_HEADER, formatClosed, formatGap, formatIncomplete, formatOpen, formatPending, formatStep } from './timeline.js';
 import { REPLAY_USAGE } from './usage.js';
 
 /** Ids in a readable order: by prefix, then by counter (`a-b-9` before `a-b-10`; old numeric ids by number). */
@@ -14,8 +14,12 @@ const byId = new Intl.Collator('en', { numeric: true }).compare;
 /** One connection's story in the log, from its `open` record on. */
 interface Story {
   open: OpenItem;
-  steps: StepItem[];
+  /** Its events, and the gap records among them. */
+  steps: (StepItem | GapItem)[];
   closed?: ClosedItem;
+  /** Records lost by gap records that came after its close record (the follower had let it go). */
+  lostAfterClose: number;
+  gapAfterClose: boolean;
 }
 
 /**
@@ -46,17 +50,30 @@ function stories(records: LogRecord[]): { stories: Story[]; follower: Follower; 
   const follower = new Follower();
   const all: Story[] = [];
   const current = new Map<string, Story>();
+  /** The last story of each id that closed: where a gap written after the close belongs. */
+  const closed = new Map<string, Story>();
   for (const record of records) {
     const item = follower.observe(record);
     if (item === undefined) continue;
     if (item.kind === 'open') {
-      const story: Story = { open: item, steps: [] };
+      const story: Story = { open: item, steps: [], lostAfterClose: 0, gapAfterClose: false };
       all.push(story);
       current.set(item.conn, story);
     } else if (item.kind === 'step') current.get(item.conn)!.steps.push(item);
-    else {
-      current.get(item.conn)!.closed = item;
+    else if (item.kind === 'gap') {
+      const story = item.live ? current.get(item.conn) : closed.get(item.conn);
+      if (story === undefined) follower.incomplete.add(item.conn);
+      else if (item.live) story.steps.push(item);
+      else {
+        story.gapAfterClose = true;
+        story.lostAfterClose += item.lost;
+        story.steps.push({ ...item, sinceOpen: item.t - story.open.t });
+      }
+    } else {
+      const story = current.get(item.conn)!;
+      story.closed = item;
       current.delete(item.conn);
+      closed.set(item.conn, story);
     }
   }
   return { stories: all, follower, current };
@@ -126,9 +143,11 @@ export async function runReplay(argv: readonly string[], out: Output): Promise<n
     out.stdout(`connection ${open.conn}${from}${at}`);
     out.stdout(TIMELINE_HEADER);
     out.stdout(formatOpen(open));
-    for (const step of story.steps) out.stdout(formatStep(step));
+    for (const step of story.steps) out.stdout(step.kind === 'gap' ? formatGap(step) : formatStep(step));
     const still = current.get(open.conn) === story ? pending.get(open.conn) : undefined;
-    if (story.closed !== undefined) out.stdout(formatClosed(story.closed));
+    const incomplete = story.gapAfterClose || (story.closed ?? still)?.incomplete === true;
+    if (incomplete) out.stdout(formatIncomplete(open.conn, story.lostAfterClose + ((story.closed ?? still)?.lost ?? 0), story.closed));
+    else if (story.closed !== undefined) out.stdout(formatClosed(story.closed));
     else if (still !== undefined) out.stdout(formatPending(still));
     else out.stdout('  no close record: the same id was opened again later (the log spans several runs)');
     out.stdout('');

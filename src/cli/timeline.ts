@@ -1,4 +1,5 @@
-import type { ClosedItem, OpenItem, PendingConnection, StepItem } from './follow.js';
+import { lostRecords } from '../log/replay.js';
+import type { ClosedItem, GapItem, OpenItem, PendingConnection, StepItem } from './follow.js';
 
 const pad = (text: string, width: number) => (text.length >= width ? text + ' ' : text.padEnd(width));
 
@@ -13,6 +14,22 @@ export const TIMELINE_HEADER = `${'time'.padStart(10)}  ${pad('event', 48)}${pad
 /** One timeline row: time since open, event, then each side's state after it. */
 export function formatStep(step: StepItem): string {
   return `${formatSince(step.sinceOpen)}  ${pad(step.label, 48)}${pad(step.after.client, 20)}${step.after.server}`;
+}
+
+/** The row of a `gap` record: records lost here, states unknown until the next record. */
+export function formatGap(gap: GapItem): string {
+  const since = gap.sinceOpen === undefined ? ''.padStart(10) : formatSince(gap.sinceOpen);
+  return `${since}  ${pad(`${lostRecords(gap.lost)} (${gap.reason})`, 48)}${pad('?', 20)}?`;
+}
+
+/**
+ * The closing line of a connection whose records are not all in the log: said instead of a
+ * close reason replay would have to guess. `closed`: its close record, when the log kept it
+ * (its code and duration are recorded, not replayed).
+ */
+export function formatIncomplete(conn: string, lost: number, closed?: ClosedItem): string {
+  const recorded = closed === undefined ? '' : `; its close record says term ${closed.term} after ${Math.round(closed.durationMs)} ms`;
+  return `  connection ${conn}: incomplete, ${lostRecords(lost)}${recorded}`;
 }
 
 /** The row for the `open` record: the states a connection starts in. */

@@ -82,8 +82,10 @@ Reads an event log written by 'forward --log FILE' (- reads it from standard inp
 each connection's timeline (time since open, event, client state, server state), then its close
 reasons and termination code. A last line torn by a crash (cut off mid-record) is reported on
 stderr and the records before it are replayed, exit 0; any other malformed line is exit 2.
+A connection with records missing (a hole in their seq, or a gap record) is reported as
+'incomplete, N records lost' instead of with close reasons.
 
-  --connection ID   only this connection
+  --connection ID   only this connection (an id as in the access log, e.g. web1-mf3k2a1b-7)
   --html OUT.html   write the timeline as one self-contained HTML page instead
 `;
 

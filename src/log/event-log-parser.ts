@@ -5,7 +5,7 @@ import { isConnectionId } from '../connection-ids.js';
 import { EventLogParseError } from '../errors.js';
 import type { LogRecord } from './log-record.js';
 
-const KINDS = new Set(['open', 'event', 'disposed', 'refused']);
+const KINDS = new Set(['open', 'event', 'disposed', 'gap', 'refused']);
 const EVENT_TYPES: ReadonlySet<string> = new Set(INPUT_EVENT_TYPES);
 const REASONS: ReadonlySet<string> = new Set(CLOSE_REASONS);
 const REFUSALS: ReadonlySet<string> = new Set(REFUSAL_REASONS);
@@ -20,7 +20,7 @@ function validate(value: unknown, line: number): LogRecord {
   if (!isObject(value)) throw new EventLogParseError(line, 'expected a JSON object');
   if (typeof value.t !== 'number' || !Number.isFinite(value.t)) throw new EventLogParseError(line, 'field t must be a number');
   if (!KINDS.has(value.kind as string)) {
-    throw new EventLogParseError(line, `field kind must be one of open, event, disposed, refused, got ${JSON.stringify(value.kind)}`);
+    throw new EventLogParseError(line, `field kind must be one of open, event, disposed, gap, refused, got ${JSON.stringify(value.kind)}`);
   }
   if (value.kind === 'refused') {
     if (!REFUSALS.has(value.reason as string)) {
@@ -36,6 +36,10 @@ function validate(value: unknown, line: number): LogRecord {
   }
   if (value.seq !== undefined && !(Number.isSafeInteger(value.seq) && (value.seq as number) >= 0)) {
     throw new EventLogParseError(line, `field seq must be a whole number from 0, got ${JSON.stringify(value.seq)}`);
+  }
+  if (value.kind === 'gap') {
+    if (!Number.isSafeInteger(value.lost) || (value.lost as number) < 0) throw new EventLogParseError(line, `field lost must be a whole number from 0, got ${JSON.stringify(value.lost)}`);
+    if (typeof value.reason !== 'string' || value.reason === '') throw new EventLogParseError(line, `field reason must be a non-empty string, got ${JSON.stringify(value.reason)}`);
   }
   if (value.kind === 'open' && !isObject(value.settings)) throw new EventLogParseError(line, 'field settings must be an object');
   if (value.kind === 'event') {

@@ -61,8 +61,26 @@ export interface RefusedRecord {
   code: string;
 }
 
-/** One record of a connection's lifecycle. */
+/**
+ * Records of this connection were lost here: written by a sink, not by the connection, when it
+ * had to drop some (a remote sink whose bounded spool overflowed during an outage). Replay
+ * then calls the connection incomplete instead of guessing how it ended, as it does when the
+ * `seq` of its records skip.
+ */
+export interface GapRecord {
+  t: number;
+  conn: string;
+  kind: 'gap';
+  /** The `seq` of the first record lost, when known: the next record kept has `seq + lost`. */
+  seq?: number;
+  /** How many of this connection's records were lost; 0 when the writer does not know. */
+  lost: number;
+  /** Why, e.g. `spool_overflow`. */
+  reason: string;
+}
+
+/** One record of a connection's lifecycle, as the connection appends it. */
 export type ConnectionRecord = OpenRecord | EventRecord | DisposedRecord;
 
 /** One line of the event log. */
-export type LogRecord = ConnectionRecord | RefusedRecord;
+export type LogRecord = ConnectionRecord | GapRecord | RefusedRecord;

@@ -19,7 +19,15 @@ export interface ReplayedConnection {
   value: unknown;
   context: ConnectionContext;
   done: boolean;
+  /** How it ended: present once done, unless {@link incomplete} (then it would be a guess). */
   output?: ConnectionOutput;
+  /**
+   * Records of this connection were lost (a `gap` record, or a hole in its `seq`): `value`,
+   * `context` and `done` are what the records kept led to, and `output` is left out.
+   */
+  incomplete: boolean;
+  /** Records known lost (0 when complete, or when a gap record did not say how many). */
+  lost: number;
   /** Present when `replay(…, { timeline: true })`. */
   timeline?: TimelineStep[];
 }
@@ -27,7 +35,10 @@ export interface ReplayedConnection {
 /** What {@link replay} returns. */
 export interface ReplayResult {
   connections: Map<string, ReplayedConnection>;
-  /** Connections whose `open` record is missing (dropped from a bounded ring), skipped. */
+  /**
+   * Connections whose `open` record is missing (dropped from a bounded ring), skipped. (A
+   * connection replayed with records missing later on is in `connections`, `incomplete: true`.)
+   */
   incomplete: string[];
 }
 
@@ -49,13 +60,20 @@ export function regionName(value: unknown, region: 'client' | 'server'): string 
  */
 export function replay(records: Iterable<LogRecord>, options: { timeline?: boolean } = {}): ReplayResult {
   const replayer = new Replayer();
-  const replayed = new Map<string, { state: ReplayState; out: ReplayedConnection }>();
+  /** `lost`: by gap records that came after the disposed one (the Replayer had let it go). */
+  const replayed = new Map<string, { state: ReplayState; out: ReplayedConnection; lost: number; gapAfterClose: boolean }>();
   const incomplete = new Set<string>();
   for (const record of records) {
     if (record.kind === 'refused') continue;
     const change = replayer.apply(record);
     if (change === undefined) {
-      incomplete.add(record.conn);
+      // A gap written after its connection's disposed record belongs to the connection replayed.
+      const disposed = record.kind === 'gap' ? replayed.get(record.conn) : undefined;
+      if (record.kind === 'gap' && disposed !== undefined) {
+        disposed.lost += record.lost;
+        disposed.gapAfterClose = true;
+        disposed.out.timeline?.push({ t: record.t, event: describeGap(record), client: 'closed', server: 'closed' });
+      } else incomplete.add(record.conn);
       continue;
     }
     const state = change.connection;
@@ -67,30 +85,44 @@ export function replay(records: Iterable<LogRecord>, options: { timeline?: boole
         value: state.value,
         context: state.context,
         done: false,
+        incomplete: false,
+        lost: 0,
         timeline: options.timeline ? [] : undefined,
       };
-      replayed.set(state.id, { state, out });
+      replayed.set(state.id, { state, out, lost: 0, gapAfterClose: false });
       incomplete.delete(state.id);
     } else if (change.kind === 'disposed') replayed.get(state.id)!.out.disposedAt = record.t;
     else {
       replayed.get(state.id)!.out.timeline?.push({
         t: record.t,
-        event: describeEvent(change.event),
+        event: change.kind === 'gap' ? describeGap(change.record) : describeEvent(change.event),
         client: regionName(state.value, 'client'),
         server: regionName(state.value, 'server'),
       });
     }
   }
   const connections = new Map<string, ReplayedConnection>();
-  for (const [id, { state, out }] of replayed) {
+  for (const [id, { state, out, lost, gapAfterClose }] of replayed) {
     const { context } = state;
     out.value = state.value;
     out.context = context;
     out.done = state.done;
-    out.output = state.done ? { reasons: context.reasons, ending: context.ending, errors: context.errors, bytes: context.bytes } : undefined;
+    out.incomplete = state.incomplete || gapAfterClose;
+    out.lost = state.lost + lost;
+    out.output = state.done && !out.incomplete ? { reasons: context.reasons, ending: context.ending, errors: context.errors, bytes: context.bytes } : undefined;
     connections.set(id, out);
   }
   return { connections, incomplete: [...incomplete] };
+}
+
+/** The label of a gap record in a timeline: `3 records lost (spool_overflow)`. */
+export function describeGap(record: { lost: number; reason: string }): string {
+  return `${lostRecords(record.lost)} (${record.reason})`;
+}
+
+/** `1 record lost`, `3 records lost`; `records lost` when how many is not known (0). */
+export function lostRecords(lost: number): string {
+  return lost === 0 ? 'records lost' : `${lost} record${lost === 1 ? '' : 's'} lost`;
 }
 
 /** A short human label: `END client`, `timer gracePeriod (server)`, `ACTIVITY 10/20`. */

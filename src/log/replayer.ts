@@ -2,7 +2,7 @@ import type { ConnectionContext } from '../../machines/connection-machine.js';
 import type { ConnectionSettings } from '../../machines/connection-settings.js';
 import type { RuntimeEvent } from '../runtime/machine-runtime.js';
 import { tableFor, type TableNode } from '../runtime/transition-table.js';
-import type { DisposedRecord, LogRecord } from './log-record.js';
+import type { DisposedRecord, GapRecord, LogRecord } from './log-record.js';
 
 /** Where one connection's machine stands after the records replayed so far. */
 export interface ReplayState {
@@ -18,6 +18,14 @@ export interface ReplayState {
   /** Both regions are final. */
   readonly done: boolean;
   readonly bytes: { clientToServer: number; serverToClient: number };
+  /**
+   * Records of this connection are missing: a `gap` record said so, or the `seq` of its
+   * records skipped. Its state and reasons are then what the records kept led to, not
+   * necessarily what the connection did.
+   */
+  readonly incomplete: boolean;
+  /** How many records are known lost (gap records' `lost` plus the holes in `seq`). */
+  readonly lost: number;
 }
 
 /** What one record did, as {@link Replayer.apply} reports it. */
@@ -25,10 +33,16 @@ export type ReplayChange =
   | { kind: 'open'; connection: ReplayState }
   /** `before` is the state value the event was applied to. */
   | { kind: 'event'; connection: ReplayState; event: RuntimeEvent; before: unknown }
-  | { kind: 'disposed'; connection: ReplayState; record: DisposedRecord };
+  | { kind: 'disposed'; connection: ReplayState; record: DisposedRecord }
+  /** A `gap` record: some of the connection's records were lost (`connection.lost` counts them). */
+  | { kind: 'gap'; connection: ReplayState; record: GapRecord };
 
 class Replaying implements ReplayState {
   bytes = { clientToServer: 0, serverToClient: 0 };
+  incomplete = false;
+  lost = 0;
+  /** The `seq` the next record should have; undefined while the records carry none (older logs). */
+  nextSeq: number | undefined = undefined;
 
   constructor(
     readonly id: string,
@@ -47,6 +61,26 @@ class Replaying implements ReplayState {
   get done(): boolean {
     return this.node.done;
   }
+
+  /** A record numbered `seq` arrived: records skipped before it are lost. */
+  sequenced(seq: number | undefined): void {
+    if (seq === undefined) return;
+    if (this.nextSeq !== undefined && seq > this.nextSeq) this.missing(seq - this.nextSeq);
+    this.nextSeq = Math.max(this.nextSeq ?? 0, seq + 1);
+  }
+
+  /** A gap record: its lost records, and a hole before them if it names where they start. */
+  gap(record: GapRecord): void {
+    this.missing(record.lost);
+    if (record.seq === undefined) return;
+    if (this.nextSeq !== undefined && record.seq > this.nextSeq) this.missing(record.seq - this.nextSeq);
+    this.nextSeq = Math.max(this.nextSeq ?? 0, record.seq + record.lost);
+  }
+
+  private missing(lost: number): void {
+    this.incomplete = true;
+    this.lost += lost;
+  }
 }
 
 /**
@@ -61,7 +95,9 @@ export class Replayer {
   /**
    * Applies one record. `undefined` for a `refused` record (no connection), and when its
    * connection is not open here: its `open` record was never seen (dropped from a bounded
-   * log), or it was disposed already.
+   * log), or it was disposed already (a `gap` written after the records it follows: the
+   * caller attaches it to the connection it replayed). A record whose `seq` skips marks the
+   * connection incomplete, and is applied.
    */
   apply(record: LogRecord): ReplayChange | undefined {
     // A refused client never had a connection: nothing to step (the caller reads the record).
@@ -69,11 +105,17 @@ export class Replayer {
     if (record.kind === 'open') {
       // An id opened again (a file appended by several runs) starts afresh.
       const connection = new Replaying(record.conn, record.client, record.t, record.settings, tableFor(record.settings).initial.next);
+      connection.sequenced(record.seq);
       this.live.set(record.conn, connection);
       return { kind: 'open', connection };
     }
     const connection = this.live.get(record.conn);
     if (connection === undefined) return undefined;
+    if (record.kind === 'gap') {
+      connection.gap(record);
+      return { kind: 'gap', connection, record };
+    }
+    connection.sequenced(record.seq);
     if (record.kind === 'disposed') {
       this.live.delete(record.conn);
       return { kind: 'disposed', connection, record };

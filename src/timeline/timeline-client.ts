@@ -133,7 +133,8 @@ export const TIMELINE_JS = `
       ctx.fillText('#' + r[0].slice(r[0].lastIndexOf('-') + 1), 6, y + ROW / 2);
       var code = str(r[5]);
       ctx.fillStyle = codeColor(code);
-      ctx.fillText(code, 64, y + ROW / 2);
+      // An incomplete connection's code is its close record's, its lanes partly a guess: marked.
+      ctx.fillText(r[12] >= 0 ? code + '?' : code, 64, y + ROW / 2);
       ctx.fillStyle = '#6b7280';
       ctx.fillText(bytes(r[3]) + ' \\u2191 ' + bytes(r[4]) + ' \\u2193', 90, y + ROW / 2);
       ctx.save();
@@ -223,6 +224,7 @@ export const TIMELINE_JS = `
     var lines = [];
     lines.push('<b>connection ' + esc(r[0]) + '</b>' + (r[8] >= 0 ? '  client ' + esc(S[r[8]]) : ''));
     lines.push('opened +' + dur(r[1]) + (r[2] >= 0 ? ', closed after ' + dur(r[2] - r[1]) : ', still open at the end of the log'));
+    if (r[12] >= 0) lines.push('<b>incomplete, ' + (r[12] === 0 ? 'records lost' : r[12] + (r[12] === 1 ? ' record' : ' records') + ' lost') + '</b>: its states are what the records kept led to');
     lines.push('termination ' + esc(str(r[5])) + '   client ' + esc(str(r[6]) || '-') + '   server ' + esc(str(r[7]) || '-'));
     lines.push('bytes client\\u2192server ' + bytes(r[3]) + ' (' + r[3] + ')   server\\u2192client ' + bytes(r[4]) + ' (' + r[4] + ')');
     var ev2 = r[11], near = -1, best = Infinity;
@@ -310,7 +312,9 @@ export const TIMELINE_JS = `
     span.appendChild(document.createTextNode(s));
     legend.appendChild(span);
   });
+  var lossy = rows.filter(function (r) { return r[12] >= 0; }).length;
   document.getElementById('summary').textContent = rows.length + ' connections' + (open ? ' (' + open + ' still open)' : '') +
+    (lossy ? ', ' + lossy + ' incomplete (records lost)' : '') +
     ' over ' + dur(data.span) + (data.t0 > 1e12 ? ' from ' + new Date(data.t0).toISOString() : '') +
     (data.incomplete ? ', ' + data.incomplete + ' without their open record (not shown)' : '');
   document.body.dataset.rows = String(rows.length);

@@ -14,11 +14,12 @@ export type LaneState = (typeof LANE_STATES)[number];
 
 /**
  * One connection, as an array: `[id, open, end, c2s, s2c, code, clientReason, serverReason,
- * address, clientLane, serverLane, events]`. Times are ms from the page's `t0` (`open`) or
+ * address, clientLane, serverLane, events, lost]`. Times are ms from the page's `t0` (`open`) or
  * from the connection's open (lanes, events); `end` is -1 while the log leaves it open.
  * `code`, reasons and `address` index the string table (-1: none). A lane is
  * `[dt, state, dt, state, …]` with `state` an index into {@link LANE_STATES}; events are
- * `[dt, label, …]` with `label` an index into the string table.
+ * `[dt, label, …]` with `label` an index into the string table. `lost` is -1 for a complete
+ * connection, else the records known lost (a gap record or a hole in `seq`; 0: how many unknown).
  */
 export type TimelineRow = [
   id: string,
@@ -33,6 +34,7 @@ export type TimelineRow = [
   clientLane: number[],
   serverLane: number[],
   events: number[],
+  lost: number,
 ];
 
 /** Everything the page draws. */
@@ -149,6 +151,7 @@ export function timelineData(input: readonly LogRecord[], options: { title?: str
       clientLane,
       serverLane,
       events,
+      conn.incomplete ? conn.lost : -1,
     ]);
   }
   return {

@@ -4,7 +4,7 @@ import type { ClosedItem, FollowItem } from '../follow.js';
 import { closeLog, openLog } from '../log-file.js';
 import type { Output } from '../output.js';
 import { ProxyServer } from '../proxy-server.js';
-import { formatOpen, formatOutcome, formatStep } from '../timeline.js';
+import { formatGap, formatOpen, formatOutcome, formatStep } from '../timeline.js';
 import { DEMO_USAGE } from '../usage.js';
 import { SCENARIOS, failedRow, type Row, type ScenarioContext } from './scenarios.js';
 import { DemoServices } from './services.js';
@@ -47,6 +47,8 @@ function describe(item: FollowItem): string {
       return `  ${id}${formatStep(item)}`;
     case 'closed':
       return `  ${id}closed after ${Math.round(item.durationMs)} ms: ${formatOutcome(item)}`;
+    case 'gap':
+      return `  ${id}${formatGap(item)}`;
   }
 }
 

@@ -8,6 +8,7 @@ import { Connection, kSample, type CloseInfo, type ConnectionEnvironment, type C
 import { ConnectionStream, kConnectionStream, type ConnectionMessage, type FinalMessage } from './binding/connection-stream.js';
 import { hostPort, peerName, type SocketLike, type Upstream } from './binding/socket-like.js';
 import type { Clock, TimerHandle } from './clock.js';
+import { TimerWheel } from './timer-wheel.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
 import { EventLog } from './log/event-log.js';
 import { ProxyHeaderReader, type ProxyHeaderOutcome } from './protocol/proxy-header-reader.js';
@@ -223,7 +224,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   constructor(options: SupervisorOptions = {}) {
     super();
-    const [own, env] = resolveEnvironment(options);
+    // One timer wheel per supervisor: its connections' timers on one real timer (issue 14).
+    const [own, env] = resolveEnvironment(options, () => new TimerWheel());
     const { activitySampleInterval, logCapacity, inspect, signal, admit, acceptProxy, sendProxy, ...lifecycle } = own;
     this.admission = admit === undefined ? null : checkAdmissionHook(admit);
     ({ acceptTimeout: this.acceptTimeout, sendProxy: this.sendProxy } = resolveProxyProtocol(acceptProxy, sendProxy));

@@ -17,6 +17,7 @@ export { ConnectionIds, defaultInstance, bootId, checkInstance, checkBoot, isCon
 export { Connection, type CloseInfo, type ConnectionPreamble } from './binding/connection.js';
 export type { SocketLike, Upstream } from './binding/socket-like.js';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
+export { TimerWheel, type TimerWheelOptions } from './timer-wheel.js';
 export { resolveOptions, type LifecycleOptions, type ResolvedLifecycleOptions } from './options.js';
 export {
   ProxyLifecycleError,

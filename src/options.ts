@@ -135,7 +135,7 @@ export function resolveOptions(input: LifecycleOptions = {}, base?: ResolvedLife
 
 /** Where a connection's time, log and runtime come from. */
 export interface EnvironmentOptions {
-  /** The clock for every timer. Default: the system clock. */
+  /** The clock for every timer. Default: the system clock for `forward()`; a supervisor makes its own `TimerWheel`. */
   clock?: Clock;
   /** Append every lifecycle event here. Default: none for `forward()`; a supervisor makes its own. */
   log?: EventLog | null;
@@ -158,7 +158,7 @@ const hasMethods = (value: unknown, names: readonly string[]): boolean =>
 
 /**
  * Takes the environment fields off an options object, validates them and fills in the
- * defaults (the system clock, the table runtime, no log), leaving the other options to their
+ * defaults (`defaultClock()`, the table runtime, no log), leaving the other options to their
  * own validation. The one place the environment is resolved, for `forward()` and the supervisor.
  *
  * @throws {InvalidOptionError} naming the option: `options` that is not an object; a `clock`
@@ -166,7 +166,7 @@ const hasMethods = (value: unknown, names: readonly string[]): boolean =>
  * `null`); a `runtime` that is not a factory function; a `logger` whose `debug`, `warn` or
  * `error` is not a function.
  */
-export function resolveEnvironment<T extends EnvironmentOptions>(options: T): [Omit<T, keyof EnvironmentOptions>, ResolvedEnvironment] {
+export function resolveEnvironment<T extends EnvironmentOptions>(options: T, defaultClock: () => Clock = () => systemClock): [Omit<T, keyof EnvironmentOptions>, ResolvedEnvironment] {
   if (options === null || typeof options !== 'object') {
     throw new InvalidOptionError('options', `options must be an object, got ${show(options)}`);
   }
@@ -177,7 +177,7 @@ export function resolveEnvironment<T extends EnvironmentOptions>(options: T): [O
   if (log !== undefined && log !== null && !(log instanceof EventLog)) throw new InvalidOptionError('log', `log must be an EventLog or null, got ${show(log)}`);
   if (runtime !== undefined && typeof runtime !== 'function') throw new InvalidOptionError('runtime', `runtime must be a RuntimeFactory function, got ${show(runtime)}`);
   if (logger !== undefined) checkLogger(logger);
-  return [rest, { clock: clock ?? systemClock, log: log ?? null, runtime: runtime ?? createTableRuntime, logger }];
+  return [rest, { clock: clock ?? defaultClock(), log: log ?? null, runtime: runtime ?? createTableRuntime, logger }];
 }
 
 function checkLogger(value: unknown): void {

@@ -9,6 +9,7 @@ import { Connection, kSample, type CloseInfo, type ConnectionEnvironment, type C
 import { ConnectionStream, kConnectionStream, type ConnectionMessage, type FinalMessage } from './binding/connection-stream.js';
 import { hostPort, peerName, type SocketLike, type Upstream } from './binding/socket-like.js';
 import type { Clock, TimerHandle } from './clock.js';
+import { TimerWheel } from './timer-wheel.js';
 import { InvalidOptionError, SupervisorClosedError } from './errors.js';
 import { EventLog } from './log/event-log.js';
 import { ProxyHeaderReader, type ProxyHeaderOutcome } from './protocol/proxy-header-reader.js';
@@ -226,7 +227,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   constructor(options: SupervisorOptions = {}) {
     super();
-    const [own, env] = resolveEnvironment(options);
+    // One timer wheel per supervisor: its connections' timers on one real timer (issue 14).
+    const [own, env] = resolveEnvironment(options, () => new TimerWheel());
     const { activitySampleInterval, logCapacity, inspect, signal, admit, acceptProxy, sendProxy, instance, boot, ...lifecycle } = own;
     this.ids = new ConnectionIds({ instance, boot });
     this.admission = admit === undefined ? null : checkAdmissionHook(admit);

@@ -1,5 +1,6 @@
 import { LineWriter, type CloseInfo, type Refusal } from '../index.js';
 import { accessLogEntry, formatJson, formatRefusalJson, formatRefusalText, formatText } from './access-log.js';
+import { PIPE_BUF } from './cluster/messages.js';
 import { checkWritable } from './log-file.js';
 
 /**
@@ -12,11 +13,15 @@ export class AccessLogFile {
   /** How notices name it: `access log FILE`, or `access log (stderr)`. */
   readonly name: string;
 
-  /** @throws {CliError} when `file` cannot be opened for appending. */
-  constructor(readonly file: string | undefined, private readonly json: boolean) {
+  /**
+   * `sharedPipe`: standard error is shared with other workers, so each write is at most
+   * PIPE_BUF bytes of whole lines (a file is opened O_APPEND: any write of whole lines lands whole).
+   * @throws {CliError} when `file` cannot be opened for appending.
+   */
+  constructor(readonly file: string | undefined, private readonly json: boolean, options: { sharedPipe?: boolean } = {}) {
     if (file !== undefined) checkWritable(file, '--access-log');
     this.name = file === undefined ? 'access log (stderr)' : `access log ${file}`;
-    this.writer = new LineWriter({ dest: file ?? 2, minLength: 8 * 1024 });
+    this.writer = new LineWriter(options.sharedPipe ? { dest: file ?? 2, minLength: PIPE_BUF / 2, maxWrite: PIPE_BUF } : { dest: file ?? 2, minLength: 8 * 1024 });
   }
 
   write(info: CloseInfo): void {

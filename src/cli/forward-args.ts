@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { InvalidOptionError, resolveOptions, type LifecycleOptions, type SupervisorOptions } from '../index.js';
 import { looksLikeHostPort, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
 import { CliError } from './cli-error.js';
@@ -40,6 +41,7 @@ const FLAGS: FlagSpec = {
   metrics: 'string',
   inspect: { optional: true, shape: looksLikeHostPort, describe: '[HOST:]PORT' },
   'inspect-every': 'string',
+  workers: 'string',
   json: 'boolean',
   quiet: 'boolean',
   help: 'boolean',
@@ -63,6 +65,8 @@ export interface ForwardConfig {
   metrics?: Endpoint;
   /** Whether to run the Stately inspector relay, on which address (port 0: a free one), for one connection in `every`. */
   inspect?: InspectConfig;
+  /** Worker processes (`--workers N|auto`); 1, the default, runs no cluster at all. */
+  workers: number;
   json: boolean;
   quiet: boolean;
   /** `--accept-proxy [DURATION]` and `--send-proxy v1|v2`, as the supervisor's options. */
@@ -113,6 +117,18 @@ function parseInspect(value: string | true | undefined, everyText: string | unde
 }
 
 const MAX_COUNT = 2 ** 31 - 1;
+
+/** The most `--workers` takes: far past any core count, short of a fork bomb. */
+const MAX_WORKERS = 256;
+
+/** `--workers N|auto`: 1 when not given; `auto` is one per core the process may use. */
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (text === 'auto') return availableParallelism();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_WORKERS) throw new CliError(`--workers must be auto or a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(text)}`);
+  return n;
+}
 
 /** A `--flag N` connection count: a whole number from 1 to 2^31 − 1, or undefined when not given. */
 function parseConnectionCount(flag: string, text: string | undefined): number | undefined {
@@ -167,6 +183,8 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     throw new CliError('--quiet turns the access log off; give --quiet or --access-log, not both');
   }
   if (accessLog === '') throw new CliError('--access-log needs a FILE, or - for standard error');
+  const workers = parseWorkers(str('workers'));
+  if (workers > 1 && inspect !== undefined) throw new CliError('--inspect needs --workers 1: the relay runs in one process');
   return {
     listen: parseListen(listen),
     target: parseTarget(target),
@@ -178,6 +196,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     accessLogFile: accessLog === '-' ? undefined : accessLog,
     metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),
     inspect,
+    workers,
     json: flags.has('json'),
     quiet: flags.has('quiet'),
     proxyProtocol: parseProxyProtocol(flags.get('accept-proxy') as string | true | undefined, str('send-proxy')),

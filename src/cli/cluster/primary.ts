@@ -132,6 +132,9 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
       case 'active':
         slot.active = m.active;
         break;
+      case 'stopping':
+        slot.active = m.inFlight;
+        break;
       case 'stopped':
         slot.stopped = { finished: m.finished, destroyed: m.destroyed };
         break;

@@ -124,6 +124,9 @@ test('--workers 2: one listening line, both workers serve, /metrics sums them, S
     assert.ok(perWorker[0]! > 0 && perWorker[1]! > 0, `both workers hold connections: ${perWorker.join(', ')}`);
     assert.is(m.get('proxy_lifecycle_cx_termination_total{code="SO"}') ?? 0, 0);
     assert.is(m.get('proxy_lifecycle_workers'), 2);
+    child.kill('SIGUSR2');
+    await child.waitFor('stderr', /^status: 2 of 2 workers running, 0 restarts$/);
+    for (const w of [1, 2]) await child.waitFor('stderr', new RegExp(`^worker ${w}: status: ${perWorker[w - 1]} connections open, \\d+ accepted, 0 refused;`));
     for (const s of held) s.end();
     await until(() => child.stderrLines().filter((l) => l.startsWith('conn=')).length === 14, 'the access-log lines of all 14');
     child.kill('SIGTERM');

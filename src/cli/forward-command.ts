@@ -82,8 +82,12 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
  * start and stop notices for all and relays the signals.
  */
 async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | null): Promise<number> {
+  // A worker's own notices (its status, its sinks' failures) say which worker.
+  const tag = worker === null ? null : worker.index;
   const line = (event: string, fields: Record<string, unknown>, text: string) =>
-    config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text;
+    config.json
+      ? JSON.stringify({ time: new Date().toISOString(), event, ...(tag === null ? {} : { worker: tag }), ...fields })
+      : tag === null ? text : `worker ${tag}: ${text}`;
   // Failures are printed even with --quiet (which silences the access log and the notices):
   // a proxy that loses connections or log lines says so.
   const warn: Notify = (event, fields, text) => out.stderr(line(event, fields, text));
@@ -126,7 +130,7 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
       warn(
         'status',
         { active: stats.active, total: stats.total, refused, log_dropped: dropped },
-        `${worker === null ? '' : `worker ${worker.index}: `}status: ${stats.active} connections open, ${stats.total} accepted, ${refused} refused; log lines dropped: event log ${dropped.event_log}, access log ${dropped.access_log}`,
+        `status: ${stats.active} connections open, ${stats.total} accepted, ${refused} refused; log lines dropped: event log ${dropped.event_log}, access log ${dropped.access_log}`,
       );
     },
   };

@@ -50,7 +50,7 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
  * socket; `NODE_CLUSTER_SCHED_POLICY=none`) saves the primary that hand-off, but the kernel
  * then wakes whichever worker is idle first, which under epoll piles most connections onto
  * one of them. Measured (docs/bench.md#workers, short connections, 2 cores shared with the
- * load): RR costs 2.9x the single process's CPU per connection (the hand-off over IPC), NONE
+ * load): RR costs 2.5x the single process's CPU per connection (the hand-off over IPC), NONE
  * 1.1x. RR is kept for now for its even spread (the tests rely on it); NONE's balance is
  * not measured yet.
  */

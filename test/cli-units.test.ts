@@ -1,5 +1,6 @@
 // The CLI's pure parts, in process: argument parsing, access-log formatting, the follower
 // that turns event-log records into timelines, and the demo's table.
+import { availableParallelism } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEFAULT_SETTINGS, type CloseInfo, type LogRecord } from '../src/index.js';
@@ -133,7 +134,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     '--grace-period', '1', '--socket-timeout', '2', '--timeout-behavior', 'close', '--parity-timeout', '3',
     '--parity-inactivity', '4', '--connect-timeout', '5', '--idle-timeout', '6', '--max-lifetime', '7',
     '--no-half-open', '--keep-alive', '9', '--shutdown-timeout', '8', '--max-connections', '10', '--max-connections-per-ip', '11', '--log', 'x.jsonl', '--json', '--quiet', '--instance', 'web-1_a',
-    '--accept-proxy', '11', '--send-proxy', 'v2',
+    '--accept-proxy', '11', '--send-proxy', 'v2', '--workers', '3',
   ]);
   assert.equal(config, {
     listen: { host: undefined, port: 9000 },
@@ -150,6 +151,7 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
     accessLogFile: undefined,
     metrics: undefined,
     inspect: undefined,
+    workers: 3,
     json: true,
     quiet: true,
     instance: 'web-1_a',
@@ -160,6 +162,10 @@ test('parseForwardArgs maps each flag onto its library option and nothing else',
   }
   const defaults = parseForwardArgs(['--listen', '1', '--target', 'h:2']);
   assert.ok(defaults !== 'help');
+  assert.is(defaults.workers, 1, 'one process, no cluster, unless asked');
+  const auto = parseForwardArgs(['--listen', '1', '--target', 'h:2', '--workers', 'auto']);
+  assert.ok(auto !== 'help');
+  assert.is(auto.workers, availableParallelism());
   assert.equal(defaults.options, {}, 'no flag, no option: the library defaults apply');
   assert.equal(defaults.proxyProtocol, {}, 'no PROXY protocol unless asked');
   assert.is(defaults.shutdownTimeout, 30_000);

@@ -1,7 +1,7 @@
 // The buffered asynchronous writer behind the event log, the access log and the CLI's output:
 // at most flushInterval late (through the injected clock), bounded when the disk fails or is
 // slow (drop and count), one report per outage, and a reopen that resumes.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -159,6 +159,41 @@ test('bad options are refused with the field named', () => {
   refused({ dest: 2, minLength: 16 * 1024 }, 'minLength');
   refused({ dest: 2, minLength: 100, maxBuffer: 50 }, 'maxBuffer');
   refused({ dest: 2, flushInterval: 2 ** 31 }, 'flushInterval');
+  refused({ dest: 2, maxWrite: 0 }, 'maxWrite');
+  refused({ dest: 2, maxWrite: 16 * 1024 + 1 }, 'maxWrite');
+  refused({ dest: 2, maxWrite: 4096, minLength: 4096 }, 'minLength');
+});
+
+test('maxWrite: every write() carries whole lines and at most maxWrite bytes (a pipe shared by workers)', async () => {
+  await withDir(async (dir) => {
+    const file = join(dir, 'a.log');
+    // sonic-boom calls fs.write at each write: record what each one carried.
+    const sizes: string[] = [];
+    const original = fs.write;
+    fs.write = ((fd: number, data: unknown, ...rest: unknown[]) => {
+      if (typeof data === 'string') sizes.push(data);
+      return (original as (...a: unknown[]) => void)(fd, data, ...rest);
+    }) as typeof fs.write;
+    try {
+      for (const minLength of [0, 3000]) {
+        sizes.length = 0;
+        const w = new LineWriter({ dest: file, maxWrite: 4096, minLength });
+        // 97 + 1 bytes a line: 4096 is not a multiple, so a cut by size alone would tear one.
+        for (let i = 0; i < 2000; i++) w.write(`${String(i).padStart(6, '0')} ${'x'.repeat(90)}`);
+        await w.close();
+        const total = sizes.reduce((n, s) => n + Buffer.byteLength(s), 0);
+        assert.is(total, 2000 * 98, 'every line written');
+        assert.ok(sizes.length >= (2000 * 98) / 4096, `at least ${Math.ceil((2000 * 98) / 4096)} writes, got ${sizes.length}`);
+        for (const s of sizes) {
+          assert.ok(Buffer.byteLength(s) <= 4096, `a write of ${Buffer.byteLength(s)} bytes`);
+          assert.ok(s.endsWith('\n'), 'a write ends on a line boundary');
+        }
+      }
+    } finally {
+      fs.write = original;
+    }
+    assert.is(read(file).split('\n').length, 2 * 2000 + 1);
+  });
 });
 
 test.run();

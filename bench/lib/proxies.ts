@@ -1,6 +1,7 @@
 // The proxies under test, each started as its own process pinned to the proxy core:
 // proxy-lifecycle's `forward` command (with its default flags, and with --quiet), the bare
-// Node proxy, HAProxy and nginx (stream); and, when asked, a previous build of `forward`.
+// Node proxy, HAProxy and nginx (stream); and, when asked, a previous build of `forward`, and
+// `forward --workers 2` (proxy-lifecycle-2w: a primary and two workers, on no pinned core).
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -12,10 +13,14 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli.js');
 const BARE = join(ROOT, 'bench', 'proxies', 'bare-proxy.mjs');
 
-export type ProxyName = 'bare-node' | 'proxy-lifecycle' | 'proxy-lifecycle-quiet' | 'proxy-lifecycle-baseline' | 'haproxy' | 'nginx';
-/** What `--proxies` may name; all but the baseline run by default. */
-export const PROXY_NAMES: readonly ProxyName[] = ['bare-node', 'proxy-lifecycle', 'proxy-lifecycle-quiet', 'proxy-lifecycle-baseline', 'haproxy', 'nginx'];
-export const DEFAULT_PROXIES: readonly ProxyName[] = PROXY_NAMES.filter((n) => n !== 'proxy-lifecycle-baseline');
+export type ProxyName = 'bare-node' | 'proxy-lifecycle' | 'proxy-lifecycle-quiet' | 'proxy-lifecycle-baseline' | 'proxy-lifecycle-2w' | 'haproxy' | 'nginx';
+/** What `--proxies` may name; all but the baseline and the two-worker row run by default. */
+export const PROXY_NAMES: readonly ProxyName[] = ['bare-node', 'proxy-lifecycle', 'proxy-lifecycle-quiet', 'proxy-lifecycle-baseline', 'proxy-lifecycle-2w', 'haproxy', 'nginx'];
+/**
+ * The two-worker row needs as many cores for itself as the machine has to spare: on the
+ * 2-core machines this runs on, it shares them with the load generator (docs/bench.md).
+ */
+export const DEFAULT_PROXIES: readonly ProxyName[] = PROXY_NAMES.filter((n) => n !== 'proxy-lifecycle-baseline' && n !== 'proxy-lifecycle-2w');
 
 /** The proxies that are Node processes (profiled with --cpu-prof, GC'd on SIGURG for the idle workload). */
 export function isNodeProxy(name: ProxyName): boolean {
@@ -111,6 +116,7 @@ async function startNode(name: ProxyName, script: string, extra: readonly string
   const accessLog = join(o.tmp, `access-${name}-${++started}.log`);
   if (name === 'proxy-lifecycle-quiet') args.push('--quiet');
   else if (name === 'proxy-lifecycle') args.push('--access-log', accessLog);
+  else if (name === 'proxy-lifecycle-2w') args.push('--workers', '2', '--access-log', accessLog);
   else if (name === 'proxy-lifecycle-baseline') stderrFd = openSync(accessLog, 'a');
   const stdio = stderrFd === null ? {} : { stdio: ['ignore', 'pipe', stderrFd] as ['ignore', 'pipe', number] };
   const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT, nofile: o.nofile, ...stdio });
@@ -134,6 +140,15 @@ const lifecycleQuiet: ProxySpec = {
   unavailable: lifecycle.unavailable,
   version: () => `proxy-lifecycle forward (dist/cli.js) --quiet: no access log, node ${process.version}`,
   start: (o) => startNode('proxy-lifecycle-quiet', CLI, ['forward'], o),
+};
+
+// Not pinned: two workers on one core would measure nothing but the hand-off. The primary and
+// its workers are one process tree, measured whole (the primary's accepts and hand-offs included).
+const lifecycle2w: ProxySpec = {
+  name: 'proxy-lifecycle-2w',
+  unavailable: lifecycle.unavailable,
+  version: () => `proxy-lifecycle forward --workers 2 (dist/cli.js; node:cluster, ${process.env.NODE_CLUSTER_SCHED_POLICY === 'none' ? 'SCHED_NONE' : 'SCHED_RR'}), access log to a file, on no pinned core, node ${process.version}`,
+  start: (o) => startNode('proxy-lifecycle-2w', CLI, ['forward'], { ...o, core: null }),
 };
 
 const lifecycleBaseline: ProxySpec = {
@@ -241,6 +256,7 @@ export const PROXIES: Record<ProxyName, ProxySpec> = {
   'proxy-lifecycle': lifecycle,
   'proxy-lifecycle-quiet': lifecycleQuiet,
   'proxy-lifecycle-baseline': lifecycleBaseline,
+  'proxy-lifecycle-2w': lifecycle2w,
   haproxy,
   nginx,
 };

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { InvalidOptionError, checkInstance, resolveOptions, type LifecycleOptions, type SupervisorOptions } from '../index.js';
 import { looksLikeHostPort, parseArgs, parseListen, parseTarget, type Endpoint, type FlagSpec } from './args.js';
 import { CliError } from './cli-error.js';
@@ -41,6 +42,7 @@ const FLAGS: FlagSpec = {
   metrics: 'string',
   inspect: { optional: true, shape: looksLikeHostPort, describe: '[HOST:]PORT' },
   'inspect-every': 'string',
+  workers: 'string',
   json: 'boolean',
   quiet: 'boolean',
   help: 'boolean',
@@ -64,6 +66,8 @@ export interface ForwardConfig {
   metrics?: Endpoint;
   /** Whether to run the Stately inspector relay, on which address (port 0: a free one), for one connection in `every`. */
   inspect?: InspectConfig;
+  /** Worker processes (`--workers N|auto`); 1, the default, runs no cluster at all. */
+  workers: number;
   json: boolean;
   quiet: boolean;
   /** `--instance NAME`: the first part of every connection id; the library's default (the host name) when unset. */
@@ -116,6 +120,18 @@ function parseInspect(value: string | true | undefined, everyText: string | unde
 }
 
 const MAX_COUNT = 2 ** 31 - 1;
+
+/** The most `--workers` takes: far past any core count, short of a fork bomb. */
+const MAX_WORKERS = 256;
+
+/** `--workers N|auto`: 1 when not given; `auto` is one per core the process may use. */
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return 1;
+  if (text === 'auto') return availableParallelism();
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_WORKERS) throw new CliError(`--workers must be auto or a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(text)}`);
+  return n;
+}
 
 /** A `--flag N` connection count: a whole number from 1 to 2^31 − 1, or undefined when not given. */
 function parseConnectionCount(flag: string, text: string | undefined): number | undefined {
@@ -178,6 +194,8 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
       throw new CliError((err as Error).message);
     }
   }
+  const workers = parseWorkers(str('workers'));
+  if (workers > 1 && inspect !== undefined) throw new CliError('--inspect needs --workers 1: the relay runs in one process');
   return {
     listen: parseListen(listen),
     target: parseTarget(target),
@@ -189,6 +207,7 @@ export function parseForwardArgs(argv: readonly string[]): ForwardConfig | 'help
     accessLogFile: accessLog === '-' ? undefined : accessLog,
     metrics: str('metrics') === undefined ? undefined : parseListen(str('metrics')!, '--metrics'),
     inspect,
+    workers,
     json: flags.has('json'),
     quiet: flags.has('quiet'),
     instance,

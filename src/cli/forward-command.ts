@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import {
   collectMetrics,
   serveMetrics,
@@ -11,7 +12,9 @@ import {
 import { AccessLogFile } from './access-log-file.js';
 import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
-import { parseForwardArgs, type InspectConfig } from './forward-args.js';
+import { runPrimary } from './cluster/primary.js';
+import { WorkerLink } from './cluster/worker.js';
+import { parseForwardArgs, type ForwardConfig, type InspectConfig } from './forward-args.js';
 import { closeLog, openLog, repairNotice } from './log-file.js';
 import type { Output } from './output.js';
 import { overflowFields, overflowText } from './overflow-notice.js';
@@ -52,7 +55,8 @@ async function startMetrics(
 
 /**
  * `proxy-lifecycle forward`: runs until SIGTERM or SIGINT, then drains and resolves with the
- * exit code.
+ * exit code. With `--workers N` (N > 1), the process is the cluster's primary, or one of its
+ * workers: each runs {@link serve} on the shared listening socket.
  */
 export async function runForward(argv: readonly string[], out: Output): Promise<number> {
   const config = parseForwardArgs(argv);
@@ -60,15 +64,40 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     out.stdout(FORWARD_USAGE);
     return 0;
   }
+  if (config.workers === 1) return serve(config, out, null);
+  if (cluster.isPrimary) return runPrimary(config, out);
+  const worker = new WorkerLink();
+  try {
+    return await serve(config, out, worker);
+  } catch (err) {
+    // One line from the primary, not one per worker.
+    if (!(err instanceof CliError)) throw err;
+    worker.send({ pl: 'failed', message: err.message, exitCode: err.exitCode });
+    return err.exitCode;
+  }
+}
+
+/**
+ * One proxy process: alone (`worker` null), or a cluster worker, whose primary prints the
+ * start and stop notices for all and relays the signals.
+ */
+async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | null): Promise<number> {
+  // A worker's own notices (its status, its sinks' failures) say which worker.
+  const tag = worker === null ? null : worker.index;
   const line = (event: string, fields: Record<string, unknown>, text: string) =>
-    config.json ? JSON.stringify({ time: new Date().toISOString(), event, ...fields }) : text;
+    config.json
+      ? JSON.stringify({ time: new Date().toISOString(), event, ...(tag === null ? {} : { worker: tag }), ...fields })
+      : tag === null ? text : `worker ${tag}: ${text}`;
   // Failures are printed even with --quiet (which silences the access log and the notices):
   // a proxy that loses connections or log lines says so.
   const warn: Notify = (event, fields, text) => out.stderr(line(event, fields, text));
   const notice: Notify = (event, fields, text) => {
     if (!config.quiet) warn(event, fields, text);
   };
-  const { log, sink } = openLog(config.logFile);
+  if (worker !== null && config.metrics !== undefined) await worker.prepareMetrics();
+  // A worker's files are shared with the others: repaired once, by the primary.
+  const { log, sink } = openLog(config.logFile, { repairTail: worker === null });
+  // On standard error, the output's writer (PIPE_BUF writes when workers share it, see main.ts).
   const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json, out.stderrWriter);
   const repaired = repairNotice(sink);
   if (repaired !== null) warn('log_repaired', { file: config.logFile, cut_bytes: sink!.repaired }, repaired);
@@ -83,18 +112,19 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   let first: ((signal: NodeJS.Signals) => void) | null = null;
   let again = () => {};
   const signalled = new Promise<NodeJS.Signals>((resolve) => (first = resolve));
-  handleSignals({
-    stop: (signal) => {
+  const reopen = (signal: NodeJS.Signals) => {
+    log.reopen();
+    accessLog?.writer.reopen();
+    const files = [config.logFile, accessLog?.file].filter((f) => f !== undefined);
+    notice('reopen', { signal, files }, `${signal}: ${files.length === 0 ? 'no log file to reopen' : `reopened ${files.join(', ')}`}`);
+  };
+  const actions = {
+    stop: (signal: NodeJS.Signals) => {
       if (first === null) return again();
       first(signal);
       first = null;
     },
-    reopen: (signal) => {
-      log.reopen();
-      accessLog?.writer.reopen();
-      const files = [config.logFile, accessLog?.file].filter((f) => f !== undefined);
-      notice('reopen', { signal, files }, `${signal}: ${files.length === 0 ? 'no log file to reopen' : `reopened ${files.join(', ')}`}`);
-    },
+    reopen,
     status: () => {
       const stats = proxy?.supervisor.stats ?? { active: 0, total: 0, closed: 0, refused: 0 };
       const refused = stats.refused;
@@ -105,7 +135,21 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
         `status: ${stats.active} connections open, ${stats.total} accepted, ${refused} refused; log lines dropped: event log ${dropped.event_log}, access log ${dropped.access_log}`,
       );
     },
-  });
+  };
+  if (worker === null) handleSignals(actions);
+  else {
+    worker.handle({
+      // Its own SIGINT and the primary's relay of the terminal's: one stop, not a stop and an abort.
+      stop: (signal) => first !== null && actions.stop(signal),
+      abort: () => again(),
+      reopen: () => {
+        log.reopen();
+        accessLog?.writer.reopen();
+        worker.send({ pl: 'reopened' });
+      },
+      status: actions.status,
+    });
+  }
   // The relay comes first: the supervisor takes its observer when it is created.
   const inspector = config.inspect === undefined ? null : await startInspector(config.inspect);
   const every = config.inspect?.every ?? 1;
@@ -121,7 +165,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
       target: config.target,
       maxConnections: config.maxConnections,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
-      supervisor: { ...config.options, ...config.proxyProtocol, instance: config.instance, clientAddress, log, inspect },
+      supervisor: { ...config.options, ...config.proxyProtocol, instance: config.instance, boot: worker?.boot || undefined, clientAddress, log, inspect },
     },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),
@@ -135,13 +179,14 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   });
   // Every start-up failure comes before 'listening on': whoever waits for that line (a
   // supervisor, a test) may rely on the whole proxy, metrics included, being up.
-  let metrics: { collector: SupervisorMetrics; server: MetricsServer } | null = null;
+  let metrics: { collector: SupervisorMetrics; server: MetricsServer | null } | null = null;
   if (config.metrics !== undefined) {
     const sinks: Record<string, { readonly dropped: number }> = {};
     if (sink !== null) sinks.event_log = sink;
     if (accessLog !== null) sinks.access_log = accessLog.writer;
     try {
-      metrics = await startMetrics(proxy, config.metrics, sinks);
+      // A worker's metrics are served by the primary, summed with the other workers'.
+      metrics = worker === null ? await startMetrics(proxy, config.metrics, sinks) : { collector: await worker.collectMetrics(proxy, sinks), server: null };
     } catch (err) {
       proxy.abort();
       await proxy.stop(0);
@@ -151,33 +196,36 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   }
   const { budget } = proxy.guard;
   const { maxConnections } = config;
-  if (maxConnections !== undefined && budget !== null && maxConnections > budget.connections) {
+  // Every worker has the same budget: one of them says so.
+  if (maxConnections !== undefined && budget !== null && maxConnections > budget.connections && (worker?.index ?? 1) === 1) {
     warn(
       'max_connections_over_budget',
       { max_connections: maxConnections, fit: budget.connections, fd_limit: budget.limit },
       `--max-connections ${maxConnections} needs ${2 * maxConnections} file descriptors, but ulimit -n ${budget.limit} leaves room for ${budget.connections} connections: raise ulimit -n`,
     );
   }
-  out.stdout(`listening on ${proxy.address}`);
-  if (metrics !== null) out.stdout(`metrics on ${metrics.server.url}`);
+  if (worker !== null) worker.listening(proxy);
+  else out.stdout(`listening on ${proxy.address}`);
+  if (metrics?.server) out.stdout(`metrics on ${metrics.server.url}`);
   if (inspector !== null) out.stdout(`inspector on ${inspector.url}`);
 
   const signal = await signalled;
   const active = proxy.supervisor.stats.active;
-  notice(
+  worker?.send({ pl: 'stopping', inFlight: active });
+  if (worker === null) notice(
     'stopping',
     { signal, in_flight: active, shutdown_timeout_ms: config.shutdownTimeout },
     `${signal}: not accepting connections; ${active} in flight, destroying what is left in ${config.shutdownTimeout} ms`,
   );
   const stopping = proxy;
   again = () => {
-    notice('abort', {}, 'second signal: destroying every connection now');
+    if (worker === null) notice('abort', {}, 'second signal: destroying every connection now');
     stopping.abort();
   };
   const result = await proxy.stop(config.shutdownTimeout);
   if (metrics !== null) {
     metrics.collector.stop();
-    await metrics.server.close();
+    await metrics.server?.close();
   }
   // After the drain, so the inspector sees every connection to its end.
   await inspector?.close();
@@ -186,7 +234,8 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   // Read before the notice below, which a shared standard error writer would count as pending.
   const accessDropped = accessLog?.writer.dropped ?? 0;
   const accessUnwritten = accessLog?.writer.pending ?? 0;
-  notice(
+  if (worker !== null) worker.stopped(result.inFlight - result.aborted, result.aborted);
+  else notice(
     'stopped',
     { finished: result.inFlight - result.aborted, destroyed: result.aborted },
     `stopped: ${result.inFlight - result.aborted} finished, ${result.aborted} destroyed`,

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { EventLog, JsonlSink } from '../index.js';
+import { EventLog, JsonlSink, type JsonlSinkOptions } from '../index.js';
 import { CliError } from './cli-error.js';
 import type { Output } from './output.js';
 
@@ -25,10 +25,10 @@ export interface OpenedLog {
  * (none kept in memory); without a file, nothing is recorded.
  * @throws {CliError} when `file` cannot be opened for appending.
  */
-export function openLog(file: string | undefined): OpenedLog {
+export function openLog(file: string | undefined, options: JsonlSinkOptions = {}): OpenedLog {
   if (file === undefined) return { log: new EventLog({ capacity: 0 }), sink: null };
   checkWritable(file);
-  const sink = new JsonlSink(file);
+  const sink = new JsonlSink(file, options);
   return { log: new EventLog({ capacity: 0, sinks: [sink] }), sink };
 }
 

@@ -1,6 +1,7 @@
 // The `proxy-lifecycle` command: dispatches to forward, replay or demo. Bad input is one
 // line on stderr and exit code 2, never a stack trace.
 import { CliError } from './cli-error.js';
+import { PIPE_BUF, sharesStdio } from './cluster/messages.js';
 import { runDemo } from './demo/demo-command.js';
 import { runDiagram } from './diagram-command.js';
 import { runForward } from './forward-command.js';
@@ -44,7 +45,8 @@ export async function run(argv: readonly string[], out: Output): Promise<number>
   }
 }
 
-const output = processOutput();
+// `forward --workers N`'s processes share standard output and error: writes of whole lines, at most PIPE_BUF each.
+const output = processOutput({ maxWrite: sharesStdio(process.argv.slice(2)) ? PIPE_BUF : undefined });
 // Exit only once the output is out: a slow pipe (`replay big.jsonl | wc -l`) gets every line.
 const exit = (code: number) => void output.flush!().then(() => process.exit(code));
 

@@ -19,11 +19,12 @@ export interface Output {
  * kill the process) on a full device, and whose pending output `process.exit` cuts off.
  * A reader gone (EPIPE: `demo | head`) is not our error: lines to it are dropped quietly.
  * Standard error that fails otherwise (ENOSPC) is said once on standard output, and later
- * lines meant for it go there: wherever can still be written.
+ * lines meant for it go there: wherever can still be written. `maxWrite`: at most this many
+ * bytes a write (PIPE_BUF when other processes share the streams).
  */
-export function processOutput(): Output {
-  const out = new LineWriter({ dest: 1 });
-  const err = new LineWriter({ dest: 2 });
+export function processOutput(options: { maxWrite?: number } = {}): Output {
+  const out = new LineWriter({ dest: 1, maxWrite: options.maxWrite });
+  const err = new LineWriter({ dest: 2, maxWrite: options.maxWrite });
   const line = (text: string) => (text.endsWith('\n') ? text.slice(0, -1) : text);
   err.on('error', (e) => {
     if (e.code !== 'EPIPE') out.write(`proxy-lifecycle: cannot write to standard error (${e.code ?? e.message}): its lines go to standard output until it works again`);

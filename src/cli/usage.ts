@@ -50,8 +50,9 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
                               on SIGTERM/SIGINT, destroy connections still open after this long (30s)
   --max-connections N         serve at most N connections at once, refusing more as they arrive (default: what
                               the file-descriptor limit, ulimit -n, leaves room for at 2 per connection;
-                              both apply, the smaller wins)
-  --max-connections-per-ip N  serve at most N connections at once from one client address (no limit)
+                              both apply, the smaller wins); per worker with --workers
+  --max-connections-per-ip N  serve at most N connections at once from one client address (no limit);
+                              per worker with --workers
   --accept-proxy [DURATION]   every client starts with a PROXY protocol header (v1 or v2, as HAProxy's
                               send-proxy sends): its source is the client's address in the logs and
                               limits; no valid header within DURATION (10s) closes the client
@@ -69,6 +70,9 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
   --access-log FILE           append the access log to FILE instead of stderr (- is stderr); written in
                               batches, at most 100 ms late
+  --workers N|auto            run N worker processes on the one listening socket (node:cluster; auto: one
+                              per core), sharing the logs, /metrics and signals; a crashed worker is
+                              restarted. Limits and the ulimit -n budget are per worker. (1: no cluster)
   --json                      access-log lines (and notices) as JSON
   --quiet                     no access log, no start and stop notices (warnings still print)
 

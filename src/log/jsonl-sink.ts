@@ -5,7 +5,13 @@ import type { LogSink } from './sink.js';
 import { cutTornTail } from './torn-tail.js';
 
 /** Options of a {@link JsonlSink}: the {@link LineWriter}'s, but for the destination. */
-export type JsonlSinkOptions = Omit<LineWriterOptions, 'dest'>;
+export interface JsonlSinkOptions extends Omit<LineWriterOptions, 'dest'> {
+  /**
+   * Cut a crash-torn last line at open (default true). False when other processes append to
+   * the same file now (`forward --workers`): their write in progress is not a torn line.
+   */
+  repairTail?: boolean;
+}
 
 /**
  * Writes each record as one line of JSON, appending to `path`, through a buffered
@@ -23,9 +29,10 @@ export class JsonlSink extends EventEmitter<LineWriterEvents> implements LogSink
 
   constructor(readonly path: string, options: JsonlSinkOptions = {}) {
     super();
-    this.repaired = cutTornTail(path);
+    const { repairTail = true, ...writerOptions } = options;
+    this.repaired = repairTail ? cutTornTail(path) : 0;
     // Many records per connection: gather them, and save system calls.
-    this.writer = new LineWriter({ minLength: 8 * 1024, ...options, dest: path });
+    this.writer = new LineWriter({ minLength: 8 * 1024, ...writerOptions, dest: path });
     this.writer.on('error', (err) => {
       this.lastError = err;
       this.emit('error', err);

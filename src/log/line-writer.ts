@@ -14,6 +14,12 @@ export interface LineWriterOptions {
    * (below 16 KiB) saves system calls when lines are many; they then wait at most `flushInterval`.
    */
   minLength?: number;
+  /**
+   * Most bytes one `write()` carries, always whole lines (a single longer line goes alone).
+   * Default 16 KiB. 4096 (`PIPE_BUF`) for a pipe that several processes write to (`forward
+   * --workers`): the kernel writes each such write whole, so lines never interleave.
+   */
+  maxWrite?: number;
   /** Most bytes held while the destination is slow or failing; lines beyond are dropped and counted. Default 4 MiB. */
   maxBuffer?: number;
   /** Longest a buffered line waits for a write to start, in ms. Default 100. */
@@ -41,7 +47,7 @@ interface Boom extends SonicBoom {
   readonly destroyed: boolean;
 }
 
-/** The most a write may gather at once (sonic-boom's `maxWrite`): `minLength` must stay below it. */
+/** The most a write may gather at once (sonic-boom's `maxWrite`) by default: `minLength` must stay below it. */
 const MAX_WRITE = 16 * 1024;
 
 /**
@@ -88,14 +94,15 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
     if (typeof dest !== 'string' && !(Number.isInteger(dest) && dest >= 0)) {
       throw new InvalidOptionError('dest', `dest must be a file path or a file descriptor (a whole number from 0), got ${show(dest)}`);
     }
+    const maxWrite = options.maxWrite === undefined ? MAX_WRITE : checkCount('maxWrite', options.maxWrite, 1, MAX_WRITE);
     const minLength = options.minLength === undefined ? 0 : checkCount('minLength', options.minLength);
-    if (minLength >= MAX_WRITE) throw new InvalidOptionError('minLength', `minLength must be below ${MAX_WRITE} bytes, got ${minLength}`);
+    if (minLength >= maxWrite) throw new InvalidOptionError('minLength', `minLength must be below maxWrite (${maxWrite} bytes), got ${minLength}`);
     const maxBuffer = options.maxBuffer === undefined ? 4 * 1024 * 1024 : checkCount('maxBuffer', options.maxBuffer);
     if (maxBuffer <= minLength) throw new InvalidOptionError('maxBuffer', `maxBuffer must be above minLength (${minLength}), got ${maxBuffer}`);
     this.flushInterval = options.flushInterval === undefined ? 100 : checkDuration('flushInterval', options.flushInterval);
     this.clock = options.clock ?? systemClock;
     this.buffered = minLength > 0;
-    this.boomOptions = { dest, minLength, maxLength: maxBuffer, maxWrite: MAX_WRITE, append: true, sync: false };
+    this.boomOptions = { dest, minLength, maxLength: maxBuffer, maxWrite, append: true, sync: false };
     this.boom = this.open();
   }
 

@@ -66,7 +66,8 @@ test('a supervisor publishes open and close for each connection, with the connec
     assert.is(await roundTrip(rig.port, 'one'), 'one');
     assert.is(await roundTrip(rig.port, 'two'), 'two');
     await until(() => watch.closed.length === 2, 'two close messages');
-    assert.equal(watch.seen, ['open 1 disposed=false', 'close 1 disposed=true', 'open 2 disposed=false', 'close 2 disposed=true']);
+    const p = `${supervisor.instance}-${supervisor.boot}-`;
+    assert.equal(watch.seen, [`open ${p}1 disposed=false`, `close ${p}1 disposed=true`, `open ${p}2 disposed=false`, `close ${p}2 disposed=true`]);
     assert.ok(watch.opened.every((m, i) => m.connection === taken[i]), 'the very connection objects');
     for (const [i, m] of watch.closed.entries()) {
       assert.ok(m.connection === taken[i]);

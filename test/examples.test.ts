@@ -28,9 +28,9 @@ test('tls-sni-router: TLS passthrough by SNI reaches the right backend, refuses 
   assert.is(checks.size, 7);
   assert.ok(lines.includes('alpha.test -> certificate CN=alpha.test; replies: alpha: one | alpha: two | alpha: three'), lines.join('\n'));
   assert.ok(lines.includes('beta.test -> certificate CN=beta.test; replies: beta: one | beta: two | beta: three'), lines.join('\n'));
-  const tunnels = lines.filter((l) => /^#\d+ /.test(l));
+  const tunnels = lines.filter((l) => /^#[A-Za-z0-9_-]+-\d+ /.test(l));
   assert.is(tunnels.length, 2);
-  for (const t of tunnels) assert.match(t, /^#\d+ 127\.0\.0\.1:\d+ CO client=fin server=peer_fin c2s=\d+ s2c=\d+ survived [1-9]\d* socket timeouts$/);
+  for (const t of tunnels) assert.match(t, /^#[A-Za-z0-9_-]+-\d+ 127\.0\.0\.1:\d+ CO client=fin server=peer_fin c2s=\d+ s2c=\d+ survived [1-9]\d* socket timeouts$/);
 });
 
 test('websocket-gateway: upgrade sockets handed to the supervisor carry a real WebSocket session to its close handshake', async () => {
@@ -38,7 +38,7 @@ test('websocket-gateway: upgrade sockets handed to the supervisor carry a real W
   assert.is(checks.size, 5);
   assert.ok(lines.some((l) => l.startsWith('/ws/chat -> HTTP/1.1 101 Switching Protocols; accept key valid; replies: HELLO | STILL THERE? | BYE; close frame answered, FIN received')), lines.join('\n'));
   assert.ok(lines.includes('/elsewhere -> HTTP/1.1 404 Not Found'));
-  assert.ok(lines.some((l) => /^#1 127\.0\.0\.1:\d+ SO client=peer_fin server=fin /.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^#[A-Za-z0-9_-]+-1 127\.0\.0\.1:\d+ SO client=peer_fin server=fin /.test(l)), lines.join('\n'));
 });
 
 test('sse-backend: a stream behind the proxy is delivered whole, and a client leaving stops the backend', async () => {
@@ -54,8 +54,8 @@ test('graceful-shutdown: on SIGTERM the download in flight finishes, new connect
   assert.is(checks.size, 5);
   assert.ok(lines.includes('a new connection during the drain: ECONNREFUSED'));
   assert.ok(lines.includes('stopped: 1 finished during the drain, 1 shut down after it'));
-  assert.ok(lines.some((l) => /^#1 127\.0\.0\.1:\d+ SO client=peer_fin server=fin s2c=12288 /.test(l)), lines.join('\n'));
-  assert.ok(lines.some((l) => /^#2 127\.0\.0\.1:\d+ PO client=shutdown server=shutdown s2c=0 /.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^#[A-Za-z0-9_-]+-1 127\.0\.0\.1:\d+ SO client=peer_fin server=fin s2c=12288 /.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^#[A-Za-z0-9_-]+-2 127\.0\.0\.1:\d+ PO client=shutdown server=shutdown s2c=0 /.test(l)), lines.join('\n'));
 });
 
 test.run();

@@ -8,8 +8,10 @@ import { connect as natsConnect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventLog, ManualClock, JetStreamSink, readJetStream, type JetStreamRecord, type LogRecord } from '../src/index.js';
+import * as promClient from 'prom-client';
+import { EventLog, ManualClock, Supervisor, JetStreamSink, readJetStream, type JetStreamRecord, type LogRecord } from '../src/index.js';
 import { InvalidOptionError } from '../src/errors.js';
+import { collectMetrics } from '../src/metrics/index.js';
 import { assertCleanEnd, startLoopback } from './helpers/loopback.js';
 import { peerTest as peerTest_, startNats, type NatsPeer } from './helpers/peers.js';
 import { until } from './helpers/wait.js';
@@ -283,6 +285,52 @@ peerTest('a sink whose server never answers reports once, holds its records, and
   clock.advance(50);
   assert.match(String(await closed), /unsent: 1/);
   assert.is(clock.pending, 0, 'no timer left: the retry ended with close');
+});
+
+/** `name{labels}` → value of every sample in `register`. */
+async function samples(register: promClient.Registry): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const m of await register.getMetricsAsJSON()) {
+    for (const v of m.values) {
+      const labels = Object.entries(v.labels).map(([k, l]) => `${k}=${l}`).sort().join(',');
+      out.set(`${m.name}{${labels}}`, v.value);
+    }
+  }
+  return out;
+}
+
+peerTest('metrics: records enqueued and acked, dropped by reason, spool size and the up gauge', async () => {
+  const nats = await startNats();
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'MET', instance: 'i', maxRecords: 2 });
+  const register = new promClient.Registry();
+  const metrics = await collectMetrics(new Supervisor(), { register, sinks: { event_log: sink } });
+  try {
+    await until(() => sink.up, 'connected');
+    sink.write(rec('a', 0));
+    sink.write(rec('a', 1));
+    await sink.flush();
+    let m = await samples(register);
+    assert.is(m.get('proxy_lifecycle_log_sink_records_total{sink=event_log,state=enqueued}'), 2);
+    assert.is(m.get('proxy_lifecycle_log_sink_records_total{sink=event_log,state=acked}'), 2);
+    assert.is(m.get('proxy_lifecycle_log_sink_records_dropped_total{reason=spool_full,sink=event_log}'), 0, 'each reason from 0');
+    assert.is(m.get('proxy_lifecycle_log_sink_up{sink=event_log}'), 1);
+    assert.is(m.get('proxy_lifecycle_log_sink_spool_records{sink=event_log}'), 0);
+    await nats.kill();
+    await until(() => !sink.up, 'the sink saw the server go');
+    for (let seq = 2; seq < 7; seq++) sink.write(rec('a', seq));
+    m = await samples(register);
+    assert.is(m.get('proxy_lifecycle_log_sink_up{sink=event_log}'), 0);
+    assert.is(m.get('proxy_lifecycle_log_sink_spool_records{sink=event_log}'), 2);
+    assert.is(m.get('proxy_lifecycle_log_sink_spool_bytes{sink=event_log}'), sink.spoolBytes);
+    assert.ok(sink.spoolBytes > 0);
+    assert.is(m.get('proxy_lifecycle_log_sink_records_total{sink=event_log,state=enqueued}'), 4);
+    assert.is(m.get('proxy_lifecycle_log_sink_records_dropped_total{reason=spool_full,sink=event_log}'), 3);
+    assert.is(m.get('proxy_lifecycle_log_records_dropped_total{sink=event_log}'), 3, 'and in the all-sinks drop counter');
+  } finally {
+    metrics.stop();
+    await sink.close().catch(() => {});
+    await nats.stop();
+  }
 });
 
 test('bad options name the option', () => {

@@ -510,6 +510,8 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
         continue;
       }
       done.push(false);
+      // No stream listens: a server that lost its store, say. Make it again before the next round.
+      if (err.name === 'JetStreamNotEnabled') this.streamReady = false;
       failure ??=
         err.name === 'JetStreamNotEnabled'
           ? new Error(`JetStream sink: no stream takes ${entry.subject} (is JetStream enabled, and does stream ${this.stream} exist?)`, { cause: err })

@@ -13,6 +13,7 @@ import { formatEndpoint, type Endpoint } from './args.js';
 import { CliError } from './cli-error.js';
 import { parseForwardArgs, type InspectConfig } from './forward-args.js';
 import { closeLog, openLog, repairNotice } from './log-file.js';
+import { reportNatsHealth } from './nats-log.js';
 import type { Output } from './output.js';
 import { overflowFields, overflowText } from './overflow-notice.js';
 import { listenFailure, ProxyServer } from './proxy-server.js';
@@ -68,11 +69,12 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   const notice: Notify = (event, fields, text) => {
     if (!config.quiet) warn(event, fields, text);
   };
-  const { log, sink } = openLog(config.logFile);
+  const { log, sink, remote } = openLog(config.logFile);
   const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json);
   const repaired = repairNotice(sink);
   if (repaired !== null) warn('log_repaired', { file: config.logFile, cut_bytes: sink!.repaired }, repaired);
   if (sink !== null) reportSinkHealth(`--log ${config.logFile}`, sink, warn);
+  if (remote !== null) reportNatsHealth(`--log ${config.logFile}`, remote, warn);
   // An access log on standard error cannot report its own failure there.
   if (accessLog !== null) reportSinkHealth(accessLog.name, accessLog.writer, accessLog.file === undefined ? (e, f, t) => out.stdout(line(e, f, t)) : warn);
 
@@ -97,7 +99,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
     status: () => {
       const stats = proxy?.supervisor.stats ?? { active: 0, total: 0, closed: 0, refused: 0 };
       const refused = stats.refused;
-      const dropped = { event_log: sink?.dropped ?? 0, access_log: accessLog?.writer.dropped ?? 0 };
+      const dropped = { event_log: (sink ?? remote)?.dropped ?? 0, access_log: accessLog?.writer.dropped ?? 0 };
       warn(
         'status',
         { active: stats.active, total: stats.total, refused, log_dropped: dropped },
@@ -135,7 +137,7 @@ export async function runForward(argv: readonly string[], out: Output): Promise<
   let metrics: { collector: SupervisorMetrics; server: MetricsServer } | null = null;
   if (config.metrics !== undefined) {
     const sinks: Record<string, { readonly dropped: number }> = {};
-    if (sink !== null) sinks.event_log = sink;
+    if (sink !== null || remote !== null) sinks.event_log = (sink ?? remote)!;
     if (accessLog !== null) sinks.access_log = accessLog.writer;
     try {
       metrics = await startMetrics(proxy, config.metrics, sinks);

@@ -264,6 +264,49 @@ peerTest('close with NATS down waits at most closeTimeout, then rejects counting
   }
 });
 
+peerTest('a server that hangs: the publishes time out, are sent again, and the stream stores each record once', async () => {
+  const nats = await startNats();
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'HANG', instance: 'i', ackTimeout: 200, maxRetryDelay: 100 });
+  const seen = watch(sink);
+  try {
+    await until(() => sink.up, 'connected');
+    await nats.pause();
+    const written = [0, 1, 2, 3, 4].map((seq) => rec('a', seq));
+    for (const r of written) sink.write(r);
+    await until(() => seen.errors.length === 1, 'the timeouts reported');
+    assert.match(seen.errors[0]!.message, /timeout/i);
+    nats.resume();
+    await until(() => sink.acked === 5 && sink.spoolRecords === 0, 'acknowledged after the hang', 10_000);
+    assert.is(seen.recovers.length, 1);
+    assert.equal(await readAll(nats, 'HANG'), written, 'sent twice or more, stored once');
+    await sink.close();
+  } finally {
+    nats.resume();
+    await sink.close().catch(() => {});
+    await nats.stop();
+  }
+});
+
+peerTest('records in flight when close gives up count as unsent', async () => {
+  const nats = await startNats();
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'INFLIGHT', instance: 'i', ackTimeout: 60_000, closeTimeout: 100 });
+  try {
+    await until(() => sink.up, 'connected');
+    await nats.pause();
+    for (let seq = 0; seq < 3; seq++) sink.write(rec('a', seq));
+    await until(() => sink.spoolRecords === 3, 'held');
+    await sink.close().then(
+      () => assert.unreachable('close rejects'),
+      (err: Error) => assert.match(err.message, /3 records lost \(unsent: 3\)/),
+    );
+    assert.is(sink.spoolRecords, 0);
+    assert.is(sink.acked, 0);
+  } finally {
+    nats.resume();
+    await nats.stop();
+  }
+});
+
 peerTest('a sink whose server never answers reports once, holds its records, and closes', async () => {
   const nats = await startNats();
   const url = nats.url;

@@ -253,6 +253,11 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
+  /** Tries again at once (SIGHUP in the CLI): a retry waiting out its backoff goes now. */
+  reopen(): void {
+    this.interrupt();
+  }
+
   /**
    * Takes no more records, waits up to `closeTimeout` for the spool to empty, then drains and
    * closes the NATS connection. Rejects when records were lost: dropped, or still unacknowledged
@@ -283,8 +288,13 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     this.nc = null;
     this.js = null;
     if (nc !== null) {
-      // drain() waits for the server; a connection that is down gets close().
-      await (this.connected ? nc.drain() : nc.close()).catch(() => nc.close());
+      // drain() waits for the server, which may hang: it gets closeTimeout too, then close().
+      // A connection that is down gets close() at once.
+      let timer: TimerHandle | null = null;
+      const bound = new Promise<'late'>((resolve) => (timer = this.clock.setTimeout(() => resolve('late'), this.closeTimeout)));
+      const drained = this.connected ? await Promise.race([nc.drain().catch(() => 'failed' as const), bound]) : 'down';
+      this.clock.clearTimeout(timer);
+      if (drained !== undefined) await nc.close().catch(() => {});
     }
     this.connected = false;
     this.upNow = false;
@@ -393,17 +403,22 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     this.js = modules.jetstream.jetstream(nc, { timeout: this.ackTimeout });
     this.connected = true;
     void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === 'disconnect') {
-          this.connected = false;
-          this.upNow = false;
-          this.down(new Error(`JetStream sink: lost the connection to NATS at ${status.server}`));
-        } else if (status.type === 'reconnect') {
-          this.connected = true;
-          this.interrupt();
-          if (this.drained()) this.isUp();
-          else this.schedule();
-        } else if (status.type === 'error') this.logger?.warn?.('JetStream sink: NATS reported an error', { error: status.error.message });
+      try {
+        for await (const status of nc.status()) {
+          if (status.type === 'disconnect') {
+            this.connected = false;
+            this.upNow = false;
+            this.down(new Error(`JetStream sink: lost the connection to NATS at ${status.server}`));
+          } else if (status.type === 'reconnect') {
+            this.connected = true;
+            this.interrupt();
+            if (this.drained()) this.isUp();
+            else this.schedule();
+          } else if (status.type === 'error') this.logger?.warn?.('JetStream sink: NATS reported an error', { error: status.error.message });
+        }
+      } catch (err) {
+        // The iterator ends with the connection; an error from it is one more failure to report.
+        if (!this.stopped) this.down(err as Error);
       }
     })();
     void nc.closed().then((err) => {

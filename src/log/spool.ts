@@ -26,6 +26,8 @@ export class Spool {
   private entries: SpoolEntry[] = [];
   private head = 0;
   private heldBytes = 0;
+  /** The round taken and not settled yet (its entries are still held). */
+  private inFlight: SpoolEntry[] = [];
 
   constructor(
     /** Most messages held at once. */
@@ -36,7 +38,7 @@ export class Spool {
 
   /** Messages held (waiting or being published). */
   get length(): number {
-    return this.entries.length - this.head;
+    return this.entries.length - this.head + this.inFlight.length;
   }
 
   /** Bytes held. */
@@ -64,6 +66,7 @@ export class Spool {
   take(n: number): SpoolEntry[] {
     const batch = this.entries.slice(this.head, this.head + n);
     this.head += batch.length;
+    this.inFlight = batch;
     return batch;
   }
 
@@ -72,6 +75,9 @@ export class Spool {
    * given up) are released; the others go back to the front, in their order, for the next round.
    */
   settle(batch: readonly SpoolEntry[], done: readonly boolean[]): void {
+    // A round that clear() ended: nothing of it is held any more.
+    if (batch !== this.inFlight) return;
+    this.inFlight = [];
     for (let i = batch.length - 1; i >= 0; i--) {
       if (done[i]) this.heldBytes -= batch[i]!.bytes;
       else this.entries[--this.head] = batch[i]!;
@@ -82,9 +88,10 @@ export class Spool {
     }
   }
 
-  /** Empties the spool (at close, when what is left cannot be sent); returns what was dropped. */
+  /** Empties the spool (at close, when what is left cannot be sent), the round in flight too; returns what was dropped. */
   clear(): SpoolEntry[] {
-    const left = this.entries.slice(this.head);
+    const left = [...this.inFlight, ...this.entries.slice(this.head)];
+    this.inFlight = [];
     this.entries = [];
     this.head = 0;
     this.heldBytes = 0;

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +116,10 @@ export interface NatsPeer extends Peer {
   kill(): Promise<void>;
   /** Starts the server again on the same port and store, once it listens. */
   restart(): Promise<void>;
+  /** SIGSTOP: the server hangs with its connections open (nothing answered, nothing refused); resolves once it is stopped. */
+  pause(): Promise<void>;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
 }
 
 /** A free loopback port (listened on once, then closed). */
@@ -158,7 +162,16 @@ export async function startNats(): Promise<NatsPeer> {
     output: () => output,
     kill: () => end('SIGKILL'),
     restart: spawnServer,
+    async pause() {
+      proc.kill('SIGSTOP');
+      // kill() returns before the signal lands: a server running on the other core would still
+      // answer what is sent right after. /proc says when it is stopped (state T).
+      const stat = `/proc/${proc.pid}/stat`;
+      while (!/^\d+ \(.*\) T /.test(readFileSync(stat, 'utf8'))) await new Promise((r) => setTimeout(r, 1));
+    },
+    resume: () => proc.kill('SIGCONT'),
     async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
       await end('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the third-party peers the tests and the bench talk to, from Debian, when missing:
-# HAProxy (PROXY protocol sender and receiver) and nginx with its stream module.
+# HAProxy (PROXY protocol sender and receiver), nginx with its stream module, and nats-server
+# (JetStream, for the fleet event log).
 # Does nothing when they are all there; needs root and apt-get otherwise. Safe to run twice.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ stream_module() {
 
 need=()
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if ! command -v nginx >/dev/null 2>&1; then
   need+=(nginx-light libnginx-mod-stream)
 elif ! stream_module; then

@@ -32,6 +32,8 @@ export type { LogRecord, ConnectionRecord, OpenRecord, EventRecord, DisposedReco
 export type { LogSink } from './log/sink.js';
 export { JsonlSink, type JsonlSinkOptions } from './log/jsonl-sink.js';
 export { LineWriter, type LineWriterOptions, type LineWriterEvents } from './log/line-writer.js';
+export { JetStreamSink, JETSTREAM_DROP_REASONS, type JetStreamSinkOptions, type JetStreamSinkEvents, type JetStreamDropReason, type JetStreamGapRecord } from './log/jetstream-sink.js';
+export { readJetStream, type ReadJetStreamOptions, type JetStreamRecord } from './log/jetstream-source.js';
 export { cutTornTail } from './log/torn-tail.js';
 export {
   EventLogParser,

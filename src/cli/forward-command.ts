@@ -16,6 +16,7 @@ import { runPrimary } from './cluster/primary.js';
 import { WorkerLink } from './cluster/worker.js';
 import { parseForwardArgs, type ForwardConfig, type InspectConfig } from './forward-args.js';
 import { closeLog, openLog, repairNotice } from './log-file.js';
+import { reportNatsHealth } from './nats-log.js';
 import type { Output } from './output.js';
 import { overflowFields, overflowText } from './overflow-notice.js';
 import { listenFailure, ProxyServer } from './proxy-server.js';
@@ -96,12 +97,13 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
   };
   if (worker !== null && config.metrics !== undefined) await worker.prepareMetrics();
   // A worker's files are shared with the others: repaired once, by the primary.
-  const { log, sink } = openLog(config.logFile, { repairTail: worker === null });
+  const { log, sink, remote } = openLog(config.logFile, { repairTail: worker === null });
   // On standard error, the output's writer (PIPE_BUF writes when workers share it, see main.ts).
   const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json, out.stderrWriter);
   const repaired = repairNotice(sink);
   if (repaired !== null) warn('log_repaired', { file: config.logFile, cut_bytes: sink!.repaired }, repaired);
   if (sink !== null) reportSinkHealth(`--log ${config.logFile}`, sink, warn);
+  if (remote !== null) reportNatsHealth(`--log ${config.logFile}`, remote, warn);
   // An access log on standard error cannot report its own failure there. Its writer may be the
   // one notices use (processOutput), which says apart that they moved to standard output.
   if (accessLog !== null) reportSinkHealth(accessLog.name, accessLog.writer, accessLog.file === undefined ? (e, f, t) => out.stdout(line(e, f, t)) : warn);
@@ -128,7 +130,7 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
     status: () => {
       const stats = proxy?.supervisor.stats ?? { active: 0, total: 0, closed: 0, refused: 0 };
       const refused = stats.refused;
-      const dropped = { event_log: sink?.dropped ?? 0, access_log: accessLog?.writer.dropped ?? 0 };
+      const dropped = { event_log: (sink ?? remote)?.dropped ?? 0, access_log: accessLog?.writer.dropped ?? 0 };
       warn(
         'status',
         { active: stats.active, total: stats.total, refused, log_dropped: dropped },
@@ -182,7 +184,7 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
   let metrics: { collector: SupervisorMetrics; server: MetricsServer | null } | null = null;
   if (config.metrics !== undefined) {
     const sinks: Record<string, { readonly dropped: number }> = {};
-    if (sink !== null) sinks.event_log = sink;
+    if (sink !== null || remote !== null) sinks.event_log = (sink ?? remote)!;
     if (accessLog !== null) sinks.access_log = accessLog.writer;
     try {
       // A worker's metrics are served by the primary, summed with the other workers'.

@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
-import { EventLog, JsonlSink, type JsonlSinkOptions } from '../index.js';
+import { EventLog, JsonlSink, type JetStreamSink, type JsonlSinkOptions } from '../index.js';
 import { CliError } from './cli-error.js';
+import { isNatsTarget, openNatsSink, parseNatsTarget } from './nats-log.js';
 import type { Output } from './output.js';
 
 /** Fails early, with a clear line naming `flag`, when `file` cannot be opened for appending. */
@@ -14,22 +15,29 @@ export function checkWritable(file: string, flag = '--log'): void {
   }
 }
 
-/** A command's event log, and the file sink behind it when there is one. */
+/** A command's event log, and the file sink or the JetStream sink behind it when there is one. */
 export interface OpenedLog {
   log: EventLog;
   sink: JsonlSink | null;
+  /** `--log nats://HOST:PORT/STREAM`: the stream's sink. */
+  remote: JetStreamSink | null;
 }
 
 /**
  * The event log of a command with `--log FILE`: records are appended to `file` as JSON lines
- * (none kept in memory); without a file, nothing is recorded.
- * @throws {CliError} when `file` cannot be opened for appending.
+ * (none kept in memory), or to a JetStream stream for `nats://HOST:PORT/STREAM`; without
+ * either, nothing is recorded.
+ * @throws {CliError} when `file` cannot be opened for appending, or the URL is malformed.
  */
 export function openLog(file: string | undefined, options: JsonlSinkOptions = {}): OpenedLog {
-  if (file === undefined) return { log: new EventLog({ capacity: 0 }), sink: null };
+  if (file === undefined) return { log: new EventLog({ capacity: 0 }), sink: null, remote: null };
+  if (isNatsTarget(file)) {
+    const remote = openNatsSink(parseNatsTarget(file, '--log'));
+    return { log: new EventLog({ capacity: 0, sinks: [remote] }), sink: null, remote };
+  }
   checkWritable(file);
   const sink = new JsonlSink(file, options);
-  return { log: new EventLog({ capacity: 0, sinks: [sink] }), sink };
+  return { log: new EventLog({ capacity: 0, sinks: [sink] }), sink, remote: null };
 }
 
 /** The notice for a log whose crash-torn last line was cut at open, or null. */

@@ -4,6 +4,7 @@ import { EventLogParseError, isConnectionId, recoverEventLogStream, renderTimeli
 import { parseArgs } from './args.js';
 import { CliError } from './cli-error.js';
 import { Follower, type ClosedItem, type GapItem, type OpenItem, type StepItem } from './follow.js';
+import { isNatsTarget, parseNatsTarget, readNatsLog } from './nats-log.js';
 import type { Output } from './output.js';
 import { TIMELINE_HEADER, formatClosed, formatGap, formatIncomplete, formatOpen, formatPending, formatStep } from './timeline.js';
 import { REPLAY_USAGE } from './usage.js';
@@ -113,7 +114,7 @@ async function writeHtml(records: LogRecord[], file: string, target: string, wan
 
 /** `proxy-lifecycle replay FILE|- [--connection ID] [--html OUT.html]`. */
 export async function runReplay(argv: readonly string[], out: Output): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { connection: 'string', html: 'string', help: 'boolean' }, 'replay');
+  const { flags, positionals } = parseArgs(argv, { connection: 'string', html: 'string', help: 'boolean', instance: 'string', since: 'string' }, 'replay');
   if (flags.has('help')) {
     out.stdout(REPLAY_USAGE);
     return 0;
@@ -125,8 +126,11 @@ export async function runReplay(argv: readonly string[], out: Output): Promise<n
     throw new CliError(`--connection must be a connection id (up to 100 of A-Z a-z 0-9 _ -, e.g. web1-mf3k2a1b-7, or 7 in an older log), got ${JSON.stringify(wanted)}`);
   }
   const source = positionals[0]!;
-  const file = source === '-' ? 'standard input' : source;
-  const records = await readLog(source, file, out);
+  const nats = isNatsTarget(source) ? parseNatsTarget(source, 'replay') : null;
+  if (nats === null) for (const flag of ['instance', 'since']) if (flags.has(flag)) throw new CliError(`--${flag} reads a nats:// stream, not a file`);
+  const file = nats !== null ? nats.shown : source === '-' ? 'standard input' : source;
+  const filter = { instance: flags.get('instance') as string | undefined, connection: wanted, since: flags.get('since') as string | undefined };
+  const records = nats === null ? await readLog(source, file, out) : await readNatsLog(nats, filter, (line) => out.stderr(line));
   const html = flags.get('html') as string | undefined;
   if (html !== undefined) return writeHtml(records, file, html, wanted, out);
   const { stories: all, follower, current } = stories(records);

@@ -68,6 +68,11 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
   --instance NAME             names this proxy in every connection id, NAME-BOOT-N (BOOT: this start's
                               time, base 36): 1 to 32 of A-Z a-z 0-9 _ - (default: the host name)
   --log FILE                  append the event log to FILE as JSON lines (read it with 'replay')
+  --log nats://HOST:PORT/STREAM
+                              publish the event log to a NATS JetStream stream instead (the fleet's
+                              log: subjects STREAM.INSTANCE.CONN; ?instance=NAME, default the host
+                              name; the stream is created when missing). NATS down: the proxy runs
+                              on, records wait in memory (bounded), then are dropped and counted
   --access-log FILE           append the access log to FILE instead of stderr (- is stderr); written in
                               batches, at most 100 ms late
   --workers N|auto            run N worker processes on the one listening socket (node:cluster; auto: one
@@ -81,6 +86,7 @@ plain number of milliseconds; at most 2147483647 ms (about 24.8 days).
 `;
 
 export const REPLAY_USAGE = `Usage: proxy-lifecycle replay FILE|- [--connection ID] [--html OUT.html]
+       proxy-lifecycle replay nats://HOST:PORT/STREAM [--instance NAME] [--connection ID] [--since TIME] [--html OUT.html]
 
 Reads an event log written by 'forward --log FILE' (- reads it from standard input) and prints
 each connection's timeline (time since open, event, client state, server state), then its close
@@ -88,9 +94,13 @@ reasons and termination code. A last line torn by a crash (cut off mid-record) i
 stderr and the records before it are replayed, exit 0; any other malformed line is exit 2.
 A connection with records missing (a hole in their seq, or a gap record) is reported as
 'incomplete, N records lost' instead of with close reasons.
+A nats:// source reads the JetStream stream 'forward --log nats://...' writes, up to its last
+record at the start (records the writer lost are said on stderr).
 
   --connection ID   only this connection (an id as in the access log, e.g. web1-mf3k2a1b-7)
   --html OUT.html   write the timeline as one self-contained HTML page instead
+  --instance NAME   (nats://) only this proxy's records
+  --since TIME      (nats://) only records stored from TIME on: ISO 8601, or a duration back (1h)
 `;
 
 export const DIAGRAM_USAGE = `Usage: proxy-lifecycle diagram [--format mermaid|dot]

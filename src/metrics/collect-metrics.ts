@@ -10,6 +10,8 @@ import type { CloseInfo } from '../binding/connection.js';
 import type { Connection } from '../binding/connection.js';
 import type { ConnectionSample, Supervisor } from '../supervisor.js';
 import { DESCRIPTOR_ERRORS, EXHAUSTED_OPS, OVERFLOW_REASONS, type ExhaustedOp, type OverflowGuard, type OverflowReason } from '../admission/overflow-guard.js';
+import { JETSTREAM_DROP_REASONS } from '../log/jetstream-sink.js';
+import { registerSinkMetrics, SINK_METRICS } from './sink-metrics.js';
 
 /** The `prom-client` module, or what of it this uses. */
 export type PromClient = Pick<typeof import('prom-client'), 'Registry' | 'Counter' | 'Gauge' | 'Histogram'>;
@@ -30,7 +32,8 @@ export interface MetricsOptions {
   guard?: OverflowGuard;
   /**
    * Log sinks whose dropped records to count in `log_records_dropped_total{sink}`, by the sink
-   * label: `{ event_log: jsonlSink, access_log: lineWriter }`. Anything with a `dropped` count fits.
+   * label: `{ event_log: jsonlSink, access_log: lineWriter }`. Anything with a `dropped` count fits;
+   * a spooling sink (a `JetStreamSink`) also gets the `log_sink_*` metrics.
    */
   sinks?: Readonly<Record<string, { readonly dropped: number }>>;
 }
@@ -77,6 +80,7 @@ export const METRICS = {
   downstream_cx_overflow_total: ['counter', 'The overflow guard\'s view of downstream_cx_refused_total (the same refusals, not more): clients refused at max_connections (over the limit) or backoff (just after running out of file descriptors), by reason'],
   log_records_dropped_total: ['counter', 'Log records (event log, access log) dropped because their sink was failing or too slow, by sink'],
   fd_exhausted_total: ['counter', 'Accepts and upstream connects that failed for want of a file descriptor, by op (accept, connect) and code (EMFILE: the process limit, ENFILE: the system)'],
+  ...SINK_METRICS,
 } as const;
 
 /** What has been counted of a live connection so far, so that counters only ever add the difference. */
@@ -214,6 +218,7 @@ export async function collectMetrics(supervisor: Supervisor, options: MetricsOpt
     dropped.inc({ sink }, 0);
     droppedSeen.set(sink, s.dropped);
   }
+  registerSinkMetrics(client, register, prefix, sinks, () => !stopped, JETSTREAM_DROP_REASONS);
   const refusals: Counter<'reason' | 'limit'> = counter('downstream_cx_refused_total', ['reason', 'limit'] as const);
   for (const [reason, limit] of KNOWN_REFUSALS) refusals.inc({ reason, limit }, 0);
   const onRefused = (r: Refusal) => refusals.inc({ reason: r.reason, limit: r.limit });

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,4 +103,77 @@ export function startNginx(stream: string, ports: number[]): Promise<Peer> {
     '',
   ].join('\n');
   return run('nginx', (dir) => ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { 'nginx.conf': conf }, ports);
+}
+
+/** A nats-server with JetStream, restartable on the same port and store (a crash and its recovery). */
+export interface NatsPeer extends Peer {
+  /** `127.0.0.1:PORT`, for `servers`. */
+  readonly url: string;
+  readonly port: number;
+  /** The JetStream store directory, kept across {@link kill} and {@link restart}. */
+  readonly dir: string;
+  /** SIGKILL: no shutdown, no goodbye to clients (what a crash or an OOM kill does). */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and store, once it listens. */
+  restart(): Promise<void>;
+  /** SIGSTOP: the server hangs with its connections open (nothing answered, nothing refused); resolves once it is stopped. */
+  pause(): Promise<void>;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
+}
+
+/** A free loopback port (listened on once, then closed). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `nats-server -js` on a free loopback port, its store in a temp dir, once it listens. */
+export async function startNats(): Promise<NatsPeer> {
+  const dir = mkdtempSync(join(tmpdir(), 'pl-nats-'));
+  const port = await freePort();
+  let output = '';
+  let proc: ChildProcess;
+  const spawnServer = async () => {
+    proc = spawn('nats-server', ['-js', '-sd', join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.on('data', (d) => (output += d));
+    proc.stderr!.on('data', (d) => (output += d));
+    await waitForPort(port, proc, () => output);
+  };
+  const end = async (signal: NodeJS.Signals) => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill(signal);
+      await once(proc, 'exit');
+    }
+  };
+  try {
+    await spawnServer();
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url: `127.0.0.1:${port}`,
+    port,
+    dir,
+    output: () => output,
+    kill: () => end('SIGKILL'),
+    restart: spawnServer,
+    async pause() {
+      proc.kill('SIGSTOP');
+      // kill() returns before the signal lands: a server running on the other core would still
+      // answer what is sent right after. /proc says when it is stopped (state T).
+      const stat = `/proc/${proc.pid}/stat`;
+      while (!/^\d+ \(.*\) T /.test(readFileSync(stat, 'utf8'))) await new Promise((r) => setTimeout(r, 1));
+    },
+    resume: () => proc.kill('SIGCONT'),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGCONT');
+      await end('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

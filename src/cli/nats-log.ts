@@ -1,0 +1,135 @@
+/**
+ * The event log on NATS JetStream for the command line: `forward --log nats://HOST:PORT/STREAM`
+ * writes to it, `replay nats://HOST:PORT/STREAM` reads it back.
+ */
+import { hostname } from 'node:os';
+import { JetStreamSink, readJetStream, type JetStreamRecord, type LogRecord } from '../index.js';
+import { CliError } from './cli-error.js';
+import { looksLikeDuration, parseDuration } from './duration.js';
+import type { Notify } from './sink-health.js';
+
+/** Where a `nats://` log lives. */
+export interface NatsTarget {
+  /** `nats://HOST:PORT`, as nats.js takes it (credentials in the URL included). */
+  server: string;
+  stream: string;
+  /** `?instance=NAME`, if given. */
+  instance?: string;
+  /** The URL without credentials, for messages. */
+  shown: string;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Whether a `--log` value or a replay source names a NATS stream. */
+export function isNatsTarget(value: string): boolean {
+  return /^nats:\/\//i.test(value);
+}
+
+/**
+ * Parses `nats://[USER:PASS@]HOST[:PORT][/STREAM][?instance=NAME]` (port 4222, stream
+ * `PROXY_LIFECYCLE` by default).
+ * @throws {CliError} naming `flag` and the form expected.
+ */
+export function parseNatsTarget(value: string, flag: string): NatsTarget {
+  const form = 'nats://HOST:PORT/STREAM (STREAM: letters, digits, _ and -)';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliError(`${flag}: ${JSON.stringify(value)} is not a URL; expected ${form}`);
+  }
+  if (url.hostname === '') throw new CliError(`${flag}: ${JSON.stringify(value)} has no host; expected ${form}`);
+  const path = decodeURIComponent(url.pathname.replace(/^\/+|\/+$/g, ''));
+  const stream = path === '' ? 'PROXY_LIFECYCLE' : path;
+  if (!TOKEN.test(stream)) throw new CliError(`${flag}: stream ${JSON.stringify(stream)}: expected ${form}`);
+  const instance = url.searchParams.get('instance') ?? undefined;
+  if (instance !== undefined && !TOKEN.test(instance)) throw new CliError(`${flag}: instance ${JSON.stringify(instance)} must be letters, digits, _ and -`);
+  const port = url.port === '' ? '4222' : url.port;
+  const auth = url.username === '' ? '' : `${url.username}${url.password === '' ? '' : `:${url.password}`}@`;
+  return {
+    server: `nats://${auth}${url.hostname}:${port}`,
+    stream,
+    ...(instance === undefined ? {} : { instance }),
+    shown: `nats://${url.hostname}:${port}/${stream}`,
+  };
+}
+
+/** `forward --log nats://…`: the sink; the instance is `?instance=` or the host name. */
+export function openNatsSink(target: NatsTarget): JetStreamSink {
+  const instance = target.instance ?? (hostname().replace(/[^A-Za-z0-9_-]/g, '_') || 'proxy');
+  return new JetStreamSink({ servers: target.server, stream: target.stream, instance });
+}
+
+/**
+ * Says once when the JetStream log goes down and once when it is back, with what the outage
+ * cost. Returns the function that stops listening.
+ */
+export function reportNatsHealth(name: string, sink: JetStreamSink, notify: Notify): () => void {
+  const onError = (err: Error) =>
+    notify('sink_failed', { sink: name, error: err.message }, `${name}: ${err.message}; records wait in memory (bounded), then are dropped and counted, until NATS is back`);
+  const onRecover = ({ ms, dropped }: { ms: number; dropped: number }) =>
+    notify('sink_recovered', { sink: name, outage_ms: ms, dropped }, `${name}: NATS acknowledges records again after ${ms} ms; ${dropped} record${dropped === 1 ? '' : 's'} dropped`);
+  sink.on('error', onError);
+  sink.on('recover', onRecover);
+  return () => {
+    sink.off('error', onError);
+    sink.off('recover', onRecover);
+  };
+}
+
+/** What `replay nats://…` filters on. */
+export interface NatsReadFilter {
+  instance?: string;
+  connection?: string;
+  /** An ISO 8601 time, or a duration back from now (`1h`). */
+  since?: string;
+}
+
+/**
+ * Reads the records of a `nats://` log for replay. Gap markers (records a sink lost) are not
+ * records to replay: they are counted and said on stderr, naming the connections that lost some.
+ * @throws {CliError} on a bad filter, an unreachable server or a missing stream.
+ */
+export async function readNatsLog(target: NatsTarget, filter: NatsReadFilter, stderr: (line: string) => void): Promise<LogRecord[]> {
+  if (filter.instance !== undefined && !TOKEN.test(filter.instance)) throw new CliError(`--instance must be letters, digits, _ and -, got ${JSON.stringify(filter.instance)}`);
+  let since: number | undefined;
+  if (filter.since !== undefined) {
+    if (looksLikeDuration(filter.since)) since = Date.now() - parseDuration(filter.since, '--since');
+    else {
+      since = Date.parse(filter.since);
+      if (Number.isNaN(since)) throw new CliError(`--since must be an ISO 8601 time (2026-01-31T12:00:00Z) or a duration back from now (30m, 1h), got ${JSON.stringify(filter.since)}`);
+    }
+  }
+  const connection = filter.connection === undefined ? undefined : /^\d+$/.test(filter.connection) ? Number(filter.connection) : filter.connection;
+  const records: LogRecord[] = [];
+  const gaps: Extract<JetStreamRecord, { kind: 'gap' }>[] = [];
+  try {
+    for await (const r of readJetStream({
+      servers: target.server,
+      stream: target.stream,
+      ...(filter.instance === undefined ? {} : { instance: filter.instance }),
+      ...(connection === undefined ? {} : { connection }),
+      ...(since === undefined ? {} : { since }),
+      natsOptions: { timeout: 5000 },
+    })) {
+      if (r.kind !== 'gap') records.push(r);
+      else {
+        gaps.push(r);
+        // A connection's gap goes to replay, which then calls that connection incomplete.
+        if (r.conn !== undefined) records.push({ t: r.t, conn: String(r.conn), kind: 'gap', lost: r.lost, reason: r.reason });
+      }
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const e = err as Error & { code?: unknown };
+    const why = e.code === 10059 || /stream not found/i.test(e.message) ? `no stream ${target.stream}` : e.message;
+    throw new CliError(`cannot read ${target.shown}: ${why}`);
+  }
+  if (gaps.length > 0) {
+    const lost = gaps.reduce((n, g) => n + g.lost, 0);
+    const conns = [...new Set(gaps.map((g) => (g.conn === undefined ? 'refusals' : String(g.conn))))];
+    stderr(`proxy-lifecycle: ${target.shown}: the writing proxy lost ${lost} record${lost === 1 ? '' : 's'} (NATS was down or slow): ${conns.join(', ')} incomplete`);
+  }
+  return records;
+}

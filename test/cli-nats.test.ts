@@ -31,22 +31,23 @@ peerTest('forward --log nats://… publishes the event log; replay nats://… re
     const url = `nats://${nats.url}/FLEET`;
     const { child, port } = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--log', `${url}?instance=edge-1`]);
     await echoHello(port);
-    await child.waitFor('stderr', /^conn=1 /);
+    // The URL's instance names the proxy: its connection ids and its subjects.
+    const [, first] = (await child.waitFor('stderr', /^conn=(edge-1-\w+-1) /))!;
     await echoHello(port);
-    await child.waitFor('stderr', /^conn=2 /);
+    const [, second] = (await child.waitFor('stderr', /^conn=(edge-1-\w+-2) /))!;
     child.kill('SIGTERM');
     assert.equal(await child.done(), { code: 0, signal: null }, child.stderr);
 
     const all = await runCli(['replay', url]);
     assert.is(all.code, 0, all.stderr);
-    assert.match(all.stdout, /^connection 1 from 127\.0\.0\.1:\d+/m);
-    assert.match(all.stdout, /^connection 2 from /m);
+    assert.match(all.stdout, new RegExp(`^connection ${first} from 127\\.0\\.0\\.1:\\d+`, 'm'));
+    assert.match(all.stdout, new RegExp(`^connection ${second} from `, 'm'));
     assert.is(all.stdout.match(/closed after \d+ ms: term CO/g)?.length, 2, all.stdout);
 
-    const one = await runCli(['replay', url, '--instance', 'edge-1', '--connection', '2']);
+    const one = await runCli(['replay', url, '--instance', 'edge-1', '--connection', second!]);
     assert.is(one.code, 0, one.stderr);
-    assert.match(one.stdout, /^connection 2 /m);
-    assert.not.match(one.stdout, /^connection 1 /m);
+    assert.match(one.stdout, new RegExp(`^connection ${second} `, 'm'));
+    assert.not.match(one.stdout, new RegExp(`^connection ${first} `, 'm'));
 
     const other = await runCli(['replay', url, '--instance', 'edge-2']);
     assert.is(other.code, 0, other.stderr);
@@ -55,7 +56,7 @@ peerTest('forward --log nats://… publishes the event log; replay nats://… re
     const later = await runCli(['replay', url, '--since', new Date(Date.now() + 60_000).toISOString()]);
     assert.match(later.stdout, /holds no connections/, 'nothing stored from a minute ahead on');
     const recent = await runCli(['replay', url, '--since', '1h']);
-    assert.match(recent.stdout, /^connection 2 /m, 'a duration back from now');
+    assert.match(recent.stdout, new RegExp(`^connection ${second} `, 'm'), 'a duration back from now');
 
     const html = join(tmp, 'fleet.html');
     const page = await runCli(['replay', url, '--html', html]);
@@ -77,13 +78,13 @@ peerTest('forward keeps proxying while NATS is down, says so once, and delivers 
     const url = `nats://${nats.url}/OUTAGE`;
     const { child, port } = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--log', url]);
     await echoHello(port);
-    await child.waitFor('stderr', /^conn=1 /);
+    await child.waitFor('stderr', /^conn=\S+-1 /);
     await nats.kill();
-    await child.waitFor('stderr', /sink_failed|--log nats:.*NATS/);
+    await child.waitFor('stderr', /sink_failed|--log nats:.*NATS/, 30_000);
     await echoHello(port);
-    await child.waitFor('stderr', /^conn=2 /);
+    await child.waitFor('stderr', /^conn=\S+-2 /);
     await echoHello(port);
-    await child.waitFor('stderr', /^conn=3 /);
+    await child.waitFor('stderr', /^conn=\S+-3 /);
     await nats.restart();
     await child.waitFor('stderr', /NATS acknowledges records again after \d+ ms; 0 records dropped/, 20_000);
     child.kill('SIGTERM');
@@ -103,6 +104,9 @@ test('bad nats:// values and filters are one line, exit 2', async () => {
   const noStream = await runCli(['forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--log', 'nats://127.0.0.1:4222/a.b']);
   assert.is(noStream.code, 2);
   assert.match(noStream.stderr.trim(), /^proxy-lifecycle: --log: stream "a\.b": expected nats:\/\/HOST:PORT\/STREAM/);
+  const twoNames = await runCli(['forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--instance', 'a', '--log', 'nats://127.0.0.1:4222/S?instance=b']);
+  assert.is(twoNames.code, 2);
+  assert.is(twoNames.stderr.trim(), 'proxy-lifecycle: --log: ?instance=b and --instance a differ; give the name once');
   const fileFilter = await runCli(['replay', 'some.jsonl', '--instance', 'edge-1']);
   assert.is(fileFilter.code, 2);
   assert.is(fileFilter.stderr.trim(), 'proxy-lifecycle: --instance reads a nats:// stream, not a file');

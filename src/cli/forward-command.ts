@@ -97,7 +97,7 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
   };
   if (worker !== null && config.metrics !== undefined) await worker.prepareMetrics();
   // A worker's files are shared with the others: repaired once, by the primary.
-  const { log, sink, remote } = openLog(config.logFile, { repairTail: worker === null });
+  const { log, sink, remote } = openLog(config.logFile, { repairTail: worker === null }, config.instance);
   // On standard error, the output's writer (PIPE_BUF writes when workers share it, see main.ts).
   const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json, out.stderrWriter);
   const repaired = repairNotice(sink);
@@ -167,7 +167,7 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
       target: config.target,
       maxConnections: config.maxConnections,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
-      supervisor: { ...config.options, ...config.proxyProtocol, instance: config.instance, boot: worker?.boot || undefined, clientAddress, log, inspect },
+      supervisor: { ...config.options, ...config.proxyProtocol, instance: config.instance ?? remote?.instance, boot: worker?.boot || undefined, clientAddress, log, inspect },
     },
     {
       onClose: accessLog === null ? undefined : (info: CloseInfo) => accessLog.write(info),

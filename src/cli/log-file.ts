@@ -29,10 +29,10 @@ export interface OpenedLog {
  * either, nothing is recorded.
  * @throws {CliError} when `file` cannot be opened for appending, or the URL is malformed.
  */
-export function openLog(file: string | undefined, options: JsonlSinkOptions = {}): OpenedLog {
+export function openLog(file: string | undefined, options: JsonlSinkOptions = {}, instance?: string): OpenedLog {
   if (file === undefined) return { log: new EventLog({ capacity: 0 }), sink: null, remote: null };
   if (isNatsTarget(file)) {
-    const remote = openNatsSink(parseNatsTarget(file, '--log'));
+    const remote = openNatsSink(parseNatsTarget(file, '--log'), instance);
     return { log: new EventLog({ capacity: 0, sinks: [remote] }), sink: null, remote };
   }
   checkWritable(file);

@@ -2,7 +2,6 @@
  * The event log on NATS JetStream for the command line: `forward --log nats://HOST:PORT/STREAM`
  * writes to it, `replay nats://HOST:PORT/STREAM` reads it back.
  */
-import { hostname } from 'node:os';
 import { JetStreamSink, readJetStream, type JetStreamRecord, type LogRecord } from '../index.js';
 import { CliError } from './cli-error.js';
 import { looksLikeDuration, parseDuration } from './duration.js';
@@ -55,10 +54,16 @@ export function parseNatsTarget(value: string, flag: string): NatsTarget {
   };
 }
 
-/** `forward --log nats://…`: the sink; the instance is `?instance=` or the host name. */
-export function openNatsSink(target: NatsTarget): JetStreamSink {
-  const instance = target.instance ?? (hostname().replace(/[^A-Za-z0-9_-]/g, '_') || 'proxy');
-  return new JetStreamSink({ servers: target.server, stream: target.stream, instance });
+/**
+ * `forward --log nats://…`: the sink. Its instance (the subject token) is the proxy's: `?instance=`
+ * or `--instance` (one name, so subject and connection ids agree), else the library's default.
+ */
+export function openNatsSink(target: NatsTarget, instance?: string): JetStreamSink {
+  if (target.instance !== undefined && instance !== undefined && target.instance !== instance) {
+    throw new CliError(`--log: ?instance=${target.instance} and --instance ${instance} differ; give the name once`);
+  }
+  const name = target.instance ?? instance;
+  return new JetStreamSink({ servers: target.server, stream: target.stream, ...(name === undefined ? {} : { instance: name }) });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Clock, TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 
 /** Options of a {@link TimerWheel}. */
 export interface TimerWheelOptions {
@@ -50,17 +50,8 @@ class WheelTimer {
   ) {}
 }
 
-const monotonicBase: Clock = {
-  now: () => performance.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
-};
+/** The system clock's unref'd timers, on monotonic time. */
+const monotonicBase: Clock = { ...systemClock, now: () => performance.now() };
 
 /**
  * A {@link Clock} whose timers live in a hierarchical timing wheel (Varghese and Lauck;

@@ -1,24 +1,19 @@
 // Log rotation through the real binary: SIGHUP (and SIGUSR1) reopen --log and --access-log at
 // their paths without touching connections; SIGUSR2 prints a status line; none of them kills.
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseEventLog, replay } from '../src/index.js';
 import { counterOf, ensureBuilt, parseLogfmt, startForward, type Child } from './helpers/cli-harness.js';
+import { readIfPresent } from './helpers/files.js';
 import { closeServer, connect, echoServer, listen, roundTrip } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 
 ensureBuilt();
 
-const read = (file: string) => {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-};
+const read = readIfPresent;
 /** The connection ids in an access log file. */
 const accessIds = (file: string) =>
   read(file)

@@ -9,18 +9,13 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Child, CLI, ensureBuilt, ROOT, runCli, startForward } from './helpers/cli-harness.js';
+import { readIfPresent } from './helpers/files.js';
 import { closeServer, connect, echoServer, listen, roundTrip } from './helpers/sockets.js';
 import { until } from './helpers/wait.js';
 
 ensureBuilt();
 
-const read = (file: string) => {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-};
+const read = readIfPresent;
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
 
 /** The forward's workers: pid, index and boot id, from /proc. */

@@ -92,6 +92,13 @@ class Client {
     return this;
   }
 
+  /** Sends `text` to the echo server and resolves once its echo is back. */
+  ping(text: string): Promise<void> {
+    const until = this.received + Buffer.byteLength(text);
+    this.socket.write(text);
+    return this.bytes(until);
+  }
+
   /** Resolves once `n` bytes have arrived. */
   bytes(n: number): Promise<void> {
     return within(
@@ -190,11 +197,9 @@ export const idleLongLived: Scenario = {
   naive: 'socket.setTimeout(200, () => socket.destroy()) kills the idle connection',
   async run(ctx) {
     const client = await open(ctx, 'echo');
-    client.socket.write('ping 1\n');
-    await client.bytes(7);
+    await client.ping('ping 1\n');
     await sleep(ctx.socketTimeout * 6);
-    client.socket.write('ping 2\n');
-    await client.bytes(14);
+    await client.ping('ping 2\n');
     client.socket.end();
     await within(client.ended, 'the echo to end');
     const closed = await proxyClosed(ctx, client);
@@ -233,8 +238,7 @@ export const gracefulShutdown: Scenario = {
   story: 'while a 10 KiB response is in flight and another connection idles, the proxy is told to stop (deadline 1 s)',
   naive: 'server.close() waits forever for the idle connection; process.exit() cuts the response',
   async run(ctx) {
-    const inFlight = await open(ctx, 'slow 10 1024 50');
-    const idle = await open(ctx, 'echo');
+    const [inFlight, idle] = await Promise.all([open(ctx, 'slow 10 1024 50'), open(ctx, 'echo')]);
     await inFlight.bytes(1024);
     const stopping = ctx.stop(1000);
     // New connections are refused at once.

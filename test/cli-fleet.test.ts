@@ -158,4 +158,138 @@ peerTest('three proxies (two with two workers) on one stream: replay gives every
   }
 });
 
+/**
+ * A connection that has had its echo and stays open, for traffic in flight across a crash: it
+ * sends a byte every 100 ms (so --idle-timeout leaves it be); `finish` half-closes it and
+ * resolves with what it sent and what came back.
+ */
+async function held(port: number, text: string): Promise<{ finish(): Promise<{ sent: string; got: string }> }> {
+  const s = net.connect(port, '127.0.0.1');
+  let got = '';
+  let sent = text;
+  s.on('data', (d: Buffer) => (got += d.toString()));
+  const closed = new Promise<void>((resolve, reject) => {
+    s.on('error', reject);
+    s.on('close', () => resolve());
+  });
+  s.write(text);
+  await until(() => got === text, `the echo of ${text}`);
+  const ping = setInterval(() => {
+    s.write('.');
+    sent += '.';
+  }, 100);
+  return {
+    async finish() {
+      clearInterval(ping);
+      s.end('!');
+      sent += '!';
+      await closed;
+      return { sent, got };
+    },
+  };
+}
+
+/** The `dropped` of every `sink_recovered` notice on a child's stderr. */
+function recoveredDrops(child: Child): number[] {
+  return child.stderrLines().flatMap((l) => {
+    const m = /NATS acknowledges records again after \d+ ms; (\d+) records? dropped/.exec(l);
+    return m === null ? [] : [Number(m[1])];
+  });
+}
+/**
+ * SIGUSR2, and the event-log drop counters of the status lines it prints (one per worker,
+ * `processes` of them), summed: every record the proxy's sinks dropped so far.
+ */
+async function statusDrops(child: Child, processes: number): Promise<number> {
+  const pattern = /^(?:worker \d+: )?status: .*log lines dropped: event log (\d+),/;
+  const before = child.stderrLines().length;
+  child.process.kill('SIGUSR2');
+  const fresh = () => child.stderrLines().slice(before).flatMap((l) => pattern.exec(l)?.[1] ?? []);
+  await until(() => fresh().length === processes, () => `${processes} status lines: ${child.stderr}`);
+  return fresh().reduce((n, d) => n + Number(d), 0);
+}
+const failures = (child: Child) => child.stderrLines().filter((l) => l.includes('records wait in memory')).length;
+
+/** The records replay says the writers lost (its stderr line), 0 when it says none. */
+function lostOf(stderr: string): number {
+  const m = /the writing proxy lost (\d+) records?/.exec(stderr);
+  return m === null ? 0 : Number(m[1]);
+}
+
+peerTest('NATS killed mid-traffic and restarted: every round trip succeeds; each connection replays exactly or as incomplete, and the drops are what the gaps say', async () => {
+  const nats = await startNats();
+  const upstream = fleetUpstream();
+  const upstreamPort = await listen(upstream);
+  const children: Child[] = [];
+  try {
+    const url = `nats://${nats.url}/CRASH`;
+    const base = ['--target', `127.0.0.1:${upstreamPort}`, '--idle-timeout', '300ms'];
+    // roomy: the default spool outlasts the outage. tight: 8 records, far fewer than the outage's traffic writes.
+    const roomy = await startForward([...base, '--instance', 'roomy', '--workers', '2', '--log', `${url}?instance=roomy`]);
+    children.push(roomy.child);
+    const tight = await startForward([...base, '--instance', 'tight', '--log', `${url}?instance=tight&spool=8`]);
+    children.push(tight.child);
+    const proxies = [roomy, tight];
+
+    await Promise.all(proxies.map((p, i) => traffic(p.port, `before${i}`, 8)));
+    const inFlight = await Promise.all(proxies.flatMap((p, i) => [0, 1, 2].map((j) => held(p.port, `held${i}-${j}`))));
+    await nats.kill();
+    await Promise.all(proxies.map((p, i) => traffic(p.port, `down${i}`, 12)));
+    for (const h of inFlight) {
+      const { sent, got } = await h.finish();
+      assert.is(got, sent, 'a connection open across the crash is served to its end');
+    }
+    await until(() => failures(tight.child) === 1, () => `tight says the outage: ${tight.child.stderr}`, 10_000);
+    await nats.restart();
+    await until(() => recoveredDrops(tight.child).length === 1, () => `tight recovers: ${tight.child.stderr}`, 20_000);
+    await until(() => recoveredDrops(roomy.child).length === failures(roomy.child), () => `roomy's workers recover: ${roomy.child.stderr}`, 20_000);
+    await Promise.all(proxies.map((p, i) => traffic(p.port, `after${i}`, 4)));
+    const total = 8 + 3 + 12 + 4;
+    for (const { child } of proxies) await until(() => accessLines(child).length === total, () => `${total} access-log lines: ${child.stderr}`);
+
+    assert.ok(recoveredDrops(tight.child)[0]! > 0, `an 8-record spool drops during the outage: ${tight.child.stderr}`);
+    // Counted after the last connection closed: the spool may have dropped more while it drained.
+    const tightDrops = await statusDrops(tight.child, 1);
+    const roomyDrops = await statusDrops(roomy.child, 2);
+    assert.ok(tightDrops >= recoveredDrops(tight.child)[0]!, 'the counter holds what the recovery notice said');
+
+    for (const { child } of proxies) child.kill('SIGTERM');
+    // A proxy whose log lost records exits 1 and says how many, by reason, once per process.
+    for (const [child, drops] of [[roomy.child, roomyDrops], [tight.child, tightDrops]] as const) {
+      assert.equal(await child.done(), { code: drops > 0 ? 1 : 0, signal: null }, child.stderr);
+      const exitLosses = child.stderrLines().flatMap((l) => /JetStream sink: (\d+) records? lost \(/.exec(l)?.[1] ?? []);
+      assert.is(exitLosses.reduce((n, d) => n + Number(d), 0), drops, `the exit line counts the drops: ${child.stderr}`);
+    }
+    assert.is(failures(tight.child), 1, 'the outage said once');
+
+    const roomyReplay = await runCli(['replay', url, '--instance', 'roomy']);
+    assert.is(roomyReplay.code, 0, roomyReplay.stderr);
+    const roomyTold = replayed(roomyReplay.stdout);
+    assert.is(roomyTold.size, total);
+    matchAccessLog(roomy.child, roomyTold, false);
+    assert.is(lostOf(roomyReplay.stderr), roomyDrops, `roomy's gaps account for its drops: ${roomyReplay.stderr}`);
+
+    const tightReplay = await runCli(['replay', url, '--instance', 'tight']);
+    assert.is(tightReplay.code, 0, tightReplay.stderr);
+    const tightTold = replayed(tightReplay.stdout);
+    const incomplete = matchAccessLog(tight.child, tightTold, false);
+    assert.ok(incomplete > 0, 'the connections that lost records are marked incomplete');
+    assert.is(lostOf(tightReplay.stderr), tightDrops, `tight's gaps account for its drops: ${tightReplay.stderr}`);
+    const perConnection = [...tightReplay.stdout.matchAll(/: incomplete, (\d+) records? lost/g)].reduce((n, m) => n + Number(m[1]), 0);
+    assert.ok(perConnection <= tightDrops, 'no connection claims more lost than was dropped');
+  } finally {
+    for (const child of children) await child.dispose();
+    await closeServer(upstream);
+    await nats.stop();
+  }
+});
+
+test('?spool=N takes a whole number of records', async () => {
+  for (const bad of ['0', '-1', 'x', '1.5']) {
+    const r = await runCli(['forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--log', `nats://127.0.0.1:4222/S?spool=${bad}`]);
+    assert.is(r.code, 2);
+    assert.is(r.stderr.trim(), `proxy-lifecycle: --log: spool "${bad}" must be a whole number of records from 1 to 999999999`);
+  }
+});
+
 test.run();

@@ -14,6 +14,8 @@ export interface NatsTarget {
   stream: string;
   /** `?instance=NAME`, if given. */
   instance?: string;
+  /** `?spool=N`: most records held in memory while NATS is down (the sink's `maxRecords`). */
+  spool?: number;
   /** The URL without credentials, for messages. */
   shown: string;
 }
@@ -26,7 +28,7 @@ export function isNatsTarget(value: string): boolean {
 }
 
 /**
- * Parses `nats://[USER:PASS@]HOST[:PORT][/STREAM][?instance=NAME]` (port 4222, stream
+ * Parses `nats://[USER:PASS@]HOST[:PORT][/STREAM][?instance=NAME][&spool=N]` (port 4222, stream
  * `PROXY_LIFECYCLE` by default).
  * @throws {CliError} naming `flag` and the form expected.
  */
@@ -44,12 +46,19 @@ export function parseNatsTarget(value: string, flag: string): NatsTarget {
   if (!TOKEN.test(stream)) throw new CliError(`${flag}: stream ${JSON.stringify(stream)}: expected ${form}`);
   const instance = url.searchParams.get('instance') ?? undefined;
   if (instance !== undefined && !TOKEN.test(instance)) throw new CliError(`${flag}: instance ${JSON.stringify(instance)} must be letters, digits, _ and -`);
+  const spoolText = url.searchParams.get('spool') ?? undefined;
+  let spool: number | undefined;
+  if (spoolText !== undefined) {
+    spool = /^\d{1,9}$/.test(spoolText) ? Number(spoolText) : NaN;
+    if (!(spool >= 1)) throw new CliError(`${flag}: spool ${JSON.stringify(spoolText)} must be a whole number of records from 1 to 999999999`);
+  }
   const port = url.port === '' ? '4222' : url.port;
   const auth = url.username === '' ? '' : `${url.username}${url.password === '' ? '' : `:${url.password}`}@`;
   return {
     server: `nats://${auth}${url.hostname}:${port}`,
     stream,
     ...(instance === undefined ? {} : { instance }),
+    ...(spool === undefined ? {} : { spool }),
     shown: `nats://${url.hostname}:${port}/${stream}`,
   };
 }
@@ -63,7 +72,7 @@ export function openNatsSink(target: NatsTarget, instance?: string): JetStreamSi
     throw new CliError(`--log: ?instance=${target.instance} and --instance ${instance} differ; give the name once`);
   }
   const name = target.instance ?? instance;
-  return new JetStreamSink({ servers: target.server, stream: target.stream, ...(name === undefined ? {} : { instance: name }) });
+  return new JetStreamSink({ servers: target.server, stream: target.stream, ...(name === undefined ? {} : { instance: name }), ...(target.spool === undefined ? {} : { maxRecords: target.spool }) });
 }
 
 /**

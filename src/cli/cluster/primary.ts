@@ -4,6 +4,7 @@ import { formatEndpoint } from '../args.js';
 import { CliError } from '../cli-error.js';
 import type { ForwardConfig } from '../forward-args.js';
 import { checkWritable } from '../log-file.js';
+import { isNatsTarget, parseNatsTarget } from '../nats-log.js';
 import type { Output } from '../output.js';
 import { listenFailure } from '../proxy-server.js';
 import { handleSignals } from '../signals.js';
@@ -65,7 +66,10 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
 
   // Checked and repaired once, here: a worker restarted later must not cut what the others
   // are appending at that moment.
-  if (config.logFile !== undefined) {
+  // A nats:// log is no file: each worker opens its own JetStreamSink; here only its URL is checked.
+  const natsLog = config.logFile !== undefined && isNatsTarget(config.logFile);
+  if (natsLog) parseNatsTarget(config.logFile!, '--log');
+  else if (config.logFile !== undefined) {
     checkWritable(config.logFile);
     const cut = cutTornTail(config.logFile);
     if (cut > 0) warn('log_repaired', { file: config.logFile, cut_bytes: cut }, `--log: cut a torn last line (${cut} bytes, left by a crash) off ${config.logFile}; the records before it are kept`);
@@ -198,7 +202,7 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
     },
     reopen: (signal) => {
       void Promise.all(live().map((s) => ask(s, { pl: 'reopen' }, 'reopened'))).then(() => {
-        const files = [config.logFile, config.quiet ? undefined : config.accessLogFile].filter((f) => f !== undefined);
+        const files = [natsLog ? undefined : config.logFile, config.quiet ? undefined : config.accessLogFile].filter((f) => f !== undefined);
         notice('reopen', { signal, files }, `${signal}: ${files.length === 0 ? 'no log file to reopen' : `reopened ${files.join(', ')}`}`);
       });
     },

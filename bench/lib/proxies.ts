@@ -13,14 +13,35 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli.js');
 const BARE = join(ROOT, 'bench', 'proxies', 'bare-proxy.mjs');
 
-export type ProxyName = 'bare-node' | 'proxy-lifecycle' | 'proxy-lifecycle-quiet' | 'proxy-lifecycle-baseline' | 'proxy-lifecycle-2w' | 'haproxy' | 'nginx';
+export type ProxyName =
+  | 'bare-node'
+  | 'proxy-lifecycle'
+  | 'proxy-lifecycle-quiet'
+  | 'proxy-lifecycle-baseline'
+  | 'proxy-lifecycle-2w'
+  | 'proxy-lifecycle-logfile'
+  | 'proxy-lifecycle-nats'
+  | 'haproxy'
+  | 'nginx';
 /** What `--proxies` may name; all but the baseline and the two-worker row run by default. */
-export const PROXY_NAMES: readonly ProxyName[] = ['bare-node', 'proxy-lifecycle', 'proxy-lifecycle-quiet', 'proxy-lifecycle-baseline', 'proxy-lifecycle-2w', 'haproxy', 'nginx'];
+export const PROXY_NAMES: readonly ProxyName[] = [
+  'bare-node',
+  'proxy-lifecycle',
+  'proxy-lifecycle-quiet',
+  'proxy-lifecycle-baseline',
+  'proxy-lifecycle-2w',
+  'proxy-lifecycle-logfile',
+  'proxy-lifecycle-nats',
+  'haproxy',
+  'nginx',
+];
+/** Rows that run only when named in --proxies: the cluster, and the event-log sinks compared. */
+const OPT_IN: readonly ProxyName[] = ['proxy-lifecycle-baseline', 'proxy-lifecycle-2w', 'proxy-lifecycle-logfile', 'proxy-lifecycle-nats'];
 /**
  * The two-worker row needs as many cores for itself as the machine has to spare: on the
  * 2-core machines this runs on, it shares them with the load generator (docs/bench.md).
  */
-export const DEFAULT_PROXIES: readonly ProxyName[] = PROXY_NAMES.filter((n) => n !== 'proxy-lifecycle-baseline' && n !== 'proxy-lifecycle-2w');
+export const DEFAULT_PROXIES: readonly ProxyName[] = PROXY_NAMES.filter((n) => !OPT_IN.includes(n));
 
 /** The proxies that are Node processes (profiled with --cpu-prof, GC'd on SIGURG for the idle workload). */
 export function isNodeProxy(name: ProxyName): boolean {
@@ -50,6 +71,8 @@ export interface StartOptions {
   nofile?: number;
   /** proxy-lifecycle only: more `forward` flags (the chatty workload's timeouts). */
   lifecycleArgs?: readonly string[];
+  /** proxy-lifecycle-nats: the port of the nats-server its spec started. */
+  natsPort?: number;
 }
 
 export interface RunningProxy {
@@ -117,6 +140,8 @@ async function startNode(name: ProxyName, script: string, extra: readonly string
   if (name === 'proxy-lifecycle-quiet') args.push('--quiet');
   else if (name === 'proxy-lifecycle') args.push('--access-log', accessLog);
   else if (name === 'proxy-lifecycle-2w') args.push('--workers', '2', '--access-log', accessLog);
+  else if (name === 'proxy-lifecycle-logfile') args.push('--access-log', accessLog, '--log', join(o.tmp, `events-${started}.jsonl`));
+  else if (name === 'proxy-lifecycle-nats') args.push('--access-log', accessLog, '--log', `nats://127.0.0.1:${o.natsPort}/BENCH?instance=bench`);
   else if (name === 'proxy-lifecycle-baseline') stderrFd = openSync(accessLog, 'a');
   const stdio = stderrFd === null ? {} : { stdio: ['ignore', 'pipe', stderrFd] as ['ignore', 'pipe', number] };
   const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT, nofile: o.nofile, ...stdio });
@@ -149,6 +174,40 @@ const lifecycle2w: ProxySpec = {
   unavailable: lifecycle.unavailable,
   version: () => `proxy-lifecycle forward --workers 2 (dist/cli.js; node:cluster, ${process.env.NODE_CLUSTER_SCHED_POLICY === 'none' ? 'SCHED_NONE' : 'SCHED_RR'}), access log to a file, on no pinned core, node ${process.version}`,
   start: (o) => startNode('proxy-lifecycle-2w', CLI, ['forward'], { ...o, core: null }),
+};
+
+// The event log's two destinations, each with the default flags otherwise: a local file, and a
+// JetStream stream on a nats-server started for the trial (unpinned, outside the proxy's tree:
+// what is measured is the proxy's own cost of shipping its log).
+const lifecycleLogfile: ProxySpec = {
+  name: 'proxy-lifecycle-logfile',
+  unavailable: lifecycle.unavailable,
+  version: () => `proxy-lifecycle forward (dist/cli.js) --log FILE (event log to a local file), access log to a file, node ${process.version}`,
+  start: (o) => startNode('proxy-lifecycle-logfile', CLI, ['forward'], o),
+};
+
+const lifecycleNats: ProxySpec = {
+  name: 'proxy-lifecycle-nats',
+  unavailable: () => lifecycle.unavailable() ?? (hasCommand('nats-server') ? null : 'nats-server is not installed (bash scripts/install-peers.sh)'),
+  version: () => `proxy-lifecycle forward (dist/cli.js) --log nats://… (event log to JetStream, ${firstLine('nats-server', ['--version'])}), access log to a file, node ${process.version}`,
+  async start(o) {
+    const natsPort = await freePort();
+    const nats = new Proc('nats-server', 'nats-server', ['-js', '-sd', join(o.tmp, `nats-${natsPort}`), '-a', '127.0.0.1', '-p', String(natsPort)], null, { cwd: o.tmp });
+    await waitForPort(natsPort, nats, 10_000);
+    try {
+      const proxy = await startNode('proxy-lifecycle-nats', CLI, ['forward'], { ...o, natsPort });
+      return {
+        ...proxy,
+        async stop() {
+          await proxy.stop();
+          await nats.stop();
+        },
+      };
+    } catch (err) {
+      await nats.stop();
+      throw err;
+    }
+  },
 };
 
 const lifecycleBaseline: ProxySpec = {
@@ -257,6 +316,8 @@ export const PROXIES: Record<ProxyName, ProxySpec> = {
   'proxy-lifecycle-quiet': lifecycleQuiet,
   'proxy-lifecycle-baseline': lifecycleBaseline,
   'proxy-lifecycle-2w': lifecycle2w,
+  'proxy-lifecycle-logfile': lifecycleLogfile,
+  'proxy-lifecycle-nats': lifecycleNats,
   haproxy,
   nginx,
 };

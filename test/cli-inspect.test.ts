@@ -3,7 +3,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLI, Child, ROOT, accessLines, counterOf, ensureBuilt, runCli, startForward } from './helpers/cli-harness.js';
@@ -174,7 +174,11 @@ async function withoutPeers(extra: string[]): Promise<{ code: number | null; std
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');
     mkdirSync(join(dir, 'node_modules', '@statelyai'), { recursive: true });
     const { dependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    for (const dep of [...Object.keys(dependencies), ...extra]) symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
+    for (const dep of [...Object.keys(dependencies), ...extra]) {
+      // A scoped package (@nats-io/…) needs its scope's folder first.
+      mkdirSync(dirname(join(dir, 'node_modules', dep)), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
+    }
     const child = new Child(process.execPath, [join(dir, 'cli.js'), 'forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--inspect']);
     const exit = await child.done();
     return { code: exit.code, stdout: child.stdout, stderr: child.stderr };

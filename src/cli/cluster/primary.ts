@@ -134,7 +134,8 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
         if (phase === 'starting') {
           startFailure ??= { message: m.message, exitCode: m.exitCode };
           started();
-        } else warn('worker_failed', { worker: slot.index, pid: slot.pid, error: m.message }, `worker ${slot.index} (pid ${slot.pid}): ${m.message}`);
+          // The other workers' failures of the same start: already said, once, by the primary.
+        } else if (startFailure === null) warn('worker_failed', { worker: slot.index, pid: slot.pid, error: m.message }, `worker ${slot.index} (pid ${slot.pid}): ${m.message}`);
         break;
       case 'active':
         slot.active = m.active;

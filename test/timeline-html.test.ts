@@ -330,7 +330,10 @@ browserTest('in Chromium: the real demo\'s log, through demo --log and replay --
       assert.ok(tip.includes('termination AO') && tip.includes('client aborted') && tip.includes('server aborted'), tip);
       assert.match(tip, /client open, server open/, 'the lanes under the pointer: open until the abort');
       assert.match(tip, /\+\d+(\.\d+)? (ms|s)  ABORT$/m, 'the abort is among its events');
-      if (abortAt > before) assert.is(await page.locator('#tip b', { hasText: 'ABORT' }).count(), 1, 'the abort is the event nearest the pointer');
+      // Only where the two events are pixels apart: the mouse moves in whole pixels, so events
+      // closer than that on the axis (a demo run whose abort came fast) cannot be told apart.
+      const gapPx = ((abortAt - before) / span) * (box.width - 266);
+      if (gapPx >= 6) assert.is(await page.locator('#tip b', { hasText: 'ABORT' }).count(), 1, 'the abort is the event nearest the pointer');
       if (process.env.PL_WRITE_DOCS === '1') await page.screenshot({ path: DOCS_PNG });
       assert.equal(errors, []);
       assert.equal(requests, [], 'the page asked for nothing');

@@ -45,6 +45,10 @@ try {
     await sink.close();
   }
 } finally {
-  server.kill('SIGTERM');
+  // The server writes its store until it is gone: remove the folder after it exits.
+  await new Promise((resolve) => {
+    server.once('exit', resolve);
+    server.kill('SIGTERM');
+  });
   rmSync(dir, { recursive: true, force: true });
 }

@@ -212,6 +212,65 @@ peerTest('an outage longer than the spool: drops are counted by reason and gap m
   }
 });
 
+peerTest('a record the stream refuses (over its max_msg_size) is dropped as rejected, its connection gets a gap, and the records around it are stored', async () => {
+  const nats = await startNats();
+  const nc = await natsConnect({ servers: nats.url });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'SMALL', subjects: ['SMALL.>'], max_msg_size: 400 });
+  await nc.close();
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'SMALL', instance: 'i' });
+  const warnings: string[] = [];
+  const logged = new JetStreamSink({ servers: nats.url, stream: 'SMALL', instance: 'j', logger: { warn: (m) => warnings.push(m) } });
+  try {
+    const big = { ...rec('a', 1), note: 'x'.repeat(1000) } as LogRecord;
+    for (const s of [sink, logged]) {
+      s.write(rec('a', 0));
+      s.write(big);
+      s.write(rec('a', 2));
+      await s.flush();
+    }
+    assert.equal(sink.droppedBy.rejected, 1);
+    assert.is(sink.dropped, 1, 'nothing else lost');
+    assert.is(sink.acked, 2);
+    assert.ok(sink.up, 'a refused record is not an outage');
+    assert.ok(warnings.some((m) => /refused/.test(m)), 'the refusal is told to the logger');
+    const a = (await readAll(nats, 'SMALL', { instance: 'i' })).filter((r) => r.conn === 'a');
+    assert.equal(a, [rec('a', 0), rec('a', 2), { t: 1, conn: 'a', kind: 'gap', lost: 1, reason: 'rejected' }]);
+    await sink.close().then(
+      () => assert.unreachable('close rejects when records were lost'),
+      (err: Error) => assert.match(err.message, /1 records lost \(rejected: 1\)/),
+    );
+  } finally {
+    await sink.close().catch(() => {});
+    await logged.close().catch(() => {});
+    await nats.stop();
+  }
+});
+
+peerTest('no stream and createStream false: the outage names the stream, records wait, and are stored once the stream exists', async () => {
+  const nats = await startNats();
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'LATER', instance: 'i', createStream: false, maxRetryDelay: 100 });
+  const seen = watch(sink);
+  try {
+    sink.write(rec('a', 0));
+    sink.write(rec('a', 1));
+    await until(() => seen.errors.length === 1, 'the missing stream reported');
+    assert.match(seen.errors[0]!.message, /no stream takes LATER\.i\.a .*stream LATER exist/);
+    assert.is(sink.spoolRecords, 2, 'the records wait in the spool');
+    const nc = await natsConnect({ servers: nats.url });
+    await (await jetstreamManager(nc)).streams.add({ name: 'LATER', subjects: ['LATER.>'] });
+    await nc.close();
+    await until(() => sink.acked === 2, 'stored once the stream exists', 10_000);
+    assert.is(seen.errors.length, 1, 'reported once, not once per retry');
+    assert.is(seen.recovers.length, 1);
+    assert.equal(await readAll(nats, 'LATER'), [rec('a', 0), rec('a', 1)]);
+    await sink.close();
+  } finally {
+    await sink.close().catch(() => {});
+    await nats.stop();
+  }
+});
+
 peerTest('a proxy keeps proxying while NATS is down, and its log reaches the stream once NATS is back', async () => {
   const nats = await startNats();
   const sink = new JetStreamSink({ servers: nats.url, stream: 'PROXY', instance: 'i', ackTimeout: 1000, natsOptions: { reconnectTimeWait: 100 } });

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { checkCount, checkDuration } from '../validate.js';
+import { AckedPublisher, NoStreamError, RecordRefused } from './acked-publisher.js';
 import { GapLedger, OVERFLOW_KEY, type OwedGap } from './gap-ledger.js';
 import { GAP_TOKEN, REFUSED_TOKEN, checkName, connToken, subjectOf } from './jetstream-subjects.js';
 import type { LogRecord } from './log-record.js';
@@ -87,13 +87,6 @@ function defaultInstance(): string {
   return connToken(hostname()) || 'proxy';
 }
 
-/** Whether a failed publish is worth sending again (the server or the connection), not a refusal of that record. */
-function isRefusal(err: unknown, modules: NatsModules): boolean {
-  const { JetStreamApiError } = modules.jetstream;
-  const { InvalidArgumentError, InvalidSubjectError } = modules.transport.errors;
-  return err instanceof JetStreamApiError || err instanceof InvalidArgumentError || err instanceof InvalidSubjectError;
-}
-
 /**
  * Appends every log record to a NATS JetStream stream: the fleet-wide event log. Each
  * connection's records go to `<stream>.<instance>.<conn>`, refusals to
@@ -135,7 +128,7 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
   private readonly boot: string;
   private modules: NatsModules | null = null;
   private nc: NatsConnection | null = null;
-  private js: JetStreamClient | null = null;
+  private publisher: AckedPublisher | null = null;
   private connected = false;
   private streamReady = false;
   private pumping = false;
@@ -286,7 +279,8 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     for (const resolve of this.drainWaiters.splice(0)) resolve();
     const nc = this.nc;
     this.nc = null;
-    this.js = null;
+    this.publisher?.close();
+    this.publisher = null;
     if (nc !== null) {
       // drain() waits for the server, which may hang: it gets closeTimeout too, then close().
       // A connection that is down gets close() at once.
@@ -400,7 +394,7 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
 
   private attach(nc: NatsConnection, modules: NatsModules): void {
     this.nc = nc;
-    this.js = modules.jetstream.jetstream(nc, { timeout: this.ackTimeout });
+    this.publisher = new AckedPublisher(nc, modules, this.clock);
     this.connected = true;
     void (async () => {
       try {
@@ -425,7 +419,8 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
       if (this.stopped || this.nc !== nc) return;
       // Closed for good (nats.js gave up, say on an authorization error): connect afresh.
       this.nc = null;
-      this.js = null;
+      this.publisher?.close();
+      this.publisher = null;
       this.connected = false;
       this.upNow = false;
       this.down(err ?? new Error('JetStream sink: the NATS connection closed'));
@@ -465,8 +460,8 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     let delay = 100;
     try {
       while (!this.stopped) {
-        const { nc, js, modules } = this;
-        if (nc === null || js === null || modules === null || !this.connected) return; // resumed by attach() or the reconnect
+        const { nc, publisher, modules } = this;
+        if (nc === null || publisher === null || modules === null || !this.connected) return; // resumed by attach() or the reconnect
         if (!(await this.ensureStream(modules, nc))) {
           await this.sleep(delay);
           delay = Math.min(delay * 2, this.maxRetryDelay);
@@ -477,7 +472,7 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
           this.isUp();
           return;
         }
-        const failure = await this.round(js, nc, modules);
+        const failure = await this.round(publisher);
         if (this.stopped) return;
         if (failure === null) {
           delay = 100;
@@ -497,38 +492,34 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
   }
 
   /** One round: publishes a batch and waits for every acknowledgement. Returns the error to wait out, if any. */
-  private async round(js: JetStreamClient, nc: NatsConnection, modules: NatsModules): Promise<Error | null> {
+  private async round(publisher: AckedPublisher): Promise<Error | null> {
     const batch = this.spool.take(this.maxInFlight);
-    const maxPayload = nc.info?.max_payload ?? Infinity;
-    const results = await Promise.allSettled(
-      batch.map((e): Promise<PubAck> => (e.bytes > maxPayload ? Promise.reject(new TooLarge()) : js.publish(e.subject, e.data, { msgID: e.id, timeout: this.ackTimeout }))),
-    );
+    const results = await publisher.round(batch, this.ackTimeout);
     // close() gave up on these and counted them as unsent.
     if (this.stopped) return null;
-    const done: boolean[] = [];
+    const done: boolean[] = new Array(batch.length);
     let failure: Error | null = null;
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i]!;
-      const result = results[i]!;
-      if (result.status === 'fulfilled') {
-        done.push(true);
+      const err = results[i]!;
+      if (err === null) {
+        done[i] = true;
         if (entry.record) this.ackedCount++;
         else this.gapCount++;
         continue;
       }
-      const err = result.reason as Error;
-      if (err instanceof TooLarge || isRefusal(err, modules)) {
-        done.push(true);
+      if (err instanceof RecordRefused) {
+        done[i] = true;
         this.lastError = err;
         this.logger?.warn?.('JetStream sink: a record was refused', { subject: entry.subject, error: err.message });
-        if (entry.record) this.refused(entry, err instanceof TooLarge ? 'too_large' : 'rejected');
+        if (entry.record) this.refused(entry, err.reason);
         continue;
       }
-      done.push(false);
+      done[i] = false;
       // No stream listens: a server that lost its store, say. Make it again before the next round.
-      if (err.name === 'JetStreamNotEnabled') this.streamReady = false;
+      if (err instanceof NoStreamError) this.streamReady = false;
       failure ??=
-        err.name === 'JetStreamNotEnabled'
+        err instanceof NoStreamError
           ? new Error(`JetStream sink: no stream takes ${entry.subject} (is JetStream enabled, and does stream ${this.stream} exist?)`, { cause: err })
           : err;
     }
@@ -590,12 +581,5 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     const wake = this.wake;
     this.wake = null;
     wake?.();
-  }
-}
-
-/** A record larger than the server's `max_payload`. */
-class TooLarge extends Error {
-  constructor() {
-    super('record larger than the server max_payload');
   }
 }

@@ -1,14 +1,16 @@
 /**
- * JetStreamSink throughput on loopback: how long write() takes on the data path (it only
- * serializes and spools), and how many records per second a real nats-server (file store)
- * acknowledges. `node --import tsx bench/jetstream-sink.ts [records]`; needs nats-server.
+ * JetStreamSink on loopback against the file sink, in the same run: how long write() takes on
+ * the data path (it only serializes and spools), how many records per second a real
+ * nats-server (file store) acknowledges, and this process's CPU per record (write to acked)
+ * against JsonlSink's (write to flushed), the baseline a `--log FILE` proxy pays.
+ * `node --import tsx bench/jetstream-sink.ts [records]`; needs nats-server.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JetStreamSink, type LogRecord } from '../src/index.js';
+import { JetStreamSink, JsonlSink, type LogRecord } from '../src/index.js';
 
 const total = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'pl-bench-nats-'));
@@ -24,7 +26,23 @@ for (;;) {
   if (ok) break;
   await new Promise((r) => setTimeout(r, 50));
 }
+const records: LogRecord[] = [];
+for (let i = 0; i < total; i++) records.push({ t: Date.now(), conn: `bench-1-${i % 1000}`, seq: i, kind: 'event', event: { type: 'ACTIVITY', clientToServer: i, serverToClient: i, idleMs: 0 } } as unknown as LogRecord);
+const cpuUs = (since: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(since);
+  return c.user + c.system;
+};
 try {
+  const file = new JsonlSink(join(dir, 'events.jsonl'));
+  const fileStart = process.cpuUsage();
+  // In steps: the line writer holds a bounded backlog (past it, it drops and counts).
+  for (let i = 0; i < total; i += 1000) {
+    for (let j = i; j < Math.min(total, i + 1000); j++) file.write(records[j]!);
+    await file.flush();
+  }
+  const fileUs = cpuUs(fileStart) / total;
+  await file.close();
+  console.log(`file (JsonlSink): ${fileUs.toFixed(2)} µs CPU/record`);
   for (const maxInFlight of [64, 256, 1024]) {
     const stream = `BENCH${maxInFlight}`;
     const sink = new JetStreamSink({ servers: `127.0.0.1:${port}`, stream, instance: 'bench', maxInFlight, maxRecords: total + 1 });
@@ -32,16 +50,16 @@ try {
       sink.write({ t: 0, conn: 'warm', seq: 0, kind: 'event', event: { type: 'CONNECTED' } } as unknown as LogRecord);
       await sink.flush();
     }
-    const records: LogRecord[] = [];
-    for (let i = 0; i < total; i++) records.push({ t: Date.now(), conn: `bench-1-${i % 1000}`, seq: i, kind: 'event', event: { type: 'ACTIVITY', clientToServer: i, serverToClient: i, idleMs: 0 } } as unknown as LogRecord);
+    const cpuStart = process.cpuUsage();
     const start = process.hrtime.bigint();
     for (const r of records) sink.write(r);
     const written = process.hrtime.bigint();
     await sink.flush();
     const done = process.hrtime.bigint();
+    const us = cpuUs(cpuStart) / total;
     const writeNs = Number(written - start) / total;
     const s = Number(done - start) / 1e9;
-    console.log(`maxInFlight ${maxInFlight}: write() ${writeNs.toFixed(0)} ns/record; ${total} acked in ${s.toFixed(2)} s = ${Math.round(total / s)} records/s; dropped ${sink.dropped}`);
+    console.log(`maxInFlight ${maxInFlight}: write() ${writeNs.toFixed(0)} ns/record; ${total} acked in ${s.toFixed(2)} s = ${Math.round(total / s)} records/s; ${us.toFixed(2)} µs CPU/record (${(us / fileUs).toFixed(2)}x the file's); dropped ${sink.dropped}`);
     await sink.close();
   }
 } finally {

@@ -104,6 +104,27 @@ peerTest('numeric connection ids (no seq) get ids qualified by instance and boot
   }
 });
 
+peerTest('a connection id with a line break still gets a message id the server dedupes on (the break cannot end the header block)', async () => {
+  const nats = await startNats();
+  const a = new JetStreamSink({ servers: nats.url, stream: 'BREAK', instance: 'i' });
+  const b = new JetStreamSink({ servers: nats.url, stream: 'BREAK', instance: 'i' });
+  try {
+    const r = rec('x\r\ny', 0);
+    a.write(r);
+    await a.flush();
+    b.write(r); // the same record sent again (a re-send after a reconnect, as the server sees it)
+    await b.flush();
+    assert.is(a.acked + b.acked, 2, 'both acknowledged, neither refused');
+    assert.equal(await readAll(nats, 'BREAK'), [r], 'stored once: the message id survived');
+    await a.close();
+    await b.close();
+  } finally {
+    await a.close().catch(() => {});
+    await b.close().catch(() => {});
+    await nats.stop();
+  }
+});
+
 peerTest('since reads from a stored time on', async () => {
   const nats = await startNats();
   const sink = new JetStreamSink({ servers: nats.url, stream: 'SINCE', instance: 'i' });
@@ -222,7 +243,7 @@ peerTest('a record the stream refuses (over its max_msg_size) is dropped as reje
   const warnings: string[] = [];
   const logged = new JetStreamSink({ servers: nats.url, stream: 'SMALL', instance: 'j', logger: { warn: (m) => warnings.push(m) } });
   try {
-    const big = { ...rec('a', 1), note: 'x'.repeat(1000) } as LogRecord;
+    const big = { ...rec('a', 1), note: 'x'.repeat(1000) } as unknown as LogRecord;
     for (const s of [sink, logged]) {
       s.write(rec('a', 0));
       s.write(big);

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { GapLedger, OVERFLOW_KEY } from '../src/log/gap-ledger.js';
 import { Spool, type SpoolEntry } from '../src/log/spool.js';
 
-const entry = (id: string, bytes = 10): SpoolEntry => ({ subject: 's', id, data: 'x'.repeat(bytes), bytes, record: true });
+const entry = (id: string, bytes = 10): SpoolEntry => ({ subject: 's', id, data: Buffer.alloc(bytes, 'x'), bytes, record: true });
 
 test('spool: bounded by count and by bytes; what does not fit is refused and not held', () => {
   const spool = new Spool(3, 25);

@@ -79,9 +79,6 @@ export interface JetStreamSinkEvents {
   recover: (outage: { ms: number; dropped: number }) => void;
 }
 
-/** Serialized records are counted in UTF-8 bytes (what NATS carries). */
-const byteLength = (s: string) => Buffer.byteLength(s);
-
 /** The host name as an instance name (a subject token). */
 function defaultInstance(): string {
   return connToken(hostname()) || 'proxy';
@@ -223,15 +220,15 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     const key = conn === undefined ? REFUSED_TOKEN : String(conn);
     const t = record.t;
     if (this.closing !== null) return this.drop(key, 'closed', t, conn);
-    let data: string;
+    let data: Buffer;
     try {
-      data = JSON.stringify(record);
+      data = Buffer.from(JSON.stringify(record));
     } catch {
       return this.drop(key, 'serialize', t, conn);
     }
     // A connection that lost records gets its gap marker before its next record.
     if (this.gaps.has(key) && !this.placeGaps(key)) return this.drop(key, 'spool_full', t, conn);
-    const entry: SpoolEntry = { subject: this.subjectFor(conn), id: this.idFor(record), data, bytes: byteLength(data), record: true };
+    const entry: SpoolEntry = { subject: this.subjectFor(conn), id: this.idFor(record), data, bytes: data.length, record: true };
     if (!this.spool.offer(entry)) return this.drop(key, 'spool_full', t, conn);
     this.enqueuedCount++;
     this.schedule();
@@ -341,10 +338,10 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
 
   private gapEntry(gap: OwedGap): SpoolEntry {
     const record: JetStreamGapRecord = gap.conn === undefined ? { t: gap.t, kind: 'gap', lost: gap.lost, reason: gap.reason as JetStreamDropReason } : { t: gap.t, conn: gap.conn, kind: 'gap', lost: gap.lost, reason: gap.reason as JetStreamDropReason };
-    const data = JSON.stringify(record);
+    const data = Buffer.from(JSON.stringify(record));
     const token = gap.key === OVERFLOW_KEY ? GAP_TOKEN : gap.conn === undefined ? REFUSED_TOKEN : connToken(gap.conn);
     const owner = gap.conn === undefined ? `${this.instance}-${this.boot}-${token}` : this.qualified(gap.conn);
-    return { subject: subjectOf(this.stream, this.instance, token), id: `${owner}:gap${++this.counter}`, data, bytes: byteLength(data), record: false };
+    return { subject: subjectOf(this.stream, this.instance, token), id: `${owner}:gap${++this.counter}`, data, bytes: data.length, record: false };
   }
 
   /** Starts the pump after the current turn's records are in (one batch, not one round per record). */
@@ -529,7 +526,7 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
 
   /** A refused record's connection owes a gap marker, like a dropped one. */
   private refused(entry: SpoolEntry, reason: JetStreamDropReason): void {
-    const record = JSON.parse(entry.data) as LogRecord;
+    const record = JSON.parse(Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength).toString()) as LogRecord;
     this.drop(record.conn === undefined ? REFUSED_TOKEN : String(record.conn), reason, record.t, record.conn);
   }
 

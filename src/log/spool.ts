@@ -11,9 +11,9 @@ export interface SpoolEntry {
   subject: string;
   /** The message id the server deduplicates on (`Nats-Msg-Id`). */
   id: string;
-  /** The serialized record. */
-  data: string;
-  /** `data`'s size in UTF-8 bytes, counted once at enqueue. */
+  /** The serialized record, in UTF-8: encoded once, at enqueue, not again at each (re)send. */
+  data: Uint8Array;
+  /** `data`'s size in bytes. */
   bytes: number;
   /** Whether it is a log record (counted as enqueued and acked), not a gap marker. */
   record: boolean;

@@ -42,9 +42,9 @@ function watch(sink: JetStreamSink): { errors: Error[]; recovers: { ms: number; 
 /** The records of `conn`, in the order read. */
 const of = (records: readonly JetStreamRecord[], conn: number | string) => records.filter((r) => r.conn === conn);
 
-peerTest('records round-trip in stream order, on per-connection subjects, with <conn>:<seq> message ids', async () => {
+peerTest('one record per message (maxMessageBytes 0): records round-trip in stream order, on per-connection subjects, with <conn>:<seq> message ids', async () => {
   const nats = await startNats();
-  const sink = new JetStreamSink({ servers: nats.url, stream: 'RT', instance: 'edge-1' });
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'RT', instance: 'edge-1', maxMessageBytes: 0 });
   try {
     const written: LogRecord[] = [];
     for (let i = 0; i < 300; i++) written.push(rec(i % 2 === 0 ? 'edge-1-b-7' : 'edge-1-b-8', Math.floor(i / 2)));
@@ -78,6 +78,75 @@ peerTest('records round-trip in stream order, on per-connection subjects, with <
     await nc.close();
     await sink.close();
   } finally {
+    await sink.close().catch(() => {});
+    await nats.stop();
+  }
+});
+
+peerTest('records of one connection that wait together share a message (one per line, up to maxMessageBytes), with the first record\'s id; each connection reads back in order', async () => {
+  const nats = await startNats();
+  const maxMessageBytes = 2000;
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'BATCH', instance: 'edge-1', maxMessageBytes });
+  try {
+    await until(() => sink.up || (sink.write(rec('warm', 0)), false), 'connected');
+    await sink.flush();
+    const written: LogRecord[] = [];
+    for (let i = 0; i < 600; i++) written.push(rec(i % 3 === 0 ? 'c7' : i % 3 === 1 ? 'c8' : 'c9', Math.floor(i / 3)));
+    written.splice(100, 0, refusal(50), refusal(51));
+    for (const r of written) sink.write(r); // one turn: all wait together
+    await sink.flush();
+    assert.is(sink.acked, sink.enqueued, 'every record acknowledged');
+    assert.is(sink.dropped, 0);
+    for (const conn of ['c7', 'c8', 'c9']) assert.equal(await readAll(nats, 'BATCH', { connection: conn }), of(written, conn), `${conn} in order`);
+    assert.equal((await readAll(nats, 'BATCH', { instance: 'edge-1' })).filter((r) => r.kind === 'refused'), written.filter((r) => r.kind === 'refused'));
+
+    const nc = await natsConnect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    const messages = (await jsm.streams.info('BATCH')).state.messages;
+    assert.ok(messages < 100, `${messages} messages for ${written.length + 1} records`);
+    for (let seq = 1; seq <= messages; seq++) {
+      const m = (await jsm.streams.getMessage('BATCH', { seq }))!;
+      const lines = m.string().split('\n').map((l) => JSON.parse(l) as LogRecord & { seq?: number });
+      assert.ok(m.data.length <= maxMessageBytes, `message ${seq}: ${m.data.length} bytes`);
+      assert.ok(lines.every((r) => (r.conn === undefined ? '_refused' : r.conn) === m.subject.split('.')[2]), 'one connection per message');
+      if (lines[0]!.conn !== undefined) assert.is(m.header?.get('Nats-Msg-Id'), `${lines[0]!.conn}:${lines[0]!.seq}`);
+    }
+    await nc.close();
+    await sink.close();
+  } finally {
+    await sink.close().catch(() => {});
+    await nats.stop();
+  }
+});
+
+peerTest('records of the next lingerMs, over several turns, go out in one round: a connection\'s records share one message', async () => {
+  const nats = await startNats();
+  const clock = new ManualClock();
+  const sink = new JetStreamSink({ servers: nats.url, stream: 'LINGER', instance: 'i', lingerMs: 20, clock });
+  const nc = await natsConnect({ servers: nats.url });
+  try {
+    await until(() => clock.pending === 1, 'connected: the first round waits out the linger');
+    clock.advance(20);
+    await until(() => sink.up, 'up');
+    const jsm = await jetstreamManager(nc);
+    for (let seq = 0; seq < 3; seq++) {
+      sink.write(rec('a', seq));
+      await new Promise((r) => setImmediate(r)); // the next turn
+    }
+    assert.is(clock.pending, 1, 'one linger timer for all three');
+    assert.is((await jsm.streams.info('LINGER')).state.messages, 0, 'nothing published before the linger ends');
+    clock.advance(19);
+    assert.is(sink.acked, 0);
+    clock.advance(1);
+    await sink.flush();
+    assert.is(sink.acked, 3);
+    const info = await jsm.streams.info('LINGER');
+    assert.is(info.state.messages, 1, 'one message');
+    assert.equal(await readAll(nats, 'LINGER'), [rec('a', 0), rec('a', 1), rec('a', 2)]);
+    await sink.close();
+    assert.is(clock.pending, 0, 'no timer left');
+  } finally {
+    await nc.close();
     await sink.close().catch(() => {});
     await nats.stop();
   }
@@ -233,40 +302,38 @@ peerTest('an outage longer than the spool: drops are counted by reason and gap m
   }
 });
 
-peerTest('a record the stream refuses (over its max_msg_size) is dropped as rejected, its connection gets a gap, and the records around it are stored', async () => {
-  const nats = await startNats();
-  const nc = await natsConnect({ servers: nats.url });
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: 'SMALL', subjects: ['SMALL.>'], max_msg_size: 400 });
-  await nc.close();
-  const sink = new JetStreamSink({ servers: nats.url, stream: 'SMALL', instance: 'i' });
-  const warnings: string[] = [];
-  const logged = new JetStreamSink({ servers: nats.url, stream: 'SMALL', instance: 'j', logger: { warn: (m) => warnings.push(m) } });
-  try {
-    const big = { ...rec('a', 1), note: 'x'.repeat(1000) } as unknown as LogRecord;
-    for (const s of [sink, logged]) {
-      s.write(rec('a', 0));
-      s.write(big);
-      s.write(rec('a', 2));
-      await s.flush();
+for (const maxMessageBytes of [undefined, 0]) {
+  peerTest(`a record the stream refuses (over its max_msg_size) is dropped as rejected, its connection gets a gap, and the records around it (in its message or not: maxMessageBytes ${maxMessageBytes}) are stored`, async () => {
+    const nats = await startNats();
+    const nc = await natsConnect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'SMALL', subjects: ['SMALL.>'], max_msg_size: 400 });
+    await nc.close();
+    const warnings: string[] = [];
+    const sink = new JetStreamSink({ servers: nats.url, stream: 'SMALL', instance: 'i', maxMessageBytes, logger: { warn: (m) => warnings.push(m) } });
+    try {
+      const big = { ...rec('a', 1), note: 'x'.repeat(1000) } as unknown as LogRecord;
+      sink.write(rec('a', 0));
+      sink.write(big);
+      sink.write(rec('a', 2));
+      await sink.flush();
+      assert.equal(sink.droppedBy.rejected, 1);
+      assert.is(sink.dropped, 1, 'nothing else lost');
+      assert.is(sink.acked, 2);
+      assert.ok(sink.up, 'a refused record is not an outage');
+      assert.equal(warnings, ['JetStream sink: a record was refused'], 'the refusal is told to the logger, once');
+      const a = (await readAll(nats, 'SMALL')).filter((r) => r.conn === 'a');
+      assert.equal(a, [rec('a', 0), rec('a', 2), { t: 1, conn: 'a', kind: 'gap', lost: 1, reason: 'rejected' }]);
+      await sink.close().then(
+        () => assert.unreachable('close rejects when records were lost'),
+        (err: Error) => assert.match(err.message, /1 records lost \(rejected: 1\)/),
+      );
+    } finally {
+      await sink.close().catch(() => {});
+      await nats.stop();
     }
-    assert.equal(sink.droppedBy.rejected, 1);
-    assert.is(sink.dropped, 1, 'nothing else lost');
-    assert.is(sink.acked, 2);
-    assert.ok(sink.up, 'a refused record is not an outage');
-    assert.ok(warnings.some((m) => /refused/.test(m)), 'the refusal is told to the logger');
-    const a = (await readAll(nats, 'SMALL', { instance: 'i' })).filter((r) => r.conn === 'a');
-    assert.equal(a, [rec('a', 0), rec('a', 2), { t: 1, conn: 'a', kind: 'gap', lost: 1, reason: 'rejected' }]);
-    await sink.close().then(
-      () => assert.unreachable('close rejects when records were lost'),
-      (err: Error) => assert.match(err.message, /1 records lost \(rejected: 1\)/),
-    );
-  } finally {
-    await sink.close().catch(() => {});
-    await logged.close().catch(() => {});
-    await nats.stop();
-  }
-});
+  });
+}
 
 peerTest('no stream and createStream false: the outage names the stream, records wait, and are stored once the stream exists', async () => {
   const nats = await startNats();
@@ -392,7 +459,7 @@ peerTest('a sink whose server never answers reports once, holds its records, and
   const url = nats.url;
   await nats.stop(); // nothing listens there now
   const clock = new ManualClock();
-  const sink = new JetStreamSink({ servers: url, stream: 'NONE', instance: 'i', closeTimeout: 50, clock });
+  const sink = new JetStreamSink({ servers: url, stream: 'NONE', instance: 'i', closeTimeout: 50, lingerMs: 0, clock });
   const seen = watch(sink);
   sink.write(rec('a', 0));
   for (let i = 0; i < 4; i++) {

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { GapLedger, OVERFLOW_KEY } from '../src/log/gap-ledger.js';
 import { Spool, type SpoolEntry } from '../src/log/spool.js';
 
-const entry = (id: string, bytes = 10): SpoolEntry => ({ subject: 's', id, data: Buffer.alloc(bytes, 'x'), bytes, record: true });
+const entry = (id: string, bytes = 10): SpoolEntry => ({ subject: 's', id, text: 'x'.repeat(bytes), data: null, bytes, count: 1, record: true, key: 'k', conn: 'k', t: 0 });
 
 test('spool: bounded by count and by bytes; what does not fit is refused and not held', () => {
   const spool = new Spool(3, 25);
@@ -32,6 +32,28 @@ test('spool: a round keeps its entries counted until settled; the unfinished go 
   assert.is(spool.length, 4);
   assert.is(spool.bytes, 40);
   assert.equal(spool.take(10).map((e) => e.id), ['b', 'd', 'e', 'f']);
+});
+
+test('spool: records join a waiting message while it fits; a taken message is sealed; a split message is put back in its place', () => {
+  const spool = new Spool(10, 1000);
+  const a = entry('a', 4);
+  spool.offer(a);
+  assert.ok(spool.append(a, 'yyyy', 4));
+  assert.equal([spool.length, spool.records, spool.bytes], [1, 2, 9], 'one message, two records, a newline between');
+  spool.offer(entry('b'));
+  const round = spool.take(1);
+  assert.equal(Buffer.from(round[0]!.data!).toString(), 'xxxx\nyyyy');
+  assert.not.ok(spool.append(a, 'zz', 2), 'sealed once taken');
+  const parts = [entry('a1', 4), entry('a2', 4)];
+  spool.settle(round, [parts]);
+  assert.equal([spool.length, spool.records, spool.bytes], [3, 3, 18]);
+  assert.equal(spool.take(10).map((e) => e.id), ['a1', 'a2', 'b'], 'the parts where the message was, in order');
+  const full = new Spool(2, 1000);
+  const c = entry('c');
+  full.offer(c);
+  full.offer(entry('d'));
+  assert.not.ok(full.append(c, 'x', 1), 'over the record bound');
+  assert.is(c.count, 1);
 });
 
 test('spool: thousands of rounds compact the array and keep the order', () => {

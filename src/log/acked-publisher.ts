@@ -103,7 +103,7 @@ export class AckedPublisher {
       try {
         this.header.id = entry.id;
         this.options.reply = this.prefix + (this.base + i).toString(36);
-        this.nc.publish(entry.subject, entry.data, this.options);
+        this.nc.publish(entry.subject, entry.data!, this.options);
         this.remaining++;
       } catch (err) {
         results[i] = classifyThrown(err as Error);

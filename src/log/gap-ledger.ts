@@ -40,17 +40,17 @@ export class GapLedger {
     return this.owed.has(key);
   }
 
-  /** Counts one record of `key` lost for `reason` at time `t`. */
-  add(key: string, reason: string, t: number, conn?: number | string): void {
+  /** Counts `lost` records (default one) of `key` lost for `reason`, the first at time `t`. */
+  add(key: string, reason: string, t: number, conn?: number | string, lost = 1): void {
     let reasons = this.owed.get(key);
     if (reasons === undefined) {
-      if (this.owed.size >= this.maxKeys && key !== OVERFLOW_KEY) return this.add(OVERFLOW_KEY, reason, t);
+      if (this.owed.size >= this.maxKeys && key !== OVERFLOW_KEY) return this.add(OVERFLOW_KEY, reason, t, undefined, lost);
       this.owed.set(key, (reasons = new Map()));
     }
     const gap = reasons.get(reason);
-    if (gap === undefined) reasons.set(reason, conn === undefined ? { key, reason, lost: 1, t } : { key, conn, reason, lost: 1, t });
-    else gap.lost++;
-    this.total++;
+    if (gap === undefined) reasons.set(reason, conn === undefined ? { key, reason, lost, t } : { key, conn, reason, lost, t });
+    else gap.lost += lost;
+    this.total += lost;
   }
 
   /** The markers owed for `key`, oldest reason first (none: an empty list). */

@@ -48,8 +48,22 @@ export interface JetStreamSinkOptions {
   maxRecords?: number;
   /** Most bytes of serialized records held. Default 64 MiB. */
   maxBytes?: number;
-  /** Most publishes awaiting their acknowledgement at once. Default 256. */
+  /** Most publishes (messages) awaiting their acknowledgement at once. Default 256. */
   maxInFlight?: number;
+  /**
+   * Most bytes in one message. Records of one connection that wait together (while a round of
+   * publishes is out, that is under load) share a message, one JSON record per line, up to this
+   * size (and the server's `max_payload`): a fraction of the messages, and of their CPU. 0: one
+   * record per message. Default 16 384.
+   */
+  maxMessageBytes?: number;
+  /**
+   * How long records wait, in ms, before a round of publishes starts from idle, so that a
+   * connection's records of the next moments share its message (a short connection's often all
+   * of them). Rounds under load follow each other without it. 0: at the end of the current turn.
+   * Default 5.
+   */
+  lingerMs?: number;
   /** How long a publish waits for its acknowledgement, in ms, before it is sent again. Default 5000. */
   ackTimeout?: number;
   /**
@@ -113,6 +127,13 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
   private readonly spool: Spool;
   private readonly gaps = new GapLedger(10_000);
   private readonly maxInFlight: number;
+  private readonly maxMessageBytes: number;
+  /** maxMessageBytes, and less when the server takes less (its max_payload, less room for headers). */
+  private messageLimit: number;
+  private readonly lingerMs: number;
+  private lingerTimer: TimerHandle | null = null;
+  /** Each connection's message still taking records (not yet taken for publishing). */
+  private readonly open = new Map<string, SpoolEntry>();
   private readonly ackTimeout: number;
   private readonly createStream: boolean;
   private readonly duplicateWindow: number;
@@ -158,6 +179,9 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     const maxBytes = options.maxBytes === undefined ? 64 * 1024 * 1024 : checkCount('maxBytes', options.maxBytes, 1, Number.MAX_SAFE_INTEGER);
     this.spool = new Spool(maxRecords, maxBytes);
     this.maxInFlight = options.maxInFlight === undefined ? 256 : checkCount('maxInFlight', options.maxInFlight, 1, 65_536);
+    this.maxMessageBytes = options.maxMessageBytes === undefined ? 16_384 : checkCount('maxMessageBytes', options.maxMessageBytes, 0, 64 * 1024 * 1024);
+    this.messageLimit = this.maxMessageBytes;
+    this.lingerMs = options.lingerMs === undefined ? 5 : checkDuration('lingerMs', options.lingerMs);
     this.ackTimeout = options.ackTimeout === undefined ? 5000 : checkDuration('ackTimeout', options.ackTimeout, 1);
     this.createStream = options.createStream ?? true;
     this.duplicateWindow = options.duplicateWindow === undefined ? 120_000 : checkDuration('duplicateWindow', options.duplicateWindow, 1);
@@ -202,7 +226,7 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
 
   /** Records and gap markers held in the spool. */
   get spoolRecords(): number {
-    return this.spool.length;
+    return this.spool.records;
   }
 
   /** Whether NATS is connected and the last publish was acknowledged. */
@@ -220,16 +244,24 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     const key = conn === undefined ? REFUSED_TOKEN : String(conn);
     const t = record.t;
     if (this.closing !== null) return this.drop(key, 'closed', t, conn);
-    let data: Buffer;
+    let text: string;
     try {
-      data = Buffer.from(JSON.stringify(record));
+      text = JSON.stringify(record);
     } catch {
       return this.drop(key, 'serialize', t, conn);
     }
     // A connection that lost records gets its gap marker before its next record.
     if (this.gaps.has(key) && !this.placeGaps(key)) return this.drop(key, 'spool_full', t, conn);
-    const entry: SpoolEntry = { subject: this.subjectFor(conn), id: this.idFor(record), data, bytes: data.length, record: true };
-    if (!this.spool.offer(entry)) return this.drop(key, 'spool_full', t, conn);
+    const bytes = Buffer.byteLength(text);
+    const open = this.open.get(key);
+    if (open !== undefined && open.bytes + 1 + bytes <= this.messageLimit) {
+      if (!this.spool.append(open, text, bytes)) return this.drop(key, 'spool_full', t, conn);
+    } else {
+      const entry: SpoolEntry = { subject: this.subjectFor(conn), id: this.idFor(record), text, data: null, bytes, count: 1, record: true, key, conn, t };
+      if (!this.spool.offer(entry)) return this.drop(key, 'spool_full', t, conn);
+      if (bytes < this.messageLimit) this.open.set(key, entry);
+      else if (open !== undefined) this.open.delete(key);
+    }
     this.enqueuedCount++;
     this.schedule();
   }
@@ -271,7 +303,13 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     }
     this.stopped = true;
     this.interrupt();
-    for (const entry of this.spool.clear()) if (entry.record) this.count('unsent');
+    if (this.lingerTimer !== null) {
+      this.clock.clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+      this.scheduled = false;
+    }
+    for (const entry of this.spool.clear()) if (entry.record) this.count('unsent', entry.count);
+    this.open.clear();
     this.releaseFlushWaiters();
     for (const resolve of this.drainWaiters.splice(0)) resolve();
     const nc = this.nc;
@@ -315,15 +353,15 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     return `${this.qualified(record.conn)}:${typeof seq === 'number' ? seq : `n${++this.counter}`}`;
   }
 
-  private drop(key: string, reason: JetStreamDropReason, t: number, conn?: number | string): void {
-    this.count(reason);
+  private drop(key: string, reason: JetStreamDropReason, t: number, conn?: number | string, lost = 1): void {
+    this.count(reason, lost);
     // Past close nothing more is published: a marker would never go out.
-    if (reason !== 'closed' && reason !== 'unsent') this.gaps.add(key, reason, t, conn);
+    if (reason !== 'closed' && reason !== 'unsent') this.gaps.add(key, reason, t, conn, lost);
   }
 
-  private count(reason: JetStreamDropReason): void {
-    this.drops[reason]++;
-    this.droppedCount++;
+  private count(reason: JetStreamDropReason, lost = 1): void {
+    this.drops[reason] += lost;
+    this.droppedCount += lost;
   }
 
   /** Enqueues the gap markers owed for `key` while they fit; whether none is left owed. */
@@ -332,27 +370,34 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
       const entry = this.gapEntry(gap);
       if (!this.spool.offer(entry)) return false;
       this.gaps.settle(gap);
+      // The connection's next records go after the marker, not into a message before it.
+      this.open.delete(key);
     }
     return true;
   }
 
   private gapEntry(gap: OwedGap): SpoolEntry {
     const record: JetStreamGapRecord = gap.conn === undefined ? { t: gap.t, kind: 'gap', lost: gap.lost, reason: gap.reason as JetStreamDropReason } : { t: gap.t, conn: gap.conn, kind: 'gap', lost: gap.lost, reason: gap.reason as JetStreamDropReason };
-    const data = Buffer.from(JSON.stringify(record));
+    const text = JSON.stringify(record);
     const token = gap.key === OVERFLOW_KEY ? GAP_TOKEN : gap.conn === undefined ? REFUSED_TOKEN : connToken(gap.conn);
     const owner = gap.conn === undefined ? `${this.instance}-${this.boot}-${token}` : this.qualified(gap.conn);
-    return { subject: subjectOf(this.stream, this.instance, token), id: `${owner}:gap${++this.counter}`, data, bytes: data.length, record: false };
+    const id = `${owner}:gap${++this.counter}`;
+    return { subject: subjectOf(this.stream, this.instance, token), id, text, data: null, bytes: Buffer.byteLength(text), count: 1, record: false, key: gap.key, conn: gap.conn, t: gap.t };
   }
 
-  /** Starts the pump after the current turn's records are in (one batch, not one round per record). */
+  /** Starts the pump after the current turn's records are in, or after the linger (one round for many records, not one per record). */
   private schedule(): void {
     if (this.scheduled || this.pumping || this.stopped) return;
     this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      void this.pump();
-    });
+    if (this.lingerMs === 0) queueMicrotask(this.startPump);
+    else this.lingerTimer = this.clock.setTimeout(this.startPump, this.lingerMs);
   }
+
+  private readonly startPump = (): void => {
+    this.scheduled = false;
+    this.lingerTimer = null;
+    void this.pump();
+  };
 
   private async start(): Promise<void> {
     let modules: NatsModules;
@@ -392,6 +437,8 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
   private attach(nc: NatsConnection, modules: NatsModules): void {
     this.nc = nc;
     this.publisher = new AckedPublisher(nc, modules, this.clock);
+    // Room for the header block and the protocol line.
+    this.messageLimit = Math.min(this.maxMessageBytes, (nc.info?.max_payload ?? Infinity) - 1024);
     this.connected = true;
     void (async () => {
       try {
@@ -491,18 +538,25 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
   /** One round: publishes a batch and waits for every acknowledgement. Returns the error to wait out, if any. */
   private async round(publisher: AckedPublisher): Promise<Error | null> {
     const batch = this.spool.take(this.maxInFlight);
+    // Taken, they are sealed: the connections' next records start new messages.
+    for (const entry of batch) if (this.open.get(entry.key) === entry) this.open.delete(entry.key);
     const results = await publisher.round(batch, this.ackTimeout);
     // close() gave up on these and counted them as unsent.
     if (this.stopped) return null;
-    const done: boolean[] = new Array(batch.length);
+    const done: (boolean | SpoolEntry[])[] = new Array(batch.length);
     let failure: Error | null = null;
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i]!;
       const err = results[i]!;
       if (err === null) {
         done[i] = true;
-        if (entry.record) this.ackedCount++;
+        if (entry.record) this.ackedCount += entry.count;
         else this.gapCount++;
+        continue;
+      }
+      if (err instanceof RecordRefused && entry.count > 1) {
+        // One bad record must not take the records it shares a message with: each goes alone.
+        done[i] = this.split(entry);
         continue;
       }
       if (err instanceof RecordRefused) {
@@ -524,10 +578,17 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     return failure;
   }
 
-  /** A refused record's connection owes a gap marker, like a dropped one. */
+  /** A message's records, each in a message of its own (sealed: no more are added). */
+  private split(entry: SpoolEntry): SpoolEntry[] {
+    return entry.text.split('\n').map((text) => {
+      const record = JSON.parse(text) as LogRecord;
+      return { ...entry, id: this.idFor(record), text, data: null, bytes: Buffer.byteLength(text), count: 1, t: record.t };
+    });
+  }
+
+  /** A refused message's connection owes a gap marker for its records, like dropped ones. */
   private refused(entry: SpoolEntry, reason: JetStreamDropReason): void {
-    const record = JSON.parse(Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength).toString()) as LogRecord;
-    this.drop(record.conn === undefined ? REFUSED_TOKEN : String(record.conn), reason, record.t, record.conn);
+    this.drop(entry.key, reason, entry.t, entry.conn, entry.count);
   }
 
   /** Gap markers of connections that wrote nothing since: sent once there is room. */

@@ -23,7 +23,7 @@ export interface ReadJetStreamOptions {
   natsOptions?: Record<string, unknown>;
 }
 
-/** One message of the stream: a log record, or a sink's gap marker. */
+/** One record of the stream (a message holds one, or several of one connection): a log record, or a sink's gap marker. */
 export type JetStreamRecord = LogRecord | JetStreamGapRecord;
 
 function checkSince(value: unknown): string {
@@ -88,7 +88,10 @@ export async function* readJetStream(options: ReadJetStreamOptions): AsyncGenera
     const messages = await consumer.consume({ max_messages: Math.min(batch, left) });
     try {
       for await (const m of messages) {
-        yield parse(m.string(), stream, m.seq);
+        // A message holds one record, or several of one connection, one per line.
+        const text = m.string();
+        if (text.indexOf('\n') === -1) yield parse(text, stream, m.seq);
+        else for (const line of text.split('\n')) yield parse(line, stream, m.seq);
         if (--left === 0 || m.info.pending === 0) break;
       }
     } finally {

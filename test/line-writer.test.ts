@@ -164,6 +164,27 @@ test('bad options are refused with the field named', () => {
   refused({ dest: 2, maxWrite: 4096, minLength: 4096 }, 'minLength');
 });
 
+test('lines are gathered up to minLength and handed to sonic-boom as one string each time, not one per line', async () => {
+  await withDir(async (dir) => {
+    const file = join(dir, 'a.log');
+    const handed: number[] = [];
+    const w = new LineWriter({ dest: file, minLength: 8192 });
+    // The writer's sonic-boom (private): what each of its write() calls is given.
+    const boom = (w as unknown as { boom: { write(data: string): boolean } }).boom;
+    const original = boom.write;
+    boom.write = function (this: unknown, data: string) {
+      handed.push(Buffer.byteLength(data));
+      return original.call(this, data);
+    };
+    for (let i = 0; i < 1000; i++) w.write(`${String(i).padStart(6, '0')} ${'x'.repeat(90)}`); // 98 bytes a line
+    await w.close();
+    assert.is(handed.reduce((a, b) => a + b, 0), 1000 * 98, 'every line handed');
+    assert.is(handed.length, Math.ceil(1000 / 84), 'one hand per 84 lines (the first 8192 bytes or more), and the rest at close');
+    assert.ok(handed.slice(0, -1).every((n) => n >= 8192 && n < 8192 + 98), `each hand just past minLength: ${handed.join(' ')}`);
+    assert.is(read(file).split('\n').length, 1000 + 1);
+  });
+});
+
 test('maxWrite: every write() carries whole lines and at most maxWrite bytes (a pipe shared by workers)', async () => {
   await withDir(async (dir) => {
     const file = join(dir, 'a.log');

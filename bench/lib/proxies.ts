@@ -73,6 +73,8 @@ export interface StartOptions {
   lifecycleArgs?: readonly string[];
   /** proxy-lifecycle-nats: the port of the nats-server its spec started. */
   natsPort?: number;
+  /** The core of servers beside the proxy (nats-server): the load generator's, not the proxy's. */
+  peerCore?: number | null;
 }
 
 export interface RunningProxy {
@@ -177,8 +179,10 @@ const lifecycle2w: ProxySpec = {
 };
 
 // The event log's two destinations, each with the default flags otherwise: a local file, and a
-// JetStream stream on a nats-server started for the trial (unpinned, outside the proxy's tree:
-// what is measured is the proxy's own cost of shipping its log).
+// JetStream stream on a nats-server started for the trial, outside the proxy's tree and pinned
+// to the load generator's core: a fleet's NATS runs on other hosts, and a server on the proxy's
+// core would charge the proxy for its cache misses. What is measured is the proxy's own cost of
+// shipping its log.
 const lifecycleLogfile: ProxySpec = {
   name: 'proxy-lifecycle-logfile',
   unavailable: lifecycle.unavailable,
@@ -192,7 +196,7 @@ const lifecycleNats: ProxySpec = {
   version: () => `proxy-lifecycle forward (dist/cli.js) --log nats://… (event log to JetStream, ${firstLine('nats-server', ['--version'])}), access log to a file, node ${process.version}`,
   async start(o) {
     const natsPort = await freePort();
-    const nats = new Proc('nats-server', 'nats-server', ['-js', '-sd', join(o.tmp, `nats-${natsPort}`), '-a', '127.0.0.1', '-p', String(natsPort)], null, { cwd: o.tmp });
+    const nats = new Proc('nats-server', 'nats-server', ['-js', '-sd', join(o.tmp, `nats-${natsPort}`), '-a', '127.0.0.1', '-p', String(natsPort)], o.peerCore ?? null, { cwd: o.tmp });
     await waitForPort(natsPort, nats, 10_000);
     try {
       const proxy = await startNode('proxy-lifecycle-nats', CLI, ['forward'], { ...o, natsPort });

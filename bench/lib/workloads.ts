@@ -129,7 +129,7 @@ export async function runTrial(cfg: BenchConfig, proxyName: ProxyName, workload:
   try {
     const { port: target } = (await upstream.ready) as { port: number };
     const lifecycleArgs = workload === 'chatty' ? cfg.chatty.lifecycleArgs : undefined;
-    proxy = await PROXIES[proxyName].start({ target, core: cfg.proxyCore, tmp, nodeArgs, cwd: profileDir, maxConnections, nofile, lifecycleArgs });
+    proxy = await PROXIES[proxyName].start({ target, core: cfg.proxyCore, peerCore: cfg.loadCore, tmp, nodeArgs, cwd: profileDir, maxConnections, nofile, lifecycleArgs });
     client = new NodeWorker('client', CLIENT, cfg.loadCore, [], nofile);
     await client.ready;
     const port = proxy.port;

@@ -58,10 +58,10 @@ export interface JetStreamSinkOptions {
    */
   maxMessageBytes?: number;
   /**
-   * How long records wait, in ms, before a round of publishes starts from idle, so that a
-   * connection's records of the next moments share its message (a short connection's often all
-   * of them). Rounds under load follow each other without it. 0: at the end of the current turn.
-   * Default 5.
+   * How long records wait, in ms, before a round of publishes starts from idle, and the least
+   * time from one round's start to the next unless a backlog waits, so that a connection's
+   * records of the next moments share its message (a short connection's often all of them).
+   * 0: at the end of the current turn, and rounds back to back. Default 5.
    */
   lingerMs?: number;
   /** How long a publish waits for its acknowledgement, in ms, before it is sent again. Default 5000. */
@@ -516,11 +516,19 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
           this.isUp();
           return;
         }
+        const started = this.clock.now();
+        const taken = this.spool.length;
         const failure = await this.round(publisher);
         if (this.stopped) return;
         if (failure === null) {
           delay = 100;
           this.isUp();
+          // A round that took all there was (not a backlog) is followed by the next no sooner
+          // than lingerMs after it began, so that records keep sharing messages under load too.
+          if (taken <= this.maxInFlight && this.closing === null && this.spool.length > 0) {
+            const wait = started + this.lingerMs - this.clock.now();
+            if (wait > 0) await this.sleep(wait);
+          }
           continue;
         }
         this.upNow = false;

@@ -52,5 +52,26 @@ const show = (title, map) => {
     console.log(`${((us / all) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`);
   }
 };
+// Where the busy time goes, by origin: this project's code, each dependency, Node's own
+// JavaScript, native code (syscalls, V8 builtins), the garbage collector. Idle is left out.
+const origin = new Map();
+let busy = 0;
+for (const [id, us] of selfUs) {
+  const f = byId.get(id).callFrame;
+  const name = f.functionName;
+  if (name === '(idle)') continue;
+  busy += us;
+  const url = f.url;
+  const o = url.includes('node_modules/')
+    ? `dependency ${url.split('node_modules/').pop().split('/')[0]}`
+    : url.startsWith('node:')
+      ? 'node (JavaScript)'
+      : url === ''
+        ? name.startsWith('(') && name !== '(anonymous)' ? name : 'native'
+        : 'proxy-lifecycle';
+  origin.set(o, (origin.get(o) ?? 0) + us);
+}
+console.log(`\nbusy time by origin (of ${(busy / 1000).toFixed(0)} ms busy)`);
+for (const [k, us] of [...origin].sort((a, b) => b[1] - a[1])) console.log(`${((us / busy) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${k}`);
 show('self time', self);
 show('total time', total);

@@ -523,6 +523,31 @@ peerTest('metrics: records enqueued and acked, dropped by reason, spool size and
   }
 });
 
+peerTest('no message of the sink carries the credentials it was given, even where nats.js quotes them: error event, logger, close()', async () => {
+  const nats = await startNats();
+  const url = `nats://alice:s3cr3t-pw@${nats.url}`;
+  const logged: string[] = [];
+  const log = (message: string, fields?: Record<string, unknown>) => logged.push(`${message} ${JSON.stringify(fields)}`);
+  // nats.js passes an authenticator's failure on as it is: a stand-in for any nats.js message naming the URL and the password.
+  const authenticator = () => {
+    throw new Error(`no credentials for ${url} (token s3cr3t-tok, password s3cr3t-pw)`);
+  };
+  const sink = new JetStreamSink({ servers: url, stream: 'REDACT', closeTimeout: 50, maxRetryDelay: 50, natsOptions: { token: 's3cr3t-tok', authenticator }, logger: { warn: log, error: log } });
+  const seen = watch(sink);
+  try {
+    sink.write(rec('a', 1));
+    await until(() => seen.errors.length === 1, 'the outage');
+    const closed = await sink.close().then(() => null, (e: Error) => e);
+    assert.ok(closed !== null, 'a lost record makes close() reject');
+    const texts = [...seen.errors.flatMap((e) => [e.message, String(e.stack)]), closed!.message, String((closed!.cause as Error | undefined)?.message), ...logged];
+    assert.match(seen.errors[0]!.message, new RegExp(`^no credentials for nats://${nats.url.replace('.', '\\.')} \\(token \\*\\*\\*, password \\*\\*\\*\\)$`));
+    for (const t of texts) assert.not.match(t, /s3cr3t|alice/, t);
+  } finally {
+    await sink.close().catch(() => {});
+    await nats.stop();
+  }
+});
+
 test('bad options name the option', () => {
   assert.throws(() => new JetStreamSink({ servers: [] }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'servers');
   assert.throws(() => new JetStreamSink({ servers: 'x:1', stream: 'a.b' }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'stream' && /letters, digits/.test(e.message));

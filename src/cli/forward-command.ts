@@ -97,13 +97,14 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
   };
   if (worker !== null && config.metrics !== undefined) await worker.prepareMetrics();
   // A worker's files are shared with the others: repaired once, by the primary.
-  const { log, sink, remote } = openLog(config.logFile, { repairTail: worker === null }, config.instance);
+  // `logName` names the log in every line: a nats:// URL without its credentials.
+  const { log, sink, remote, name: logName } = openLog(config.logFile, { repairTail: worker === null }, config.instance);
   // On standard error, the output's writer (PIPE_BUF writes when workers share it, see main.ts).
   const accessLog = config.quiet ? null : new AccessLogFile(config.accessLogFile, config.json, out.stderrWriter);
   const repaired = repairNotice(sink);
   if (repaired !== null) warn('log_repaired', { file: config.logFile, cut_bytes: sink!.repaired }, repaired);
   if (sink !== null) reportSinkHealth(`--log ${config.logFile}`, sink, warn);
-  if (remote !== null) reportNatsHealth(`--log ${config.logFile}`, remote, warn);
+  if (remote !== null) reportNatsHealth(`--log ${logName}`, remote, warn);
   // An access log on standard error cannot report its own failure there. Its writer may be the
   // one notices use (processOutput), which says apart that they moved to standard output.
   if (accessLog !== null) reportSinkHealth(accessLog.name, accessLog.writer, accessLog.file === undefined ? (e, f, t) => out.stdout(line(e, f, t)) : warn);
@@ -117,7 +118,7 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
   const reopen = (signal: NodeJS.Signals) => {
     log.reopen();
     accessLog?.writer.reopen();
-    const files = [config.logFile, accessLog?.file].filter((f) => f !== undefined);
+    const files = [logName, accessLog?.file].filter((f) => f !== undefined);
     notice('reopen', { signal, files }, `${signal}: ${files.length === 0 ? 'no log file to reopen' : `reopened ${files.join(', ')}`}`);
   };
   const actions = {
@@ -244,5 +245,5 @@ async function serve(config: ForwardConfig, out: Output, worker: WorkerLink | nu
   );
   const accessLost = accessDropped + accessUnwritten;
   if (accessLost > 0) warn('access_log_lost', { dropped: accessDropped, unwritten_bytes: accessUnwritten }, `${accessLog!.name}: ${accessDropped} lines dropped, ${accessUnwritten} bytes unwritten`);
-  return (await closeLog(log, config.logFile, out)) && accessLost === 0 ? 0 : 1;
+  return (await closeLog(log, logName, out)) && accessLost === 0 ? 0 : 1;
 }

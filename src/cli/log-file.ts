@@ -1,5 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { EventLog, JsonlSink, type JetStreamSink, type JsonlSinkOptions } from '../index.js';
+import { redactUrls } from '../log/redact-url.js';
 import { CliError } from './cli-error.js';
 import { isNatsTarget, openNatsSink, parseNatsTarget } from './nats-log.js';
 import type { Output } from './output.js';
@@ -21,6 +22,8 @@ export interface OpenedLog {
   sink: JsonlSink | null;
   /** `--log nats://HOST:PORT/STREAM`: the stream's sink. */
   remote: JetStreamSink | null;
+  /** How messages name the log: the file, or the `nats://` URL without its credentials. */
+  name: string | undefined;
 }
 
 /**
@@ -30,14 +33,15 @@ export interface OpenedLog {
  * @throws {CliError} when `file` cannot be opened for appending, or the URL is malformed.
  */
 export function openLog(file: string | undefined, options: JsonlSinkOptions = {}, instance?: string): OpenedLog {
-  if (file === undefined) return { log: new EventLog({ capacity: 0 }), sink: null, remote: null };
+  if (file === undefined) return { log: new EventLog({ capacity: 0 }), sink: null, remote: null, name: undefined };
   if (isNatsTarget(file)) {
-    const remote = openNatsSink(parseNatsTarget(file, '--log'), instance);
-    return { log: new EventLog({ capacity: 0, sinks: [remote] }), sink: null, remote };
+    const target = parseNatsTarget(file, '--log');
+    const remote = openNatsSink(target, instance);
+    return { log: new EventLog({ capacity: 0, sinks: [remote] }), sink: null, remote, name: target.shown };
   }
   checkWritable(file);
   const sink = new JsonlSink(file, options);
-  return { log: new EventLog({ capacity: 0, sinks: [sink] }), sink, remote: null };
+  return { log: new EventLog({ capacity: 0, sinks: [sink] }), sink, remote: null, name: file };
 }
 
 /** The notice for a log whose crash-torn last line was cut at open, or null. */
@@ -52,7 +56,8 @@ export async function closeLog(log: EventLog, file: string | undefined, out: Out
     await log.close();
     return true;
   } catch (err) {
-    out.stderr(`proxy-lifecycle: writing ${file}: ${(err as Error).message}`);
+    // A JetStream sink's last error is already without credentials; a URL quoted in it is cut again.
+    out.stderr(`proxy-lifecycle: writing ${file}: ${redactUrls((err as Error).message)}`);
     return false;
   }
 }

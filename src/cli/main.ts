@@ -1,5 +1,6 @@
 // The `proxy-lifecycle` command: dispatches to forward, replay or demo. Bad input is one
 // line on stderr and exit code 2, never a stack trace.
+import { redactUrls } from '../log/redact-url.js';
 import { CliError } from './cli-error.js';
 import { PIPE_BUF, sharesStdio } from './cluster/messages.js';
 import { runDemo } from './demo/demo-command.js';
@@ -50,11 +51,12 @@ const output = processOutput({ maxWrite: sharesStdio(process.argv.slice(2)) ? PI
 // Exit only once the output is out: a slow pipe (`replay big.jsonl | wc -l`) gets every line.
 const exit = (code: number) => void output.flush!().then(() => process.exit(code));
 
+// The last line of a failed run never prints a URL's credentials (`--log nats://USER:PASS@…`), whoever quoted it.
 run(process.argv.slice(2), output).then(exit, (err: unknown) => {
   if (err instanceof CliError) {
-    output.stderr(`proxy-lifecycle: ${err.message}`);
+    output.stderr(`proxy-lifecycle: ${redactUrls(err.message)}`);
     return exit(err.exitCode);
   }
-  output.stderr(`proxy-lifecycle: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  output.stderr(`proxy-lifecycle: internal error: ${redactUrls(err instanceof Error ? (err.stack ?? err.message) : String(err))}`);
   exit(1);
 });

@@ -3,14 +3,17 @@
  * writes to it, `replay nats://HOST:PORT/STREAM` reads it back.
  */
 import { JetStreamSink, readJetStream, type JetStreamRecord, type LogRecord } from '../index.js';
+import { redact, redactUrls } from '../log/redact-url.js';
 import { CliError } from './cli-error.js';
 import { looksLikeDuration, parseDuration } from './duration.js';
 import type { Notify } from './sink-health.js';
 
 /** Where a `nats://` log lives. */
 export interface NatsTarget {
-  /** `nats://HOST:PORT`, as nats.js takes it (credentials in the URL included). */
+  /** `nats://HOST:PORT`, without credentials (nats.js ignores those in a URL). */
   server: string;
+  /** The URL's credentials as nats.js options: `USER:PASS@` as `user` and `pass`, a lone `TOKEN@` as `token`. */
+  auth: { user?: string; pass?: string; token?: string };
   stream: string;
   /** `?instance=NAME`, if given. */
   instance?: string;
@@ -18,6 +21,8 @@ export interface NatsTarget {
   spool?: number;
   /** The URL without credentials, for messages. */
   shown: string;
+  /** The credentials given, for {@link redact} to cut out of messages that quote nats.js or the server. */
+  secrets: string[];
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -28,19 +33,22 @@ export function isNatsTarget(value: string): boolean {
 }
 
 /**
- * Parses `nats://[USER:PASS@]HOST[:PORT][/STREAM][?instance=NAME][&spool=N]` (port 4222, stream
- * `PROXY_LIFECYCLE` by default).
+ * Parses `nats://[USER:PASS@|TOKEN@]HOST[:PORT][/STREAM][?instance=NAME][&spool=N]` (port 4222,
+ * stream `PROXY_LIFECYCLE` by default). The credentials are taken apart into nats.js options:
+ * nats.js does not read them from a server URL.
  * @throws {CliError} naming `flag` and the form expected.
  */
 export function parseNatsTarget(value: string, flag: string): NatsTarget {
   const form = 'nats://HOST:PORT/STREAM (STREAM: letters, digits, _ and -)';
+  // Quoted without its credentials: an error line must not print a password.
+  const quoted = JSON.stringify(redactUrls(value));
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new CliError(`${flag}: ${JSON.stringify(value)} is not a URL; expected ${form}`);
+    throw new CliError(`${flag}: ${quoted} is not a URL; expected ${form}`);
   }
-  if (url.hostname === '') throw new CliError(`${flag}: ${JSON.stringify(value)} has no host; expected ${form}`);
+  if (url.hostname === '') throw new CliError(`${flag}: ${quoted} has no host; expected ${form}`);
   const path = decodeURIComponent(url.pathname.replace(/^\/+|\/+$/g, ''));
   const stream = path === '' ? 'PROXY_LIFECYCLE' : path;
   if (!TOKEN.test(stream)) throw new CliError(`${flag}: stream ${JSON.stringify(stream)}: expected ${form}`);
@@ -53,9 +61,17 @@ export function parseNatsTarget(value: string, flag: string): NatsTarget {
     if (!(spool >= 1)) throw new CliError(`${flag}: spool ${JSON.stringify(spoolText)} must be a whole number of records from 1 to 999999999`);
   }
   const port = url.port === '' ? '4222' : url.port;
-  const auth = url.username === '' ? '' : `${url.username}${url.password === '' ? '' : `:${url.password}`}@`;
+  let user: string, pass: string;
+  try {
+    [user, pass] = [decodeURIComponent(url.username), decodeURIComponent(url.password)];
+  } catch {
+    throw new CliError(`${flag}: the credentials in ${JSON.stringify(`nats://${url.host}/${stream}`)} are not valid percent-encoding (write @ as %40, : as %3A)`);
+  }
+  const auth: NatsTarget['auth'] = user === '' ? {} : pass === '' ? { token: user } : { user, pass };
   return {
-    server: `nats://${auth}${url.hostname}:${port}`,
+    server: `nats://${url.hostname}:${port}`,
+    auth,
+    secrets: [url.username, url.password, user, pass].filter((s) => s !== ''),
     stream,
     ...(instance === undefined ? {} : { instance }),
     ...(spool === undefined ? {} : { spool }),
@@ -72,7 +88,13 @@ export function openNatsSink(target: NatsTarget, instance?: string): JetStreamSi
     throw new CliError(`--log: ?instance=${target.instance} and --instance ${instance} differ; give the name once`);
   }
   const name = target.instance ?? instance;
-  return new JetStreamSink({ servers: target.server, stream: target.stream, ...(name === undefined ? {} : { instance: name }), ...(target.spool === undefined ? {} : { maxRecords: target.spool }) });
+  return new JetStreamSink({
+    servers: target.server,
+    natsOptions: target.auth,
+    stream: target.stream,
+    ...(name === undefined ? {} : { instance: name }),
+    ...(target.spool === undefined ? {} : { maxRecords: target.spool }),
+  });
 }
 
 /**
@@ -80,8 +102,11 @@ export function openNatsSink(target: NatsTarget, instance?: string): JetStreamSi
  * cost. Returns the function that stops listening.
  */
 export function reportNatsHealth(name: string, sink: JetStreamSink, notify: Notify): () => void {
-  const onError = (err: Error) =>
-    notify('sink_failed', { sink: name, error: err.message }, `${name}: ${err.message}; records wait in memory (bounded), then are dropped and counted, until NATS is back`);
+  // The sink cuts credentials out of its errors already; a URL in one is cut again, should nats.js quote one.
+  const onError = (err: Error) => {
+    const why = redactUrls(err.message);
+    notify('sink_failed', { sink: name, error: why }, `${name}: ${why}; records wait in memory (bounded), then are dropped and counted, until NATS is back`);
+  };
   const onRecover = ({ ms, dropped }: { ms: number; dropped: number }) =>
     notify('sink_recovered', { sink: name, outage_ms: ms, dropped }, `${name}: NATS acknowledges records again after ${ms} ms; ${dropped} record${dropped === 1 ? '' : 's'} dropped`);
   sink.on('error', onError);
@@ -125,7 +150,7 @@ export async function readNatsLog(target: NatsTarget, filter: NatsReadFilter, st
       ...(filter.instance === undefined ? {} : { instance: filter.instance }),
       ...(connection === undefined ? {} : { connection }),
       ...(since === undefined ? {} : { since }),
-      natsOptions: { timeout: 5000 },
+      natsOptions: { timeout: 5000, ...target.auth },
     })) {
       if (r.kind !== 'gap') records.push(r);
       else {
@@ -137,7 +162,7 @@ export async function readNatsLog(target: NatsTarget, filter: NatsReadFilter, st
   } catch (err) {
     if (err instanceof CliError) throw err;
     const e = err as Error & { code?: unknown };
-    const why = e.code === 10059 || /stream not found/i.test(e.message) ? `no stream ${target.stream}` : e.message;
+    const why = e.code === 10059 || /stream not found/i.test(e.message) ? `no stream ${target.stream}` : redact(e.message, target.secrets);
     throw new CliError(`cannot read ${target.shown}: ${why}`);
   }
   if (gaps.length > 0) {

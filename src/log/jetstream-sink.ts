@@ -11,6 +11,7 @@ import type { LogRecord } from './log-record.js';
 import { checkServers, loadNats, type NatsModules } from './nats-client.js';
 import type { LogSink } from './sink.js';
 import { Spool, type SpoolEntry } from './spool.js';
+import { redact, redactError, secretsOf } from './redact-url.js';
 
 /**
  * A marker a {@link JetStreamSink} publishes where it lost records: `lost` records of `conn`
@@ -38,7 +39,11 @@ export const JETSTREAM_DROP_REASONS: readonly JetStreamDropReason[] = ['spool_fu
 
 /** Options of a {@link JetStreamSink}. */
 export interface JetStreamSinkOptions {
-  /** The NATS server(s): `host:port` or `nats://host:port`, or a list (a cluster). */
+  /**
+   * The NATS server(s): `host:port` or `nats://host:port`, or a list (a cluster). nats.js does
+   * not authenticate with credentials written in a URL: give them in {@link natsOptions}
+   * (`user` and `pass`, or `token`). Either way they are cut out of every message the sink makes.
+   */
   servers: string | string[];
   /** The stream's name, also the first token of every subject. Default `PROXY_LIFECYCLE`. */
   stream?: string;
@@ -446,13 +451,13 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
           if (status.type === 'disconnect') {
             this.connected = false;
             this.upNow = false;
-            this.down(new Error(`JetStream sink: lost the connection to NATS at ${status.server}`));
+            this.down(new Error(`JetStream sink: lost the connection to NATS at ${redact(String(status.server), secretsOf(this.servers, this.natsOptions))}`));
           } else if (status.type === 'reconnect') {
             this.connected = true;
             this.interrupt();
             if (this.drained()) this.isUp();
             else this.schedule();
-          } else if (status.type === 'error') this.logger?.warn?.('JetStream sink: NATS reported an error', { error: status.error.message });
+          } else if (status.type === 'error') this.logger?.warn?.('JetStream sink: NATS reported an error', { error: redact(status.error.message, secretsOf(this.servers, this.natsOptions)) });
         }
       } catch (err) {
         // The iterator ends with the connection; an error from it is one more failure to report.
@@ -606,7 +611,9 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     }
   }
 
-  private down(err: Error): void {
+  private down(failure: Error): void {
+    // Every outage message passes here (emitted, logged, and close()'s last error): none may carry a server's credentials.
+    const err = redactError(failure, secretsOf(this.servers, this.natsOptions));
     this.lastError = err;
     this.upNow = false;
     if (this.outage === null) {

@@ -131,14 +131,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `nats-server -js` on a free loopback port, its store in a temp dir, once it listens. */
-export async function startNats(): Promise<NatsPeer> {
+/** `nats-server -js` on a free loopback port, its store in a temp dir, once it listens; `args` are more flags (`--user`, `--pass`), kept across restarts. */
+export async function startNats(args: readonly string[] = []): Promise<NatsPeer> {
   const dir = mkdtempSync(join(tmpdir(), 'pl-nats-'));
   const port = await freePort();
   let output = '';
   let proc: ChildProcess;
   const spawnServer = async () => {
-    proc = spawn('nats-server', ['-js', '-sd', join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn('nats-server', ['-js', '-sd', join(dir, 'store'), '-a', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (d) => (output += d));
     proc.stderr!.on('data', (d) => (output += d));
     await waitForPort(port, proc, () => output);

@@ -34,7 +34,11 @@ function workers(child: Child): { pid: number; index: number; boot: string }[] {
 
 /** One scrape, as `name{labels}` → value. */
 async function scrape(url: string): Promise<Map<string, number>> {
-  const body = await (await fetch(url)).text();
+  return samples(await (await fetch(url)).text());
+}
+
+/** A scrape's body as `name{labels}` → value. */
+function samples(body: string): Map<string, number> {
   const values = new Map<string, number>();
   for (const l of lines(body)) {
     if (l.startsWith('#')) continue;
@@ -254,6 +258,60 @@ test('a killed worker is restarted with a new boot id; its loss is one line and 
     m = await scrape(url!);
     assert.is(m.get('proxy_lifecycle_worker_restarts_total'), 1);
     assert.is(m.get('proxy_lifecycle_worker_lost_connections_total'), victimHeld);
+    for (const s of held) s.destroy();
+    child.kill('SIGTERM');
+    assert.equal(await child.done(), { code: 0, signal: null }, child.stderr);
+  });
+});
+
+test('/metrics while a worker is stopped, killed and restarting: every scrape answers with the live workers, and the summed counters never go backwards', async () => {
+  await withWorkers(['--metrics', '127.0.0.1:0'], async (child, port) => {
+    const [, url] = (await child.waitFor('stdout', /^metrics on (http:\/\/\S+)$/))!;
+    /** A scrape that must succeed, as `name{labels}` → value. */
+    const ok = async () => {
+      const res = await fetch(url!);
+      const body = await res.text();
+      assert.is(res.status, 200, body);
+      return samples(body);
+    };
+    for (let i = 0; i < 10; i++) assert.is(await roundTrip(port, `hello ${i}`), `hello ${i}`);
+    const held = await hold(port, 4);
+    const total = 'proxy_lifecycle_downstream_cx_total';
+    const before = await ok();
+    assert.is(before.get(total), 14);
+    const ws = workers(child);
+    const w1 = ws.find((w) => w.index === 1)!;
+    const w2 = ws.find((w) => w.index === 2)!;
+    const held1 = before.get('proxy_lifecycle_worker_cx_active{worker="1"}')!;
+    assert.ok(held1 > 0 && held1 < 4, `worker 1 holds some: ${held1}`);
+
+    // Stopped: alive, but it answers nothing. The scrape has worker 2's gauges and both workers' counts.
+    process.kill(w1.pid, 'SIGSTOP');
+    try {
+      const stopped = await ok();
+      assert.is(stopped.get('proxy_lifecycle_worker_cx_active{worker="1"}'), undefined);
+      assert.is(stopped.get('proxy_lifecycle_worker_cx_active{worker="2"}'), 4 - held1);
+      assert.is(stopped.get(total), 14, "worker 1's last counts stand in");
+    } finally {
+      process.kill(w1.pid, 'SIGCONT');
+    }
+
+    // Killed: scraped until it is back; what it counted stays in the sum, what it held leaves the gauge.
+    await new Promise((r) => setTimeout(r, 600)); // past a report interval: the loss line says what it held
+    process.kill(w1.pid, 'SIGKILL');
+    const seen: number[] = [];
+    while (!child.stderrLines().some((l) => /^worker 1 restarted /.test(l))) {
+      seen.push((await ok()).get(total)!);
+      assert.ok(child.running, child.stderr);
+    }
+    assert.ok(seen.every((n) => n >= 14), `the total never dipped: ${seen.join(' ')}`);
+    await until(() => held.filter((s) => s.readyState === 'open').length === 4 - held1, "worker 1's connections closed");
+    for (let i = 0; i < 4; i++) assert.is(await roundTrip(port, `after ${i}`), `after ${i}`);
+    const after = await ok();
+    assert.is(after.get(total), 14 + 4, 'the 14 counted before the kill, and the 4 since');
+    assert.is(after.get('proxy_lifecycle_downstream_cx_active'), 4 - held1, "a gauge keeps nothing of the dead worker's");
+    assert.is(after.get('proxy_lifecycle_worker_cx_active{worker="1"}'), 0, 'the new worker 1 holds none');
+    assert.is(workers(child).find((w) => w.index === 2)!.pid, w2.pid);
     for (const s of held) s.destroy();
     child.kill('SIGTERM');
     assert.equal(await child.done(), { code: 0, signal: null }, child.stderr);

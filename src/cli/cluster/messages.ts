@@ -22,6 +22,25 @@ export type FromWorker =
   /** The drain is over: what finished on its own and what was destroyed at the deadline. */
   | { pl: 'stopped'; finished: number; destroyed: number };
 
+/**
+ * The primary's request for a worker's metrics, one per scrape of its `/metrics`, and the
+ * worker's answer: its registry as prom-client's `getMetricsAsJSON()` gives it (null: it
+ * could not collect them). Apart from {@link ToWorker} and {@link FromWorker}: the metrics
+ * listener is the worker's first, before it takes commands.
+ */
+export type MetricsRequest = { pl: 'metrics'; id: number };
+export type MetricsReply = { pl: 'metrics'; id: number; metrics: unknown[] | null };
+
+/** Whether `m` asks for this worker's metrics. */
+export function isMetricsRequest(m: unknown): m is MetricsRequest {
+  return typeof m === 'object' && m !== null && (m as { pl?: unknown }).pl === 'metrics' && typeof (m as { id?: unknown }).id === 'number';
+}
+
+/** Whether `m` is a worker's answer to {@link MetricsRequest} `id`. */
+export function isMetricsReply(m: unknown, id: number): m is MetricsReply {
+  return isMetricsRequest(m) && m.id === id && 'metrics' in m;
+}
+
 /** The least time between two `active` reports of one worker. */
 export const REPORT_EVERY_MS = 250;
 

@@ -76,9 +76,13 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
   }
   if (config.accessLogFile !== undefined && !config.quiet) checkWritable(config.accessLogFile, '--access-log');
   let metrics: PrimaryMetrics | null = null;
+  // Filled below; read at each scrape. Only workers that listen are asked: a worker still
+  // starting has nothing to count yet, and asking it would hold the scrape to its bound.
+  let slots: Slot[] = [];
   if (config.metrics !== undefined) {
     const endpoint = config.metrics;
-    metrics = await servePrimaryMetrics(endpoint).catch((err: NodeJS.ErrnoException) => {
+    const scraped = () => slots.flatMap((s) => (s.worker !== null && s.listening ? [s.worker] : []));
+    metrics = await servePrimaryMetrics(endpoint, scraped).catch((err: NodeJS.ErrnoException) => {
       const where = formatEndpoint(endpoint.host ?? '127.0.0.1', endpoint.port);
       throw new CliError(err.code === undefined ? `--metrics: ${err.message}` : `--metrics: cannot listen on ${where}: ${listenFailure(err)}`);
     });
@@ -94,7 +98,7 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
   let exited: () => void = () => {};
   const allExited = new Promise<void>((resolve) => (exited = resolve));
 
-  const slots: Slot[] = Array.from({ length: config.workers }, (_, i) => ({
+  slots = Array.from({ length: config.workers }, (_, i) => ({
     index: i + 1,
     restarts: 0,
     worker: null,
@@ -167,6 +171,8 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
     if (slot.worker !== worker) return;
     slot.worker = null;
     slot.exit = { code, signal };
+    // Its counters stay in the fleet's sums: they must not go backwards when a worker dies.
+    metrics?.fleet.retire(worker);
     for (const list of slot.waiters.values()) for (const resolve of list) resolve(null);
     slot.waiters.clear();
     running();

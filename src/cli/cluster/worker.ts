@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { collectMetrics, systemClock, type SupervisorMetrics } from '../../index.js';
 import type { ProxyServer } from '../proxy-server.js';
-import { isToWorker, WORKER_BOOT_ENV, WORKER_INDEX_ENV, type FromWorker } from './messages.js';
+import { isMetricsRequest, isToWorker, WORKER_BOOT_ENV, WORKER_INDEX_ENV, type FromWorker, type MetricsReply } from './messages.js';
 import { reportActive } from './worker-report.js';
 
 /** What a worker does on each command its primary relays. */
@@ -31,7 +31,7 @@ export class WorkerLink {
   private registry: Registry | null = null;
 
   /** Sends a report; a primary already gone is not an error (the worker drains on 'disconnect'). */
-  send(message: FromWorker): void {
+  send(message: FromWorker | MetricsReply): void {
     if (process.connected) process.send!(message, undefined, undefined, () => {});
   }
 
@@ -66,17 +66,21 @@ export class WorkerLink {
   }
 
   /**
-   * Installs the worker's answer to the primary's `AggregatorRegistry.clusterMetrics()` (which
-   * asks every worker over IPC and sums same-named series) on an empty registry, first thing
-   * at start-up: a scrape that reaches a worker still starting gets no metrics from it rather
-   * than waiting out prom-client's 5 s timeout.
+   * Answers the primary's metrics requests ({@link MetricsRequest}, one per scrape: see
+   * `primary-metrics.ts`) from a registry of its own, first thing at start-up: a request that
+   * reaches a worker still starting gets an empty answer at once.
    */
   async prepareMetrics(): Promise<void> {
     const client = await import('prom-client');
-    this.registry = new client.Registry();
-    client.AggregatorRegistry.setRegistries([this.registry]);
-    // Its constructor is what installs the listener (prom-client issue #747).
-    new client.AggregatorRegistry();
+    const registry = new client.Registry();
+    this.registry = registry;
+    process.on('message', (m: unknown) => {
+      if (!isMetricsRequest(m)) return;
+      void registry.getMetricsAsJSON().then(
+        (metrics) => this.send({ pl: 'metrics', id: m.id, metrics }),
+        () => this.send({ pl: 'metrics', id: m.id, metrics: null }),
+      );
+    });
   }
 
   /**

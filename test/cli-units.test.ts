@@ -11,6 +11,7 @@ import { DURATION_FORMS, looksLikeDuration, parseDuration } from '../src/cli/dur
 import { renderTable } from '../src/cli/demo/table.js';
 import { Follower, type FollowItem } from '../src/cli/follow.js';
 import { parseForwardArgs } from '../src/cli/forward-args.js';
+import { parseNatsTarget } from '../src/cli/nats-log.js';
 
 const SPEC = { listen: 'string', quiet: 'boolean', help: 'boolean' } as const;
 
@@ -325,6 +326,17 @@ test('parseForwardArgs: --accept-proxy [DURATION] and --send-proxy v1|v2', () =>
   throwsCli(() => parseForwardArgs([...base, '--send-proxy', 'v3']), '--send-proxy must be v1 or v2, got "v3"');
   throwsCli(() => parseForwardArgs([...base, '--accept-proxy', '0']), `--accept-proxy's header timeout must be at least 1ms, got "0"`);
   throwsCli(() => parseForwardArgs([...base, '--accept-proxy=soon']), `--accept-proxy takes ${DURATION_FORMS} or nothing, got "soon"`);
+});
+
+test('parseNatsTarget: credentials become nats.js options, decoded; the server and the shown URL carry none', () => {
+  const t = parseNatsTarget('nats://alice:p%40ss%3Aw@nats.internal/FLEET?instance=edge-1', '--log');
+  assert.is(t.server, 'nats://nats.internal:4222');
+  assert.equal(t.auth, { user: 'alice', pass: 'p@ss:w' });
+  assert.is(t.shown, 'nats://nats.internal:4222/FLEET');
+  assert.ok(t.secrets.includes('p@ss:w') && t.secrets.includes('p%40ss%3Aw'));
+  assert.equal(parseNatsTarget('nats://s3cr3t@h:1/S', '--log').auth, { token: 's3cr3t' });
+  assert.equal(parseNatsTarget('nats://h:1/S', '--log').auth, {});
+  throwsCli(() => parseNatsTarget('nats://alice:s3cr3t@h:99999/S', '--log'), '--log: "nats://h:99999/S" is not a URL; expected nats://HOST:PORT/STREAM (STREAM: letters, digits, _ and -)');
 });
 
 test.run();

@@ -66,7 +66,8 @@ export interface JetStreamSinkOptions {
    * How long records wait, in ms, before a round of publishes starts from idle, and the least
    * time from one round's start to the next unless a backlog waits, so that a connection's
    * records of the next moments share its message (a short connection's often all of them).
-   * 0: at the end of the current turn, and rounds back to back. Default 5.
+   * 0: at the end of the current turn, and rounds back to back. Default 20: a fleet log 20 ms
+   * late costs nothing, and a short connection's records then take one message, not two.
    */
   lingerMs?: number;
   /** How long a publish waits for its acknowledgement, in ms, before it is sent again. Default 5000. */
@@ -186,7 +187,7 @@ export class JetStreamSink extends EventEmitter<JetStreamSinkEvents> implements 
     this.maxInFlight = options.maxInFlight === undefined ? 256 : checkCount('maxInFlight', options.maxInFlight, 1, 65_536);
     this.maxMessageBytes = options.maxMessageBytes === undefined ? 16_384 : checkCount('maxMessageBytes', options.maxMessageBytes, 0, 64 * 1024 * 1024);
     this.messageLimit = this.maxMessageBytes;
-    this.lingerMs = options.lingerMs === undefined ? 5 : checkDuration('lingerMs', options.lingerMs);
+    this.lingerMs = options.lingerMs === undefined ? 20 : checkDuration('lingerMs', options.lingerMs);
     this.ackTimeout = options.ackTimeout === undefined ? 5000 : checkDuration('ackTimeout', options.ackTimeout, 1);
     this.createStream = options.createStream ?? true;
     this.duplicateWindow = options.duplicateWindow === undefined ? 120_000 : checkDuration('duplicateWindow', options.duplicateWindow, 1);

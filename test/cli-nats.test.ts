@@ -70,6 +70,37 @@ peerTest('forward --log nats://… publishes the event log; replay nats://… re
   }
 });
 
+peerTest('forward --log nats://…?message-bytes=0 stores one record per message; by default a connection\'s records share messages', async () => {
+  const nats = await startNats();
+  const upstream = echoServer();
+  const upstreamPort = await listen(upstream);
+  try {
+    const counts: Record<string, { messages: number; records: number }> = {};
+    for (const [stream, query] of [['ONE', '?message-bytes=0'], ['SHARED', '']] as const) {
+      const url = `nats://${nats.url}/${stream}`;
+      const { child, port } = await startForward(['--target', `127.0.0.1:${upstreamPort}`, '--log', `${url}${query}`]);
+      for (let i = 0; i < 3; i++) await echoHello(port);
+      child.kill('SIGTERM');
+      assert.equal(await child.done(), { code: 0, signal: null }, child.stderr);
+      const { connect: natsConnect } = await import('@nats-io/transport-node');
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const nc = await natsConnect({ servers: nats.url });
+      const jsm = await jetstreamManager(nc);
+      const messages = (await jsm.streams.info(stream)).state.messages;
+      let records = 0;
+      for (let seq = 1; seq <= messages; seq++) records += (await jsm.streams.getMessage(stream, { seq }))!.string().split('\n').length;
+      await nc.close();
+      counts[stream] = { messages, records };
+    }
+    assert.ok(counts.ONE!.records >= 3 * 8, `three connections' records: ${JSON.stringify(counts)}`);
+    assert.is(counts.ONE!.messages, counts.ONE!.records, 'one record per message');
+    assert.ok(counts.SHARED!.messages < counts.SHARED!.records, `shared: ${JSON.stringify(counts.SHARED)}`);
+  } finally {
+    await closeServer(upstream);
+    await nats.stop();
+  }
+});
+
 peerTest('forward keeps proxying while NATS is down, says so once, and delivers the log once NATS is back', async () => {
   const nats = await startNats();
   const upstream = echoServer();

@@ -328,6 +328,16 @@ test('parseForwardArgs: --accept-proxy [DURATION] and --send-proxy v1|v2', () =>
   throwsCli(() => parseForwardArgs([...base, '--accept-proxy=soon']), `--accept-proxy takes ${DURATION_FORMS} or nothing, got "soon"`);
 });
 
+test('parseNatsTarget: ?message-bytes sets the sink\'s message size (0: one record a message); a bad value or an unknown parameter is refused, named', () => {
+  assert.is(parseNatsTarget('nats://h:1/S?message-bytes=0', '--log').messageBytes, 0);
+  assert.is(parseNatsTarget('nats://h:1/S?instance=a&message-bytes=4096', '--log').messageBytes, 4096);
+  assert.is(parseNatsTarget('nats://h:1/S', '--log').messageBytes, undefined);
+  for (const bad of ['-1', '1.5', 'x', '99999999999']) {
+    assert.throws(() => parseNatsTarget(`nats://h:1/S?message-bytes=${bad}`, '--log'), (e: Error) => /--log: message-bytes .* must be a whole number of bytes from 0/.test(e.message), bad);
+  }
+  assert.throws(() => parseNatsTarget('nats://u:secret@h:1/S?batch=0', '--log'), (e: Error) => /--log: unknown parameter "batch" .*expected instance, spool, message-bytes/.test(e.message) && !e.message.includes('secret'));
+});
+
 test('parseNatsTarget: credentials become nats.js options, decoded; the server and the shown URL carry none', () => {
   const t = parseNatsTarget('nats://alice:p%40ss%3Aw@nats.internal/FLEET?instance=edge-1', '--log');
   assert.is(t.server, 'nats://nats.internal:4222');

@@ -19,6 +19,8 @@ export interface NatsTarget {
   instance?: string;
   /** `?spool=N`: most records held in memory while NATS is down (the sink's `maxRecords`). */
   spool?: number;
+  /** `?message-bytes=N`: most bytes of one connection's records in one message (0: one record per message; the sink's `maxMessageBytes`). */
+  messageBytes?: number;
   /** The URL without credentials, for messages. */
   shown: string;
   /** The credentials given, for {@link redact} to cut out of messages that quote nats.js or the server. */
@@ -26,6 +28,8 @@ export interface NatsTarget {
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
+/** The query parameters a `nats://` log takes. */
+const PARAMS = ['instance', 'spool', 'message-bytes'];
 
 /** Whether a `--log` value or a replay source names a NATS stream. */
 export function isNatsTarget(value: string): boolean {
@@ -33,7 +37,7 @@ export function isNatsTarget(value: string): boolean {
 }
 
 /**
- * Parses `nats://[USER:PASS@|TOKEN@]HOST[:PORT][/STREAM][?instance=NAME][&spool=N]` (port 4222,
+ * Parses `nats://[USER:PASS@|TOKEN@]HOST[:PORT][/STREAM][?instance=NAME][&spool=N][&message-bytes=N]` (port 4222,
  * stream `PROXY_LIFECYCLE` by default). The credentials are taken apart into nats.js options:
  * nats.js does not read them from a server URL.
  * @throws {CliError} naming `flag` and the form expected.
@@ -52,6 +56,9 @@ export function parseNatsTarget(value: string, flag: string): NatsTarget {
   const path = decodeURIComponent(url.pathname.replace(/^\/+|\/+$/g, ''));
   const stream = path === '' ? 'PROXY_LIFECYCLE' : path;
   if (!TOKEN.test(stream)) throw new CliError(`${flag}: stream ${JSON.stringify(stream)}: expected ${form}`);
+  for (const key of url.searchParams.keys()) {
+    if (!PARAMS.includes(key)) throw new CliError(`${flag}: unknown parameter ${JSON.stringify(key)} in ${quoted}; expected ${PARAMS.join(', ')}`);
+  }
   const instance = url.searchParams.get('instance') ?? undefined;
   if (instance !== undefined && !TOKEN.test(instance)) throw new CliError(`${flag}: instance ${JSON.stringify(instance)} must be letters, digits, _ and -`);
   const spoolText = url.searchParams.get('spool') ?? undefined;
@@ -59,6 +66,14 @@ export function parseNatsTarget(value: string, flag: string): NatsTarget {
   if (spoolText !== undefined) {
     spool = /^\d{1,9}$/.test(spoolText) ? Number(spoolText) : NaN;
     if (!(spool >= 1)) throw new CliError(`${flag}: spool ${JSON.stringify(spoolText)} must be a whole number of records from 1 to 999999999`);
+  }
+  const bytesText = url.searchParams.get('message-bytes') ?? undefined;
+  let messageBytes: number | undefined;
+  if (bytesText !== undefined) {
+    messageBytes = /^\d{1,9}$/.test(bytesText) ? Number(bytesText) : NaN;
+    if (!(messageBytes >= 0 && messageBytes <= 64 * 1024 * 1024)) {
+      throw new CliError(`${flag}: message-bytes ${JSON.stringify(bytesText)} must be a whole number of bytes from 0 (one record per message) to 67108864`);
+    }
   }
   const port = url.port === '' ? '4222' : url.port;
   let user: string, pass: string;
@@ -75,6 +90,7 @@ export function parseNatsTarget(value: string, flag: string): NatsTarget {
     stream,
     ...(instance === undefined ? {} : { instance }),
     ...(spool === undefined ? {} : { spool }),
+    ...(messageBytes === undefined ? {} : { messageBytes }),
     shown: `nats://${url.hostname}:${port}/${stream}`,
   };
 }
@@ -94,6 +110,7 @@ export function openNatsSink(target: NatsTarget, instance?: string): JetStreamSi
     stream: target.stream,
     ...(name === undefined ? {} : { instance: name }),
     ...(target.spool === undefined ? {} : { maxRecords: target.spool }),
+    ...(target.messageBytes === undefined ? {} : { maxMessageBytes: target.messageBytes }),
   });
 }
 

@@ -73,7 +73,8 @@ connection. SIGUSR2 prints one status line (connections open and served, log lin
                               log: subjects STREAM.INSTANCE.CONN; ?instance=NAME, default the host
                               name; the stream is created when missing). NATS down: the proxy runs
                               on, records wait in memory (bounded: ?spool=N records, default 100000),
-                              then are dropped and counted
+                              then are dropped and counted. A connection's records that wait together
+                              share a message (?message-bytes=N, default 16384; 0: one record each)
   --access-log FILE           append the access log to FILE instead of stderr (- is stderr); written in
                               batches, at most 100 ms late
   --workers N|auto            run N worker processes on the one listening socket (node:cluster; auto: one

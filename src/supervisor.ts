@@ -192,6 +192,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly env: ConnectionEnvironment;
   private readonly clock: Clock;
   private readonly sampleInterval: number;
+  /** Whether an inspector watches the machines: then each tick checkpoints them, so it sees live bytes. */
+  private readonly inspecting: boolean;
   private readonly active = new BehaviorSubject<number>(0);
   private readonly aggregate = new Subject<AggregateSample>();
   private readonly perConnection = new Subject<ConnectionSample>();
@@ -236,6 +238,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.plainPreamble = this.sendProxy === null ? null : Object.freeze({ sendProxy: this.sendProxy });
     this.defaults = resolveOptions(lifecycle);
     this.sampleInterval = activitySampleInterval === undefined ? 1000 : checkDuration('activitySampleInterval', activitySampleInterval);
+    this.inspecting = inspect !== undefined;
     if (logCapacity !== undefined) checkCount('logCapacity', logCapacity);
     const abortSignal = signal === undefined ? undefined : checkSignal('signal', signal);
     this.clock = env.clock;
@@ -547,13 +550,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /**
-   * One sampling tick: every connection checkpoints and publishes what moved on the stream
-   * (which {@link sampled} adds up), then the aggregate goes to whoever listens.
+   * One sampling tick: every connection publishes what moved on the stream (which
+   * {@link sampled} adds up), then the aggregate goes to whoever listens. The machines get an
+   * `ACTIVITY` checkpoint only when a log keeps it or an inspector shows it: their timers take
+   * one themselves before they fire (and count from the last byte either way), so a tick
+   * that nobody records would only re-arm each connection's inactivity timers, a machine step
+   * and two timers per connection per second with `socketTimeout` and `idleTimeout` on.
    */
   private sample(): void {
     this.sampler = null;
     const t = this.clock.now();
-    for (const connection of this.connections.values()) connection[kSample](t);
+    const checkpoint = this.log.active || this.inspecting;
+    for (const connection of this.connections.values()) connection[kSample](t, checkpoint);
     if (this.aggregate.observed) this.aggregate.next({ t, active: this.connections.size, clientToServer: this.streamedC2S, serverToClient: this.streamedS2C });
     if (this.connections.size > 0) this.armSampler();
   }

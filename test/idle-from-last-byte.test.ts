@@ -106,4 +106,38 @@ test('a connection that never sends a byte times out idleTimeout after it opened
   }
 });
 
+for (const logCapacity of [0, 1_000]) {
+  test(`a connection chatting once a second stays open past idleTimeout and socketTimeout, and closes idleTimeout after its last byte (log ring ${logCapacity}: ${logCapacity === 0 ? 'ticks leave the machine alone' : 'each tick checkpoints it'})`, async () => {
+    const IDLE = 2_500;
+    const { rig, client, got, conn } = await openRig({ idleTimeout: IDLE, socketTimeout: IDLE, logCapacity });
+    const checkpoint = conn.checkpoint.bind(conn);
+    let checkpoints = 0;
+    conn.checkpoint = () => {
+      checkpoints++;
+      return checkpoint();
+    };
+    try {
+      for (let i = 1; i <= 10; i++) {
+        rig.clock.advance(SAMPLE);
+        await turns(1);
+        client.write('x');
+        await until(() => got.received === i, `echo ${i}`);
+      }
+      assert.equal(conn.reasons, { client: null, server: null }, '10 s of a byte a second: open');
+      // A tick steps the machine only where a log keeps the sample; the timers check for themselves.
+      if (logCapacity === 0) assert.ok(checkpoints < 10, `fewer checkpoints than ticks, as timers fall due: ${checkpoints}`);
+      else assert.ok(checkpoints >= 10, `a checkpoint each tick: ${checkpoints}`);
+      const lastByte = rig.clock.now();
+      rig.clock.advance(lastByte + IDLE - 1 - rig.clock.now());
+      await turns(1);
+      assert.equal(conn.reasons, { client: null, server: null }, '1 ms before idleTimeout after the last byte: open');
+      rig.clock.advance(1);
+      assert.ok(conn.reasons.client === 'idle_timeout' || conn.reasons.client === 'timeout', `closed at the deadline: ${JSON.stringify(conn.reasons)}`);
+      await until(() => conn.disposed, 'disposed');
+    } finally {
+      await rig.close();
+    }
+  });
+}
+
 test.run();

@@ -83,7 +83,7 @@ export interface ConnectionPreamble {
 const kEffect = Symbol('proxy-lifecycle.effect');
 const kRecord = Symbol('proxy-lifecycle.record');
 const kDone = Symbol('proxy-lifecycle.done');
-/** The supervisor's sampling tick: checkpoint, and publish the counts if they moved. */
+/** The supervisor's sampling tick: checkpoint when asked (a log or an inspector wants it), and publish the counts if they moved. */
 export const kSample = Symbol('proxy-lifecycle.sample');
 
 const CLIENT_CLOSED = 1;
@@ -268,12 +268,12 @@ export class Connection {
   }
 
   /**
-   * @internal A sampling tick at `t`: checkpoints the machine, and publishes the counts on the
-   * stream if they moved since the stream last carried them (a lifecycle checkpoint in
-   * between does not hide them from the samples).
+   * @internal A sampling tick at `t`: checkpoints the machine when `checkpoint` (a log or an
+   * inspector wants the sample), and publishes the counts on the stream if they moved since the
+   * stream last carried them (a lifecycle checkpoint in between does not hide them from the samples).
    */
-  [kSample](t: number): void {
-    this.checkpoint();
+  [kSample](t: number, checkpoint: boolean): void {
+    if (checkpoint) this.checkpoint();
     const clientToServer = this[kClientToServer];
     const serverToClient = this[kServerToClient];
     const addedC2S = clientToServer - this.publishedC2S;

@@ -9,7 +9,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as promClient from 'prom-client';
-import { EventLog, ManualClock, Supervisor, JetStreamSink, readJetStream, type JetStreamRecord, type LogRecord } from '../src/index.js';
+import { EventLog, ManualClock, Supervisor, JetStreamSink, readJetStream, type JetStreamRecord, type JetStreamSinkOptions, type LogRecord } from '../src/index.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { collectMetrics } from '../src/metrics/index.js';
 import { assertCleanEnd, startLoopback } from './helpers/loopback.js';
@@ -42,10 +42,50 @@ function watch(sink: JetStreamSink): { errors: Error[]; recovers: { ms: number; 
 /** The records of `conn`, in the order read. */
 const of = (records: readonly JetStreamRecord[], conn: number | string) => records.filter((r) => r.conn === conn);
 
-peerTest('one record per message (maxMessageBytes 0): records round-trip in stream order, on per-connection subjects, with <conn>:<seq> message ids', async () => {
+/**
+ * Runs `body` against a nats-server of its own; every sink it opens with `open` is closed
+ * (a rejection ignored: the body asserts what it expects of close) and the server stopped,
+ * however the body ends.
+ */
+async function withNats(body: (nats: NatsPeer, open: (options: Omit<JetStreamSinkOptions, 'servers'>) => JetStreamSink) => Promise<void>): Promise<void> {
   const nats = await startNats();
-  const sink = new JetStreamSink({ servers: nats.url, stream: 'RT', instance: 'edge-1', maxMessageBytes: 0 });
+  const sinks: JetStreamSink[] = [];
   try {
+    await body(nats, (options) => {
+      const sink = new JetStreamSink({ servers: nats.url, ...options });
+      sinks.push(sink);
+      return sink;
+    });
+  } finally {
+    for (const sink of sinks) await sink.close().catch(() => {});
+    await nats.stop();
+  }
+}
+
+/** Runs `body` with a JetStream manager on `nats` (streams made by hand, messages read as stored). */
+async function withManager<T>(nats: NatsPeer, body: (jsm: Awaited<ReturnType<typeof jetstreamManager>>, nc: Awaited<ReturnType<typeof natsConnect>>) => Promise<T>): Promise<T> {
+  const nc = await natsConnect({ servers: nats.url });
+  try {
+    return await body(await jetstreamManager(nc), nc);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** `record` written by two sinks of one instance, one after the other, as a re-send after a reconnect reaches the server. */
+async function writeTwice(open: (options: Omit<JetStreamSinkOptions, 'servers'>) => JetStreamSink, stream: string, record: LogRecord): Promise<[JetStreamSink, JetStreamSink]> {
+  const a = open({ stream, instance: 'edge-1' });
+  const b = open({ stream, instance: 'edge-1' });
+  for (const sink of [a, b]) {
+    sink.write(record);
+    await sink.flush();
+  }
+  return [a, b];
+}
+
+peerTest('one record per message (maxMessageBytes 0): records round-trip in stream order, on per-connection subjects, with <conn>:<seq> message ids', () =>
+  withNats(async (nats, open) => {
+    const sink = open({ stream: 'RT', instance: 'edge-1', maxMessageBytes: 0 });
     const written: LogRecord[] = [];
     for (let i = 0; i < 300; i++) written.push(rec(i % 2 === 0 ? 'edge-1-b-7' : 'edge-1-b-8', Math.floor(i / 2)));
     written.splice(100, 0, refusal(50));
@@ -63,31 +103,25 @@ peerTest('one record per message (maxMessageBytes 0): records round-trip in stre
     assert.equal(await readAll(nats, 'RT', { instance: 'edge-2' }), [], 'another instance: nothing');
     assert.equal((await readAll(nats, 'RT', { instance: 'edge-1' })).length, 301);
 
-    const nc = await natsConnect({ servers: nats.url });
-    const jsm = await jetstreamManager(nc);
-    const first = await jsm.streams.getMessage('RT', { seq: 1 });
-    assert.is(first!.subject, 'RT.edge-1.edge-1-b-7');
-    assert.is(first!.header?.get('Nats-Msg-Id'), 'edge-1-b-7:0');
-    const refused = await jsm.streams.getMessage('RT', { seq: 101 });
-    assert.is(refused!.subject, 'RT.edge-1._refused');
-    assert.match(refused!.header?.get('Nats-Msg-Id') ?? '', /^edge-1-[0-9a-z]+-_refused:\d+$/);
-    // What a sink re-sends after a reconnect: the same id is stored once.
-    const again = await jetstream(nc).publish(first!.subject, JSON.stringify(written[0]), { msgID: 'edge-1-b-7:0' });
-    assert.ok(again.duplicate, 'a re-sent message id is a duplicate');
-    assert.is((await jsm.streams.info('RT')).state.messages, 301, 'and not stored again');
-    await nc.close();
-    await sink.close();
-  } finally {
-    await sink.close().catch(() => {});
-    await nats.stop();
-  }
-});
+    await withManager(nats, async (jsm, nc) => {
+      const first = await jsm.streams.getMessage('RT', { seq: 1 });
+      assert.is(first!.subject, 'RT.edge-1.edge-1-b-7');
+      assert.is(first!.header?.get('Nats-Msg-Id'), 'edge-1-b-7:0');
+      const refused = await jsm.streams.getMessage('RT', { seq: 101 });
+      assert.is(refused!.subject, 'RT.edge-1._refused');
+      assert.match(refused!.header?.get('Nats-Msg-Id') ?? '', /^edge-1-[0-9a-z]+-_refused:\d+$/);
+      // What a sink re-sends after a reconnect: the same id is stored once.
+      const again = await jetstream(nc).publish(first!.subject, JSON.stringify(written[0]), { msgID: 'edge-1-b-7:0' });
+      assert.ok(again.duplicate, 'a re-sent message id is a duplicate');
+      assert.is((await jsm.streams.info('RT')).state.messages, 301, 'and not stored again');
+    });
+  }),
+);
 
-peerTest('records of one connection that wait together share a message (one per line, up to maxMessageBytes), with the first record\'s id; each connection reads back in order', async () => {
-  const nats = await startNats();
-  const maxMessageBytes = 2000;
-  const sink = new JetStreamSink({ servers: nats.url, stream: 'BATCH', instance: 'edge-1', maxMessageBytes });
-  try {
+peerTest('records of one connection that wait together share a message (one per line, up to maxMessageBytes), with the first record\'s id; each connection reads back in order', () =>
+  withNats(async (nats, open) => {
+    const maxMessageBytes = 2000;
+    const sink = open({ stream: 'BATCH', instance: 'edge-1', maxMessageBytes });
     await until(() => sink.up || (sink.write(rec('warm', 0)), false), 'connected');
     await sink.flush();
     const written: LogRecord[] = [];
@@ -99,100 +133,63 @@ peerTest('records of one connection that wait together share a message (one per 
     assert.is(sink.dropped, 0);
     for (const conn of ['c7', 'c8', 'c9']) assert.equal(await readAll(nats, 'BATCH', { connection: conn }), of(written, conn), `${conn} in order`);
     assert.equal((await readAll(nats, 'BATCH', { instance: 'edge-1' })).filter((r) => r.kind === 'refused'), written.filter((r) => r.kind === 'refused'));
+    await withManager(nats, async (jsm) => {
+      const messages = (await jsm.streams.info('BATCH')).state.messages;
+      assert.ok(messages < 100, `${messages} messages for ${written.length + 1} records`);
+      for (let seq = 1; seq <= messages; seq++) {
+        const m = (await jsm.streams.getMessage('BATCH', { seq }))!;
+        const lines = m.string().split('\n').map((l) => JSON.parse(l) as LogRecord & { seq?: number });
+        assert.ok(m.data.length <= maxMessageBytes, `message ${seq}: ${m.data.length} bytes`);
+        assert.ok(lines.every((r) => (r.conn === undefined ? '_refused' : r.conn) === m.subject.split('.')[2]), 'one connection per message');
+        if (lines[0]!.conn !== undefined) assert.is(m.header?.get('Nats-Msg-Id'), `${lines[0]!.conn}:${lines[0]!.seq}`);
+      }
+    });
+  }),
+);
 
-    const nc = await natsConnect({ servers: nats.url });
-    const jsm = await jetstreamManager(nc);
-    const messages = (await jsm.streams.info('BATCH')).state.messages;
-    assert.ok(messages < 100, `${messages} messages for ${written.length + 1} records`);
-    for (let seq = 1; seq <= messages; seq++) {
-      const m = (await jsm.streams.getMessage('BATCH', { seq }))!;
-      const lines = m.string().split('\n').map((l) => JSON.parse(l) as LogRecord & { seq?: number });
-      assert.ok(m.data.length <= maxMessageBytes, `message ${seq}: ${m.data.length} bytes`);
-      assert.ok(lines.every((r) => (r.conn === undefined ? '_refused' : r.conn) === m.subject.split('.')[2]), 'one connection per message');
-      if (lines[0]!.conn !== undefined) assert.is(m.header?.get('Nats-Msg-Id'), `${lines[0]!.conn}:${lines[0]!.seq}`);
-    }
-    await nc.close();
-    await sink.close();
-  } finally {
-    await sink.close().catch(() => {});
-    await nats.stop();
-  }
-});
-
-peerTest('records of the next lingerMs, over several turns, go out in one round: a connection\'s records share one message', async () => {
-  const nats = await startNats();
-  const clock = new ManualClock();
-  const sink = new JetStreamSink({ servers: nats.url, stream: 'LINGER', instance: 'i', lingerMs: 20, clock });
-  const nc = await natsConnect({ servers: nats.url });
-  try {
+peerTest('records of the next lingerMs, over several turns, go out in one round: a connection\'s records share one message', () =>
+  withNats(async (nats, open) => {
+    const clock = new ManualClock();
+    const sink = open({ stream: 'LINGER', instance: 'i', lingerMs: 20, clock });
     await until(() => clock.pending === 1, 'connected: the first round waits out the linger');
     clock.advance(20);
     await until(() => sink.up, 'up');
-    const jsm = await jetstreamManager(nc);
-    for (let seq = 0; seq < 3; seq++) {
-      sink.write(rec('a', seq));
-      await new Promise((r) => setImmediate(r)); // the next turn
-    }
-    assert.is(clock.pending, 1, 'one linger timer for all three');
-    assert.is((await jsm.streams.info('LINGER')).state.messages, 0, 'nothing published before the linger ends');
-    clock.advance(19);
-    assert.is(sink.acked, 0);
-    clock.advance(1);
-    await sink.flush();
-    assert.is(sink.acked, 3);
-    const info = await jsm.streams.info('LINGER');
-    assert.is(info.state.messages, 1, 'one message');
+    await withManager(nats, async (jsm) => {
+      for (let seq = 0; seq < 3; seq++) {
+        sink.write(rec('a', seq));
+        await new Promise((r) => setImmediate(r)); // the next turn
+      }
+      assert.is(clock.pending, 1, 'one linger timer for all three');
+      assert.is((await jsm.streams.info('LINGER')).state.messages, 0, 'nothing published within the turns');
+      clock.advance(19);
+      assert.is((await jsm.streams.info('LINGER')).state.messages, 0, 'nothing published 1 ms before the linger ends');
+      clock.advance(1);
+      await sink.flush();
+      assert.is(sink.acked, 3);
+      assert.is((await jsm.streams.info('LINGER')).state.messages, 1, 'one message');
+    });
     assert.equal(await readAll(nats, 'LINGER'), [rec('a', 0), rec('a', 1), rec('a', 2)]);
     await sink.close();
     assert.is(clock.pending, 0, 'no timer left');
-  } finally {
-    await nc.close();
-    await sink.close().catch(() => {});
-    await nats.stop();
-  }
-});
+  }),
+);
 
-peerTest('numeric connection ids (no seq) get ids qualified by instance and boot, so two processes never collide', async () => {
-  const nats = await startNats();
-  const a = new JetStreamSink({ servers: nats.url, stream: 'NUM', instance: 'edge-1' });
-  const b = new JetStreamSink({ servers: nats.url, stream: 'NUM', instance: 'edge-1' });
-  try {
+peerTest('numeric connection ids (no seq) get ids qualified by instance and boot, so two processes never collide', () =>
+  withNats(async (nats, open) => {
     const r = { t: 1, conn: 1, kind: 'event', event: { type: 'CONNECTED' } } as unknown as LogRecord;
-    a.write(r);
-    await a.flush();
-    b.write(r);
-    await b.flush();
-    const read = await readAll(nats, 'NUM', { connection: 1 });
-    assert.equal(read, [r, r], 'the same connection number from a restarted process is kept');
-    await a.close();
-    await b.close();
-  } finally {
-    await a.close().catch(() => {});
-    await b.close().catch(() => {});
-    await nats.stop();
-  }
-});
+    await writeTwice(open, 'NUM', r);
+    assert.equal(await readAll(nats, 'NUM', { connection: 1 }), [r, r], 'the same connection number from a restarted process is kept');
+  }),
+);
 
-peerTest('a connection id with a line break still gets a message id the server dedupes on (the break cannot end the header block)', async () => {
-  const nats = await startNats();
-  const a = new JetStreamSink({ servers: nats.url, stream: 'BREAK', instance: 'i' });
-  const b = new JetStreamSink({ servers: nats.url, stream: 'BREAK', instance: 'i' });
-  try {
+peerTest('a connection id with a line break still gets a message id the server dedupes on (the break cannot end the header block)', () =>
+  withNats(async (nats, open) => {
     const r = rec('x\r\ny', 0);
-    a.write(r);
-    await a.flush();
-    b.write(r); // the same record sent again (a re-send after a reconnect, as the server sees it)
-    await b.flush();
+    const [a, b] = await writeTwice(open, 'BREAK', r);
     assert.is(a.acked + b.acked, 2, 'both acknowledged, neither refused');
     assert.equal(await readAll(nats, 'BREAK'), [r], 'stored once: the message id survived');
-    await a.close();
-    await b.close();
-  } finally {
-    await a.close().catch(() => {});
-    await b.close().catch(() => {});
-    await nats.stop();
-  }
-});
+  }),
+);
 
 peerTest('since reads from a stored time on', async () => {
   const nats = await startNats();
@@ -303,15 +300,11 @@ peerTest('an outage longer than the spool: drops are counted by reason and gap m
 });
 
 for (const maxMessageBytes of [undefined, 0]) {
-  peerTest(`a record the stream refuses (over its max_msg_size) is dropped as rejected, its connection gets a gap, and the records around it (in its message or not: maxMessageBytes ${maxMessageBytes}) are stored`, async () => {
-    const nats = await startNats();
-    const nc = await natsConnect({ servers: nats.url });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: 'SMALL', subjects: ['SMALL.>'], max_msg_size: 400 });
-    await nc.close();
-    const warnings: string[] = [];
-    const sink = new JetStreamSink({ servers: nats.url, stream: 'SMALL', instance: 'i', maxMessageBytes, logger: { warn: (m) => warnings.push(m) } });
-    try {
+  peerTest(`a record the stream refuses (over its max_msg_size) is dropped as rejected, its connection gets a gap, and the records around it (in its message or not: maxMessageBytes ${maxMessageBytes}) are stored`, () =>
+    withNats(async (nats, open) => {
+      await withManager(nats, (jsm) => jsm.streams.add({ name: 'SMALL', subjects: ['SMALL.>'], max_msg_size: 400 }));
+      const warnings: string[] = [];
+      const sink = open({ stream: 'SMALL', instance: 'i', maxMessageBytes, logger: { warn: (m) => warnings.push(m) } });
       const big = { ...rec('a', 1), note: 'x'.repeat(1000) } as unknown as LogRecord;
       sink.write(rec('a', 0));
       sink.write(big);
@@ -328,36 +321,26 @@ for (const maxMessageBytes of [undefined, 0]) {
         () => assert.unreachable('close rejects when records were lost'),
         (err: Error) => assert.match(err.message, /1 records lost \(rejected: 1\)/),
       );
-    } finally {
-      await sink.close().catch(() => {});
-      await nats.stop();
-    }
-  });
+    }),
+  );
 }
 
-peerTest('no stream and createStream false: the outage names the stream, records wait, and are stored once the stream exists', async () => {
-  const nats = await startNats();
-  const sink = new JetStreamSink({ servers: nats.url, stream: 'LATER', instance: 'i', createStream: false, maxRetryDelay: 100 });
-  const seen = watch(sink);
-  try {
+peerTest('no stream and createStream false: the outage names the stream, records wait, and are stored once the stream exists', () =>
+  withNats(async (nats, open) => {
+    const sink = open({ stream: 'LATER', instance: 'i', createStream: false, maxRetryDelay: 100 });
+    const seen = watch(sink);
     sink.write(rec('a', 0));
     sink.write(rec('a', 1));
     await until(() => seen.errors.length === 1, 'the missing stream reported');
     assert.match(seen.errors[0]!.message, /no stream takes LATER\.i\.a .*stream LATER exist/);
     assert.is(sink.spoolRecords, 2, 'the records wait in the spool');
-    const nc = await natsConnect({ servers: nats.url });
-    await (await jetstreamManager(nc)).streams.add({ name: 'LATER', subjects: ['LATER.>'] });
-    await nc.close();
+    await withManager(nats, (jsm) => jsm.streams.add({ name: 'LATER', subjects: ['LATER.>'] }));
     await until(() => sink.acked === 2, 'stored once the stream exists', 10_000);
     assert.is(seen.errors.length, 1, 'reported once, not once per retry');
     assert.is(seen.recovers.length, 1);
     assert.equal(await readAll(nats, 'LATER'), [rec('a', 0), rec('a', 1)]);
-    await sink.close();
-  } finally {
-    await sink.close().catch(() => {});
-    await nats.stop();
-  }
-});
+  }),
+);
 
 peerTest('a proxy keeps proxying while NATS is down, and its log reaches the stream once NATS is back', async () => {
   const nats = await startNats();

@@ -57,6 +57,23 @@ test('buffered lines wait for the flush timer, one timer per window, armed on th
   });
 });
 
+test('lines written before the file opens go out when it opens, and cancel their flush timer: no stale flush after a close', async () => {
+  await withDir(async (dir) => {
+    const file = join(dir, 'early.log');
+    const clock = new ManualClock();
+    const w = new LineWriter({ dest: file, minLength: 8192, flushInterval: 100, clock });
+    // Before the asynchronous open completes: the line waits, with its flush timer armed.
+    w.write('early');
+    assert.is(clock.pending, 1);
+    await until(() => read(file) === 'early\n', 'written once the file opens, without waiting for the timer');
+    assert.is(clock.pending, 0, 'the flush timer was cancelled with the write it stood for');
+    await w.close();
+    // A timer left behind would now flush a closed sonic-boom, which throws.
+    clock.advance(1000);
+    assert.is(read(file), 'early\n');
+  });
+});
+
 test('a failing destination: one error event for the outage, failed writes counted, the buffer bounded and the excess dropped', async () => {
   const w = new LineWriter({ dest: '/dev/full', maxBuffer: 4096 });
   const errors: NodeJS.ErrnoException[] = [];

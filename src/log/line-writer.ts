@@ -91,10 +91,9 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
   /** EPIPE: the reader is gone for good (`cmd | head`); writing again is pointless. */
   private gone = false;
   private closing: Promise<void> | null = null;
-  private readonly flushNow = () => {
+  private readonly onTimer = () => {
     this.timer = null;
-    this.hand();
-    if (!this.gone && !this.unopened) this.boom.flush();
+    this.startWrite();
   };
 
   constructor(options: LineWriterOptions) {
@@ -184,7 +183,7 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
     this.accepted += bytes;
     if (this.chunkBytes >= this.minLength) this.hand();
     // One timer per flush window, not per line: the buffer waits at most flushInterval.
-    else if (this.timer === null) this.timer = this.clock.setTimeout(this.flushNow, this.flushInterval);
+    else if (this.timer === null) this.timer = this.clock.setTimeout(this.onTimer, this.flushInterval);
     return true;
   }
 
@@ -214,11 +213,21 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
 
   /** Starts writing what is buffered now, without waiting for `minLength` or the flush timer. */
   kick(): void {
-    if (this.timer !== null) this.flushNow();
-    else {
-      this.hand();
-      if (!this.gone && !this.unopened && this.pending > 0) this.boom.flush();
-    }
+    // Cancelled, not just forgotten: a stale timer would flush again later, after a close too.
+    this.cancelTimer();
+    this.startWrite();
+  }
+
+  private startWrite(): void {
+    this.hand();
+    // sonic-boom throws from flush() once destroyed (closed, or given up after a fatal error).
+    if (!this.gone && !this.unopened && !this.boom.destroyed && this.pending > 0) this.boom.flush();
+  }
+
+  private cancelTimer(): void {
+    if (this.timer === null) return;
+    this.clock.clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /**
@@ -226,10 +235,7 @@ export class LineWriter extends EventEmitter<LineWriterEvents> {
    * failing (what could not be written stays buffered and counts in {@link pending}).
    */
   flush(): Promise<void> {
-    if (this.timer !== null) {
-      this.clock.clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.cancelTimer();
     this.hand();
     if (this.gone || this.unopened || this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => {

@@ -6,11 +6,23 @@ import type { CompiledAction } from './transition-table.js';
 
 type ScheduleAction = Extract<CompiledAction, { kind: 'schedule' }>;
 
-/** A pending delayed event and the handle of its clock timer. */
-interface PendingTimer {
-  handle: TimerHandle;
-  event: RuntimeEvent;
+/**
+ * One timer slot of a runtime (see `timerSlot`): the delayed event and its clock handle while
+ * armed. Made the first time the slot is armed and reused for every re-arm, with its `fire`
+ * bound once: arming allocates nothing but the clock's own handle.
+ */
+class TimerSlot {
+  handle: TimerHandle | null = null;
+  event: RuntimeEvent | null = null;
+  readonly fire: () => void;
+
+  constructor(runtime: ScheduledRuntime, slot: number) {
+    this.fire = () => runtime[kFire](slot);
+  }
 }
+
+/** The runtime's timer callback, keyed by a module-private symbol. */
+const kFire = Symbol('proxy-lifecycle.fire');
 
 /**
  * What a runtime of compiled actions needs: an event queue (events sent while one is
@@ -21,7 +33,10 @@ interface PendingTimer {
  * the property test checks this code too.)
  */
 export abstract class ScheduledRuntime implements MachineRuntime {
-  private timers: Map<string, PendingTimer> | null = null;
+  /** Indexed by timer slot; a slot is null until first armed. */
+  private timers: (TimerSlot | null)[] | null = null;
+  private armedCount = 0;
+  /** Events sent while one is processed; kept (emptied) between steps, not made anew each time. */
   private queue: RuntimeEvent[] | null = null;
   private busy = false;
   private stopped = false;
@@ -41,7 +56,7 @@ export abstract class ScheduledRuntime implements MachineRuntime {
   protected abstract apply(event: RuntimeEvent): readonly CompiledAction[];
 
   get pendingTimers(): number {
-    return this.timers === null ? 0 : this.timers.size;
+    return this.armedCount;
   }
 
   start(): void {
@@ -56,9 +71,17 @@ export abstract class ScheduledRuntime implements MachineRuntime {
 
   stop(): void {
     this.stopped = true;
-    if (this.timers !== null) {
-      for (const timer of this.timers.values()) this.clock.clearTimeout(timer.handle);
+    const timers = this.timers;
+    if (timers !== null) {
+      for (let i = 0; i < timers.length; i++) {
+        const timer = timers[i];
+        if (timer == null || timer.handle === null) continue;
+        this.clock.clearTimeout(timer.handle);
+        timer.handle = null;
+        timer.event = null;
+      }
       this.timers = null;
+      this.armedCount = 0;
     }
     this.queue = null;
   }
@@ -72,12 +95,13 @@ export abstract class ScheduledRuntime implements MachineRuntime {
     this.busy = true;
     try {
       this.step(event);
-      while (this.queue !== null && this.queue.length > 0 && !this.stopped && !this.done) {
-        this.step(this.queue.shift()!);
+      const queue = this.queue;
+      if (queue !== null) {
+        for (let i = 0; i < queue.length && !this.stopped && !this.done; i++) this.step(queue[i]!);
       }
     } finally {
       this.busy = false;
-      this.queue = null;
+      if (this.queue !== null) this.queue.length = 0;
     }
   }
 
@@ -98,32 +122,43 @@ export abstract class ScheduledRuntime implements MachineRuntime {
     for (let i = 0; i < actions.length; i++) {
       const action = actions[i]!;
       if (action.kind === 'effect') this.host.effect(action.type, action.side);
-      else if (action.kind === 'schedule') this.schedule(action.id, action.event, this.delayOf(action, event));
-      else this.cancel(action.id);
+      else if (action.kind === 'schedule') this.schedule(action.slot, action.event, this.delayOf(action, event));
+      else this.cancel(action.slot);
     }
   }
 
-  private schedule(id: string, event: RuntimeEvent, delay: number): void {
+  private schedule(slot: number, event: RuntimeEvent, delay: number): void {
     if (this.stopped) return;
-    this.cancel(id);
-    const timer: PendingTimer = { handle: undefined, event };
-    timer.handle = this.clock.setTimeout(() => this.fire(id, timer), delay);
-    (this.timers ??= new Map()).set(id, timer);
+    const timers = (this.timers ??= []);
+    while (timers.length <= slot) timers.push(null);
+    const timer = (timers[slot] ??= new TimerSlot(this, slot));
+    if (timer.handle !== null) this.clock.clearTimeout(timer.handle);
+    else this.armedCount++;
+    timer.event = event;
+    timer.handle = this.clock.setTimeout(timer.fire, delay);
   }
 
-  private fire(id: string, timer: PendingTimer): void {
-    if (this.timers?.get(id) !== timer) return;
+  /** @internal A slot's clock timer fired (a cancelled one never does: the clock drops it). */
+  [kFire](slot: number): void {
+    const timer = this.timers?.[slot];
+    if (timer == null || timer.handle === null) return;
+    const handle = timer.handle;
     // A checkpoint may re-arm this very timer (activity since it was armed): then it is stale.
     this.host.beforeTimer();
-    if (this.timers?.get(id) !== timer) return;
-    this.timers.delete(id);
-    this.deliver(timer.event);
+    if (timer.handle !== handle) return;
+    const event = timer.event!;
+    timer.handle = null;
+    timer.event = null;
+    this.armedCount--;
+    this.deliver(event);
   }
 
-  private cancel(id: string): void {
-    const timer = this.timers?.get(id);
-    if (timer === undefined) return;
+  private cancel(slot: number): void {
+    const timer = this.timers?.[slot];
+    if (timer == null || timer.handle === null) return;
     this.clock.clearTimeout(timer.handle);
-    this.timers!.delete(id);
+    timer.handle = null;
+    timer.event = null;
+    this.armedCount--;
   }
 }

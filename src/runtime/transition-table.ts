@@ -16,8 +16,8 @@ export type CompiledAction =
    * `inactivity`: the delay counts silence, so a checkpoint that armed it takes off how long
    * the connection had already been silent (`sinceLastByte`); tables compile it in full.
    */
-  | { kind: 'schedule'; id: string; event: RuntimeEvent; delay: number; inactivity: boolean }
-  | { kind: 'cancel'; id: string };
+  | { kind: 'schedule'; id: string; slot: number; event: RuntimeEvent; delay: number; inactivity: boolean }
+  | { kind: 'cancel'; id: string; slot: number };
 
 /** An edge of the table: where an event leads from a node, and what to do on the way. */
 export interface TableEdge {
@@ -58,6 +58,20 @@ export function eventKey(event: RuntimeEvent): string {
   }
 }
 
+/**
+ * A small number for each delayed event id the machine uses (`xstate.after.<delay>.<state>`):
+ * a runtime keeps its timers in an array indexed by it, not in a Map per connection. The ids
+ * come from the machine's states, so there are a few dozen whatever the settings.
+ */
+const timerSlots = new Map<string, number>();
+
+/** The slot of the delayed event `id` (see {@link timerSlots}). */
+export function timerSlot(id: string): number {
+  let slot = timerSlots.get(id);
+  if (slot === undefined) timerSlots.set(id, (slot = timerSlots.size));
+  return slot;
+}
+
 /** Turns XState's action objects into the few kinds a runtime carries out. */
 export function compileActions(actions: readonly { type: string; params?: unknown }[]): CompiledAction[] {
   const out: CompiledAction[] = [];
@@ -70,10 +84,11 @@ export function compileActions(actions: readonly { type: string; params?: unknow
       if (p.delay !== undefined && p.id !== undefined) {
         // `xstate.after.<delay>.<state id>`
         const inactivity = INACTIVITY_DELAYS.has(p.event.type.split('.')[2] ?? '');
-        out.push({ kind: 'schedule', id: p.id, event: p.event, delay: p.delay, inactivity });
+        out.push({ kind: 'schedule', id: p.id, slot: timerSlot(p.id), event: p.event, delay: p.delay, inactivity });
       }
     } else if (action.type === 'xstate.cancel') {
-      out.push({ kind: 'cancel', id: (action.params as { sendId: string }).sendId });
+      const id = (action.params as { sendId: string }).sendId;
+      out.push({ kind: 'cancel', id, slot: timerSlot(id) });
     }
   }
   return out;

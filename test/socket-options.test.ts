@@ -12,17 +12,20 @@ import { connect, readAll } from './helpers/sockets.js';
 interface Calls {
   keepAlive: [boolean | undefined, number | undefined][];
   noDelay: (boolean | undefined)[];
+  /** Calls made while the socket was still connecting (Node then makes the system call twice). */
+  whileConnecting: number;
 }
 
 /** Proxies one echo through a supervisor with `options`, spying on both proxy-side sockets. */
 async function oneEcho(options: SupervisorOptions): Promise<{ info: CloseInfo; client: Calls; server: Calls; localPort: number }> {
   const proxy = await startLoopback({ supervisor: { clock: systemClock, ...options }, upstream: (socket) => socket.pipe(socket) });
-  const calls = { client: { keepAlive: [], noDelay: [] } as Calls, server: { keepAlive: [], noDelay: [] } as Calls };
+  const calls = { client: { keepAlive: [], noDelay: [], whileConnecting: 0 } as Calls, server: { keepAlive: [], noDelay: [], whileConnecting: 0 } as Calls };
   const spy = (socket: net.Socket, into: Calls) => {
     const keepAlive = socket.setKeepAlive.bind(socket);
     const noDelay = socket.setNoDelay.bind(socket);
-    socket.setKeepAlive = (enable?: boolean, delay?: number) => (into.keepAlive.push([enable, delay]), keepAlive(enable, delay));
-    socket.setNoDelay = (on?: boolean) => (into.noDelay.push(on), noDelay(on));
+    const connecting = () => (into.whileConnecting += socket.connecting ? 1 : 0);
+    socket.setKeepAlive = (enable?: boolean, delay?: number) => (connecting(), into.keepAlive.push([enable, delay]), keepAlive(enable, delay));
+    socket.setNoDelay = (on?: boolean) => (connecting(), into.noDelay.push(on), noDelay(on));
   };
   // Spy on the accepted socket before the proxy's own listener forwards it, and on the
   // upstream socket as the factory creates it.
@@ -55,6 +58,7 @@ test('by default: no keep-alive (as HAProxy, nginx and Node), Nagle off, the cli
   assert.equal(server.keepAlive, [], 'no setKeepAlive on the upstream socket');
   assert.equal(client.noDelay, [true]);
   assert.equal(server.noDelay, [true]);
+  assert.is(server.whileConnecting, 0, 'the upstream socket is set once connected, so Node sets it once');
   assert.is(info.client, `127.0.0.1:${localPort}`);
 });
 
@@ -62,6 +66,7 @@ test('keepAlive: true turns it on for both sockets with keepAliveInitialDelay', 
   const { client, server } = await oneEcho({ keepAlive: true, keepAliveInitialDelay: 15_000, logCapacity: 0 });
   assert.equal(client.keepAlive, [[true, 15_000]]);
   assert.equal(server.keepAlive, [[true, 15_000]]);
+  assert.is(server.whileConnecting, 0);
 });
 
 test('noDelay: false leaves Nagle alone; clientAddress: false leaves CloseInfo.client and the open record without it', async () => {

@@ -132,6 +132,8 @@ export class Connection {
   private publishedC2S = 0;
   private publishedS2C = 0;
   private closedSockets = 0;
+  /** The upstream was still connecting when attached: its socket options wait for the connect. */
+  private configureOnConnect = false;
   /** The `seq` of this connection's last log record: 0 is its `open`, each later record one more. */
   private seq = 0;
   private disposedInfo: CloseInfo | null = null;
@@ -300,6 +302,13 @@ export class Connection {
         this.send({ type, side, code });
         return;
       case 'CONNECTED':
+        // Set now, not while connecting: Node applies an option set on a connecting socket
+        // twice (at once, and again after the connect), a system call each.
+        if (this.configureOnConnect) {
+          this.configureOnConnect = false;
+          const server = this[kServer];
+          if (server !== null && !server.destroyed) this.setSocketOptions(server);
+        }
         this.send({ type });
         return;
       default:
@@ -359,6 +368,10 @@ export class Connection {
   private configure(socket: SocketLike): void {
     // Half-open must be on, or Node ends our write side as soon as the peer's FIN arrives.
     (socket as { allowHalfOpen?: boolean }).allowHalfOpen = true;
+    this.setSocketOptions(socket);
+  }
+
+  private setSocketOptions(socket: SocketLike): void {
     if (this.options.keepAlive) socket.setKeepAlive?.(true, this.options.keepAliveInitialDelay);
     if (this.options.noDelay) socket.setNoDelay?.(true);
   }
@@ -405,8 +418,13 @@ export class Connection {
       return;
     }
     this[kServer] = socket;
-    bindSocket(socket as BoundSocket, this, 'server', socket.connecting === true);
-    this.configure(socket);
+    const connecting = socket.connecting === true;
+    bindSocket(socket as BoundSocket, this, 'server', connecting);
+    if (!connecting) this.configure(socket);
+    else {
+      (socket as { allowHalfOpen?: boolean }).allowHalfOpen = true;
+      this.configureOnConnect = this.options.keepAlive || this.options.noDelay;
+    }
     // Before any forwarded byte (the client's are only written once kServer is set and it reads
     // on) and before an end: not counted, as it is not the client's.
     if (this.proxyHeader !== null && !socket.destroyed) socket.write(this.proxyHeader);

@@ -130,6 +130,8 @@ function socketOnTimeout(this: BoundSocket): void {
 }
 
 function socketOnConnect(this: BoundSocket): void {
+  // on() and a removal here rather than once(): once() wraps the handler anew per socket.
+  this.removeListener('connect', socketOnConnect);
   this[kOwner]![kSocketEvent]('server', 'CONNECTED');
 }
 
@@ -151,7 +153,7 @@ export function bindSocket(socket: BoundSocket, owner: SocketOwner, side: Side, 
   socket[kOwner] = owner;
   socket[kSide] = side;
   for (const [event, handler] of HANDLERS) socket.on(event, handler as (...args: unknown[]) => void);
-  if (watchConnect) socket.once('connect', socketOnConnect);
+  if (watchConnect) socket.on('connect', socketOnConnect);
 }
 
 /** Removes every handler {@link bindSocket} attached. */

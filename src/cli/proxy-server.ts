@@ -102,9 +102,12 @@ export class ProxyServer {
     this.guard = new OverflowGuard(this.supervisor, { admissionMaxConnections: config.maxConnections });
     this.guard.on('report', (report) => this.hooks.onOverflow?.(report));
     const { host, port } = config.target;
+    // One dial function and one options object for every connection (net.Socket copies them).
+    const dialOptions = { host, port, allowHalfOpen: true };
+    const dial = () => net.connect(dialOptions);
     // accept(): the PROXY header first (--accept-proxy), then admission, then the upstream dial.
     this.server = net.createServer({ allowHalfOpen: true }, (client) => {
-      void this.supervisor.accept(client, () => net.connect({ host, port, allowHalfOpen: true }));
+      void this.supervisor.accept(client, dial);
     });
   }
 

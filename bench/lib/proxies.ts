@@ -50,8 +50,14 @@ export function isNodeProxy(name: ProxyName): boolean {
 
 /** A previous build's dist/cli.js, for the `proxy-lifecycle-baseline` row (`--baseline`). */
 let baselineCli: string | null = null;
+/** Whether the baseline build has `--access-log`: then it writes its access log as `forward` does, not through stderr. */
+let baselineAccessLog = false;
 export function setBaselineCli(path: string | null): void {
   baselineCli = path;
+  baselineAccessLog = false;
+  if (path === null || !existsSync(path)) return;
+  const help = spawnSync(process.execPath, [path, 'forward', '--help'], { encoding: 'utf8' });
+  baselineAccessLog = `${help.stdout}${help.stderr}`.includes('--access-log');
 }
 
 export interface StartOptions {
@@ -129,8 +135,9 @@ let started = 0;
 
 /**
  * Starts a Node proxy. `forward` runs with its default flags (the access log on) writing the
- * access log to a file, as a production proxy would: through `--access-log`, or, for a
- * baseline build that predates the flag, its standard error redirected to the file.
+ * access log to a file, as a production proxy would: through `--access-log` (a baseline build
+ * too, when it has the flag), or, for a baseline build that predates it, its standard error
+ * redirected to the file.
  */
 async function startNode(name: ProxyName, script: string, extra: readonly string[], o: StartOptions): Promise<RunningProxy> {
   const args = [...(o.nodeArgs ?? []), script, ...extra, '--listen', '127.0.0.1:0', '--target', `127.0.0.1:${o.target}`];
@@ -144,7 +151,10 @@ async function startNode(name: ProxyName, script: string, extra: readonly string
   else if (name === 'proxy-lifecycle-2w') args.push('--workers', '2', '--access-log', accessLog);
   else if (name === 'proxy-lifecycle-logfile') args.push('--access-log', accessLog, '--log', join(o.tmp, `events-${started}.jsonl`));
   else if (name === 'proxy-lifecycle-nats') args.push('--access-log', accessLog, '--log', `nats://127.0.0.1:${o.natsPort}/BENCH?instance=bench`);
-  else if (name === 'proxy-lifecycle-baseline') stderrFd = openSync(accessLog, 'a');
+  else if (name === 'proxy-lifecycle-baseline') {
+    if (baselineAccessLog) args.push('--access-log', accessLog);
+    else stderrFd = openSync(accessLog, 'a');
+  }
   const stdio = stderrFd === null ? {} : { stdio: ['ignore', 'pipe', stderrFd] as ['ignore', 'pipe', number] };
   const proc = new Proc(name, process.execPath, args, o.core, { cwd: o.cwd ?? ROOT, nofile: o.nofile, ...stdio });
   if (stderrFd !== null) closeSync(stderrFd);
@@ -217,7 +227,7 @@ const lifecycleNats: ProxySpec = {
 const lifecycleBaseline: ProxySpec = {
   name: 'proxy-lifecycle-baseline',
   unavailable: () => (baselineCli === null ? 'no --baseline build given' : existsSync(baselineCli) ? null : `${baselineCli} is missing`),
-  version: () => `proxy-lifecycle forward (${baselineCli}) with its default flags, stderr to a file, node ${process.version}`,
+  version: () => `proxy-lifecycle forward (${baselineCli}) with its default flags, ${baselineAccessLog ? 'access log to a file' : 'stderr to a file'}, node ${process.version}`,
   start: (o) => startNode('proxy-lifecycle-baseline', baselineCli!, ['forward'], o),
 };
 

@@ -37,6 +37,18 @@ test('lines reach the file in order, each with its newline; flush() resolves onc
   });
 });
 
+test('lines in any script are written byte for byte (encoded once into the slab, measured once)', async () => {
+  await withDir(async (dir) => {
+    const file = join(dir, 'utf8.log');
+    const w = new LineWriter({ dest: file, minLength: 8192 });
+    const lines = ['café', 'host=例え.jp', 'emoji=🚀', 'a'.repeat(70_000), 'tail'];
+    for (const line of lines) assert.ok(w.write(line));
+    await w.close();
+    assert.is(readFileSync(file).equals(Buffer.from(lines.map((l) => l + '\n').join(''))), true);
+    assert.is(w.pending, 0);
+  });
+});
+
 test('buffered lines wait for the flush timer, one timer per window, armed on the injected clock', async () => {
   await withDir(async (dir) => {
     const file = join(dir, 'b.log');
@@ -181,24 +193,26 @@ test('bad options are refused with the field named', () => {
   refused({ dest: 2, maxWrite: 4096, minLength: 4096 }, 'minLength');
 });
 
-test('lines are gathered up to minLength and handed to sonic-boom as one string each time, not one per line', async () => {
+test('lines are gathered up to minLength and handed to sonic-boom as one buffer each time, not one per line', async () => {
   await withDir(async (dir) => {
     const file = join(dir, 'a.log');
     const handed: number[] = [];
     const w = new LineWriter({ dest: file, minLength: 8192 });
     // The writer's sonic-boom (private): what each of its write() calls is given.
-    const boom = (w as unknown as { boom: { write(data: string): boolean } }).boom;
+    const boom = (w as unknown as { boom: { write(data: string | Buffer): boolean } }).boom;
     const original = boom.write;
-    boom.write = function (this: unknown, data: string) {
+    boom.write = function (this: unknown, data: string | Buffer) {
       handed.push(Buffer.byteLength(data));
       return original.call(this, data);
     };
-    for (let i = 0; i < 1000; i++) w.write(`${String(i).padStart(6, '0')} ${'x'.repeat(90)}`); // 98 bytes a line
+    const line = (i: number) => `${String(i).padStart(6, '0')} ${'x'.repeat(90)}`; // 98 bytes a line
+    for (let i = 0; i < 1000; i++) w.write(line(i));
     await w.close();
     assert.is(handed.reduce((a, b) => a + b, 0), 1000 * 98, 'every line handed');
     assert.is(handed.length, Math.ceil(1000 / 84), 'one hand per 84 lines (the first 8192 bytes or more), and the rest at close');
     assert.ok(handed.slice(0, -1).every((n) => n >= 8192 && n < 8192 + 98), `each hand just past minLength: ${handed.join(' ')}`);
-    assert.is(read(file).split('\n').length, 1000 + 1);
+    // 98 KB: past the first 64 KB slab, whose last lines move to the next one.
+    assert.is(read(file), Array.from({ length: 1000 }, (_, i) => line(i) + '\n').join(''));
   });
 });
 
@@ -209,7 +223,8 @@ test('maxWrite: every write() carries whole lines and at most maxWrite bytes (a 
     const sizes: string[] = [];
     const original = fs.write;
     fs.write = ((fd: number, data: unknown, ...rest: unknown[]) => {
-      if (typeof data === 'string') sizes.push(data);
+      // Buffers (the writer's) or strings: the lines they carry.
+      if (typeof data === 'string' || Buffer.isBuffer(data)) sizes.push(data.toString());
       return (original as (...a: unknown[]) => void)(fd, data, ...rest);
     }) as typeof fs.write;
     try {

@@ -39,6 +39,14 @@ export interface TableNode {
 const EFFECTS: ReadonlySet<string> = new Set<EffectType>(['endSocket', 'destroySocket', 'refreshTimeout']);
 const ZERO_BYTES = Object.freeze({ clientToServer: 0, serverToClient: 0 });
 
+/** `END:client` and the like, made once: a step looks its edge up without building a string. */
+const SIDED_KEYS = {
+  END: { client: 'END:client', server: 'END:server' },
+  FINISHED: { client: 'FINISHED:client', server: 'FINISHED:server' },
+  CLOSE: { client: 'CLOSE:client', server: 'CLOSE:server' },
+  TIMEOUT: { client: 'TIMEOUT:client', server: 'TIMEOUT:server' },
+} as const;
+
 /** The key of an event in a node's edge map; byte counts are left out on purpose. */
 export function eventKey(event: RuntimeEvent): string {
   switch (event.type) {
@@ -46,7 +54,7 @@ export function eventKey(event: RuntimeEvent): string {
     case 'FINISHED':
     case 'CLOSE':
     case 'TIMEOUT':
-      return event.type + ':' + event.side;
+      return SIDED_KEYS[event.type][event.side];
     case 'ERROR':
       return 'ERROR:' + event.side + ':' + (event.code ?? '');
     case 'ACTIVITY':

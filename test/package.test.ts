@@ -10,6 +10,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -203,6 +204,18 @@ test('the tarball holds dist/ without source maps, README.md, LICENSE and packag
   assert.match(readFileSync(join(installed, 'LICENSE'), 'utf8'), new RegExp(`^${manifest.license} License`), 'LICENSE matches package.json');
   const installScripts = ['preinstall', 'install', 'postinstall', 'prepare'].filter((s) => s in manifest.scripts);
   assert.equal(installScripts, [], 'no script runs when a user installs the package');
+});
+
+test('the CLI is one ASCII script that carries rxjs, xstate and eventemitter3 instead of importing them', async () => {
+  await prepared();
+  // What a long-running proxy keeps on its heap: its script, as a one-byte string when ASCII,
+  // and not the whole CommonJS builds of its dependencies (see tsup.config.ts).
+  const cli = readFileSync(join(consumer, 'node_modules', 'proxy-lifecycle', 'dist', 'cli.js'), 'utf8');
+  const nonAscii = cli.search(/[^\x00-\x7f]/);
+  assert.is(nonAscii, -1, `non-ASCII at ${nonAscii}: ${JSON.stringify(cli.slice(nonAscii - 40, nonAscii + 40))}`);
+  // Static imports only: prom-client and nats.js are imported when asked for.
+  const imported = [...cli.matchAll(/\bimport\s*(?:[\w$*{}\s,]+from\s*)?"([^"]+)"/g)].map((m) => m[1]!).filter((m) => !isBuiltin(m));
+  assert.equal([...new Set(imported)], ['sonic-boom'], 'the one package imported is sonic-boom (CommonJS that requires Node modules)');
 });
 
 test('publint finds no error or warning in the tarball', async () => {

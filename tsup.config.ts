@@ -39,12 +39,12 @@ export default defineConfig([
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
     // The CLI carries its pure-JS dependencies, tree-shaken, in one ASCII file with no comments.
-    // Loaded from node_modules, rxjs (all of its CommonJS build) and xstate left a long-running
-    // proxy 7.5 MB of heap where it needs 6.3, and the source kept as a two-byte string (two
-    // non-ASCII comment characters do that): just above V8's 8 MB threshold for incremental
-    // marking, so a bulk transfer, whose read buffers count as external memory, ran 7-15
-    // mark-compacts where bare Node ran none (0.96x bare Node's bytes per CPU-second; 1.13x
-    // after). sonic-boom stays external: CommonJS that requires Node's modules.
+    // Loaded from node_modules, rxjs (all of its CommonJS build) and xstate, and the script
+    // kept as a two-byte string (two non-ASCII comment characters do that), left an idle proxy
+    // 7.5 MB of heap: above V8's 8 MB threshold for incremental marking once it runs, so a bulk
+    // transfer, whose read buffers count as external memory, ran 7-15 mark-compacts where bare
+    // Node ran none. Bundled: 5.3 MB and none (bulk 0.84x -> 1.10x bare Node's bytes per
+    // CPU-second, docs/bench.md). sonic-boom stays external: CommonJS that requires Node's modules.
     noExternal: ['rxjs', 'xstate', 'eventemitter3'],
     esbuildPlugins: [rxjsAsModules],
     minifyWhitespace: true,

@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { getStateNodes } from '@xstate/graph';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { and, not, or } from 'xstate';
 import { INPUT_EVENT_TYPES, connectionMachine } from '../src/index.js';
 import {
   DIAGRAM_END,
   DIAGRAM_START,
   diagramBlock,
+  guardText,
   hasDiagramBlock,
   machineDiagram,
   readDiagramBlock,
@@ -114,6 +116,14 @@ test('every event, guard and delay name of the machine appears in both formats',
     assert.ok(dotWords.has(event), `dot event ${event}`);
   }
   for (const guard of guards) assert.ok(dotWords.has(guard), `dot guard ${guard}`);
+});
+
+test('guard combinators are read by what they are, not by their function name (a bundler renames it)', () => {
+  const renamed = <T extends object>(g: T, name: string): T => Object.defineProperty(g, 'name', { value: name });
+  const guard = renamed(and(['a', renamed(or(['b', renamed(not('c'), 'not3')]), 'or2')]), 'and2');
+  assert.is(guardText(guard), 'a && (b || !c)');
+  // A guard function of the machine's own is its name.
+  assert.is(guardText(function flushed() {}), 'flushed');
 });
 
 test('dot: a well-formed digraph with a cluster per compound state and every edge between declared nodes', () => {

@@ -3,7 +3,7 @@
  * itself (state nodes, transitions, `after` delays, `always` rules, guards): the renderers
  * draw this, so a diagram cannot drift from the machine.
  */
-import type { AnyStateMachine } from 'xstate';
+import { and, not, or, type AnyStateMachine } from 'xstate';
 import { connectionMachine } from '../../machines/connection-machine.js';
 
 /** One state node of the chart. */
@@ -58,14 +58,37 @@ interface TransitionLike {
   target?: readonly { path: string[] }[];
 }
 
+/** What xstate's `and`, `or` and `not` return: a function carrying its operands and checker. */
+interface Combinator {
+  guards?: unknown[];
+  check?: unknown;
+}
+
+// Known by their checker, shared by every guard one combinator makes; the function's name
+// (`and`) is the fallback for a machine built with another copy of xstate. A bundler may rename
+// it (`and2`), so the name alone is not enough.
+const CHECKS = new Map<unknown, 'and' | 'or' | 'not'>([
+  [(and([]) as Combinator).check, 'and'],
+  [(or([]) as Combinator).check, 'or'],
+  [(not('') as Combinator).check, 'not'],
+]);
+CHECKS.delete(undefined);
+
+function combinatorKind(g: Combinator & { name: string }): 'and' | 'or' | 'not' | null {
+  const known = CHECKS.get(g.check);
+  if (known !== undefined) return known;
+  return g.name === 'and' || g.name === 'or' || g.name === 'not' ? g.name : null;
+}
+
 /** A guard as the machine spells it: a name, `{ type, params }`, or `and`/`or`/`not`/`stateIn`. */
 export function guardText(guard: unknown, nested = false): string {
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'function') {
-    const g = guard as { name: string; guards?: unknown[]; stateValue?: unknown };
-    if (g.name === 'not' && g.guards) return `!${guardText(g.guards[0], true)}`;
-    if ((g.name === 'and' || g.name === 'or') && g.guards) {
-      const text = g.guards.map((inner) => guardText(inner, true)).join(g.name === 'and' ? ' && ' : ' || ');
+    const g = guard as Combinator & { name: string; stateValue?: unknown };
+    const kind = combinatorKind(g);
+    if (kind === 'not' && g.guards) return `!${guardText(g.guards[0], true)}`;
+    if ((kind === 'and' || kind === 'or') && g.guards) {
+      const text = g.guards.map((inner) => guardText(inner, true)).join(kind === 'and' ? ' && ' : ' || ');
       return nested ? `(${text})` : text;
     }
     if (g.stateValue !== undefined) return `in(${stateValueText(g.stateValue)})`;

@@ -392,4 +392,17 @@ test('--workers 2 on a port in use: one line from the primary, exit 2; bad --wor
   assert.is(inspect.stderr, 'proxy-lifecycle: --inspect needs --workers 1: the relay runs in one process\n');
 });
 
+test('a worker killed while the primary answers its listen: one line, exit 1, no crash of the primary', async () => {
+  // Node's cluster writes the answer to the worker's channel itself; to a dead worker that
+  // write fails (EPIPE) and is emitted on its Worker, which threw in the primary without a
+  // listener. The fixture kills each worker right after it asks (a race: five starts).
+  const fixture = join(ROOT, 'test', 'fixtures', 'worker-dies-on-listen.cjs');
+  for (let i = 0; i < 5; i++) {
+    const child = new Child(process.execPath, ['--require', fixture, CLI, 'forward', '--listen', '127.0.0.1:0', '--target', '127.0.0.1:9', '--workers', '2']);
+    const exit = await child.done(20_000);
+    assert.match(child.stderr, /^proxy-lifecycle: worker [12] \(pid \d+\) exited with signal SIGKILL before listening\n$/, `start ${i}: ${child.stderr}`);
+    assert.is(exit.code, 1, `start ${i}`);
+  }
+});
+
 test.run();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 // Baked into the CLI at build time: `--version` then needs no file lookup at run time.
@@ -15,7 +16,8 @@ const sourcemap = process.env.npm_lifecycle_event !== 'prepack';
 const rxjsAsModules: NonNullable<Options['esbuildPlugins']>[number] = {
   name: 'rxjs-as-modules',
   setup(build) {
-    const esm = fileURLToPath(new URL('./node_modules/rxjs/dist/esm/index.js', import.meta.url));
+    // Found as Node would find rxjs, wherever the install put it.
+    const esm = join(dirname(createRequire(import.meta.url).resolve('rxjs/package.json')), 'dist/esm/index.js');
     build.onResolve({ filter: /^rxjs$/ }, () => ({ path: esm }));
   },
 };

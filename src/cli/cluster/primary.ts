@@ -164,23 +164,18 @@ export async function runPrimary(config: ForwardConfig, out: Output): Promise<nu
     Object.assign(slot, { worker, pid: worker.process.pid ?? 0, startedAt: clock.now(), listening: false, active: 0, stopped: null, exit: null });
     worker.on('message', (m: unknown) => onMessage(slot, m));
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, worker, code, signal));
-    worker.on('error', (err: NodeJS.ErrnoException) => onWorkerError(slot, worker, err));
+    // Node's cluster writes to the worker's channel on its own (the answer to its listen, say)
+    // and emits a failure here: without a listener the primary would throw. A worker that
+    // exited or is exiting (EPIPE, a closed channel) is reported by its 'exit'; anything else
+    // is said once per worker.
+    let ipcFailureSaid = false;
+    worker.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ERR_IPC_CHANNEL_CLOSED' || ipcFailureSaid) return;
+      ipcFailureSaid = true;
+      warn('worker_ipc_error', { worker: slot.index, pid: slot.pid, error: err.code ?? err.message }, `worker ${slot.index} (pid ${slot.pid}): IPC: ${err.message}`);
+    });
     running();
   };
-
-  /**
-   * A worker's IPC channel failed. Node's cluster writes to it on its own (the answer to a
-   * worker's listen, say) and emits the failure here: without a listener the primary would
-   * throw. A worker that exited or is exiting (EPIPE, a closed channel) is reported by its
-   * 'exit'; anything else is said once per worker.
-   */
-  const onWorkerError = (slot: Slot, worker: Worker, err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE' || err.code === 'ECONNRESET' || err.code === 'ERR_IPC_CHANNEL_CLOSED') return;
-    if (workerErrors.has(worker)) return;
-    workerErrors.add(worker);
-    warn('worker_ipc_error', { worker: slot.index, pid: slot.pid, error: err.code ?? err.message }, `worker ${slot.index} (pid ${slot.pid}): IPC: ${err.message}`);
-  };
-  const workerErrors = new WeakSet<Worker>();
 
   const onExit = (slot: Slot, worker: Worker, code: number | null, signal: NodeJS.Signals | null) => {
     if (slot.worker !== worker) return;

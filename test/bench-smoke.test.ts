@@ -60,6 +60,7 @@ test('bench --smoke: every workload through bare Node and proxy-lifecycle, no by
     assert.ok(proxies.includes('bare-node'), `proxies run: ${proxies.join(', ')}`);
     assert.ok(proxies.includes('proxy-lifecycle'), `proxies run: ${proxies.join(', ')}`);
     assert.ok(proxies.includes('proxy-lifecycle-quiet'), 'the CLI with --quiet as its own row');
+    assert.ok(proxies.includes('bare-node-log'), 'the bare proxy with an access log as its own row');
 
     for (const proxy of proxies) {
       for (const workload of WORKLOADS) {
@@ -94,7 +95,7 @@ test('bench --smoke: every workload through bare Node and proxy-lifecycle, no by
       const flood = result.trials.find((t) => t.proxy === proxy && t.workload === 'flood')!;
       assert.is(flood.detail.established, flood.detail.requested, `${proxy}: silent connections established end to end`);
       const refusal = flood.detail.refusal as { asked?: number; refused?: number; reachedUpstream?: number };
-      if (proxy === 'bare-node' || proxy.startsWith('proxy-lifecycle')) {
+      if (proxy.startsWith('bare-node') || proxy.startsWith('proxy-lifecycle')) {
         assert.is(refusal.refused, refusal.asked, `${proxy}: refusals ${JSON.stringify(refusal)}`);
         assert.is(refusal.reachedUpstream, 0);
       }

@@ -1,6 +1,6 @@
 // The proxies under test, each started as its own process pinned to the proxy core:
 // proxy-lifecycle's `forward` command (with its default flags, and with --quiet), the bare
-// Node proxy, HAProxy and nginx (stream); and, when asked, a previous build of `forward`, and
+// Node proxy (plain, and with an access log: bare-node-log), HAProxy and nginx (stream); and, when asked, a previous build of `forward`, and
 // `forward --workers 2` (proxy-lifecycle-2w: a primary and two workers, on no pinned core).
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ const BARE = join(ROOT, 'bench', 'proxies', 'bare-proxy.mjs');
 
 export type ProxyName =
   | 'bare-node'
+  | 'bare-node-log'
   | 'proxy-lifecycle'
   | 'proxy-lifecycle-quiet'
   | 'proxy-lifecycle-baseline'
@@ -26,6 +27,7 @@ export type ProxyName =
 /** What `--proxies` may name; all but the baseline and the two-worker row run by default. */
 export const PROXY_NAMES: readonly ProxyName[] = [
   'bare-node',
+  'bare-node-log',
   'proxy-lifecycle',
   'proxy-lifecycle-quiet',
   'proxy-lifecycle-baseline',
@@ -45,7 +47,12 @@ export const DEFAULT_PROXIES: readonly ProxyName[] = PROXY_NAMES.filter((n) => !
 
 /** The proxies that are Node processes (profiled with --cpu-prof, GC'd on SIGURG for the idle workload). */
 export function isNodeProxy(name: ProxyName): boolean {
-  return name === 'bare-node' || name.startsWith('proxy-lifecycle');
+  return isBare(name) || name.startsWith('proxy-lifecycle');
+}
+
+/** The bare Node proxy's rows: bench/proxies/bare-proxy.mjs, which takes none of `forward`'s flags. */
+function isBare(name: ProxyName): boolean {
+  return name === 'bare-node' || name === 'bare-node-log';
 }
 
 /** A previous build's dist/cli.js, for the `proxy-lifecycle-baseline` row (`--baseline`). */
@@ -142,12 +149,12 @@ let started = 0;
 async function startNode(name: ProxyName, script: string, extra: readonly string[], o: StartOptions): Promise<RunningProxy> {
   const args = [...(o.nodeArgs ?? []), script, ...extra, '--listen', '127.0.0.1:0', '--target', `127.0.0.1:${o.target}`];
   let stderrFd: number | null = null;
-  if (name !== 'bare-node') args.push('--shutdown-timeout', '1000');
+  if (!isBare(name)) args.push('--shutdown-timeout', '1000');
   if (o.maxConnections !== undefined) args.push('--max-connections', String(o.maxConnections));
-  if (name !== 'bare-node' && o.lifecycleArgs !== undefined) args.push(...o.lifecycleArgs);
+  if (!isBare(name) && o.lifecycleArgs !== undefined) args.push(...o.lifecycleArgs);
   const accessLog = join(o.tmp, `access-${name}-${++started}.log`);
   if (name === 'proxy-lifecycle-quiet') args.push('--quiet');
-  else if (name === 'proxy-lifecycle') args.push('--access-log', accessLog);
+  else if (name === 'proxy-lifecycle' || name === 'bare-node-log') args.push('--access-log', accessLog);
   else if (name === 'proxy-lifecycle-2w') args.push('--workers', '2', '--access-log', accessLog);
   else if (name === 'proxy-lifecycle-logfile') args.push('--access-log', accessLog, '--log', join(o.tmp, `events-${started}.jsonl`));
   else if (name === 'proxy-lifecycle-nats') args.push('--access-log', accessLog, '--log', `nats://127.0.0.1:${o.natsPort}/BENCH?instance=bench`);
@@ -238,6 +245,15 @@ const bare: ProxySpec = {
   start: (o) => startNode('bare-node', BARE, [], o),
 };
 
+// What an access log costs a Node proxy that has nothing else: with it beside bare-node,
+// `forward`'s default-flags rows split into the log's share and the engine's.
+const bareLog: ProxySpec = {
+  name: 'bare-node-log',
+  unavailable: lifecycle.unavailable,
+  version: () => `bench/proxies/bare-proxy.mjs --access-log FILE (a line per connection through the package's LineWriter, dist/), node ${process.version}`,
+  start: (o) => startNode('bare-node-log', BARE, [], o),
+};
+
 function firstLine(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim();
@@ -326,6 +342,7 @@ const nginx: ProxySpec = {
 
 export const PROXIES: Record<ProxyName, ProxySpec> = {
   'bare-node': bare,
+  'bare-node-log': bareLog,
   'proxy-lifecycle': lifecycle,
   'proxy-lifecycle-quiet': lifecycleQuiet,
   'proxy-lifecycle-baseline': lifecycleBaseline,

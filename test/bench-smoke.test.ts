@@ -1,7 +1,8 @@
 // The benchmark in smoke mode (tiny sizes, one repeat, no install): it runs every workload
 // (the flood with 50 silent connections and 50 round trips) through the bare Node proxy and
 // proxy-lifecycle (and HAProxy / nginx when installed), loses no byte, leaks nothing, and
-// writes its JSON. No timing is asserted.
+// writes its JSON; and bench/engine.ts over 2 000 stub connections, each of which must close as
+// `forward` closes that lifecycle. No timing is asserted.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,9 +26,9 @@ interface Result {
   trials: Trial[];
 }
 
-function runBench(args: string[], limitMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runBench(args: string[], limitMs: number, script = 'run.ts'): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script), ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -128,6 +129,13 @@ test('bench rejects an unknown flag with exit code 2 and the usage', async () =>
   assert.is(run.code, 2);
   assert.match(run.stderr, 'unknown flag --no-such-flag');
   assert.match(run.stderr, 'Usage: npm run bench');
+});
+
+test('bench/engine.ts: every stub connection goes through the whole lifecycle and closes as forward closes it', async () => {
+  const run = await runBench(['2000'], 60_000, 'engine.ts');
+  assert.is(run.code, 0, `engine bench exited ${run.code}\n${run.stdout}\n${run.stderr}`);
+  assert.match(run.stdout, /closed 2000: \{"CO":2000\}, active 0/);
+  assert.match(run.stdout, /engine: [\d.]+ us CPU per connection lifecycle/);
 });
 
 test.run();

@@ -89,6 +89,23 @@ export const kSample = Symbol('proxy-lifecycle.sample');
 const CLIENT_CLOSED = 1;
 const SERVER_CLOSED = 2;
 
+type DatalessType = 'END' | 'FINISHED' | 'CLOSE' | 'TIMEOUT';
+/**
+ * The events that carry nothing but a side, made once and shared by every connection: a step
+ * allocates no event. Frozen, as a log record or an inspector may keep them.
+ */
+const SIDED_EVENTS = sidedEvents(['END', 'FINISHED', 'CLOSE', 'TIMEOUT']);
+const CONNECTED_EVENT: ConnectionInputEvent = Object.freeze({ type: 'CONNECTED' });
+const SHUTDOWN_EVENT: ConnectionInputEvent = Object.freeze({ type: 'SHUTDOWN' });
+const ABORT_EVENT: ConnectionInputEvent = Object.freeze({ type: 'ABORT' });
+
+function sidedEvents(types: readonly DatalessType[]): Record<DatalessType, SidePair<ConnectionInputEvent>> {
+  const events = {} as Record<DatalessType, SidePair<ConnectionInputEvent>>;
+  for (const type of types) {
+    events[type] = { client: Object.freeze({ type, side: 'client' }), server: Object.freeze({ type, side: 'server' }) };
+  }
+  return events;
+}
 
 // Not `implements SocketOwner`: the published declarations leave the symbol-keyed members
 // out (stripped as internal), and `bindSocket(…, this, …)` checks the shape where it matters.
@@ -243,12 +260,12 @@ export class Connection {
 
   /** Graceful close: both sides end after their pending writes, bounded by the grace period. */
   shutdown(): void {
-    this.send({ type: 'SHUTDOWN' });
+    this.send(SHUTDOWN_EVENT);
   }
 
   /** Immediate close: both sockets destroyed. */
   abort(): void {
-    this.send({ type: 'ABORT' });
+    this.send(ABORT_EVENT);
   }
 
   /**
@@ -293,7 +310,7 @@ export class Connection {
     switch (type) {
       case 'END':
         this.checkpoint();
-        this.send({ type, side });
+        this.send(SIDED_EVENTS.END[side]);
         return;
       case 'ERROR':
         // The other side can no longer send here: let it read on so its FIN or RST is seen.
@@ -309,10 +326,10 @@ export class Connection {
           const server = this[kServer];
           if (server !== null && !server.destroyed) this.setSocketOptions(server);
         }
-        this.send({ type });
+        this.send(CONNECTED_EVENT);
         return;
       default:
-        this.send({ type, side });
+        this.send(SIDED_EVENTS[type][side]);
     }
   }
 
@@ -321,7 +338,7 @@ export class Connection {
     this.closedSockets |= side === 'client' ? CLIENT_CLOSED : SERVER_CLOSED;
     resumeSource(this, side === 'client' ? 'server' : 'client');
     this.checkpoint();
-    this.send({ type: 'CLOSE', side });
+    this.send(SIDED_EVENTS.CLOSE[side]);
     this.tryDispose();
   }
 

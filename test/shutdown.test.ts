@@ -46,6 +46,32 @@ interface Stream {
   acceptedAtShutdown: number;
 }
 
+test('activeConnections$: a subscriber that comes late gets the live count first, then each change; counts moved while nobody watched are not replayed', async () => {
+  const rig = await startLoopback();
+  try {
+    const a = await rig.open();
+    const b = await rig.open();
+    const early = watchActive(rig);
+    assert.equal(early.values, [2], 'the count at subscription, first');
+    early.stop();
+    // Nobody watches while these open and close.
+    const c = await rig.open();
+    c.conn.abort();
+    await until(() => rig.supervisor.stats.active === 2, 'the third connection disposed');
+    const late = watchActive(rig);
+    assert.equal(late.values, [2]);
+    a.conn.abort();
+    await until(() => rig.supervisor.stats.active === 1, 'the first connection disposed');
+    assert.equal(late.values, [2, 1], 'a close while watched is told at once');
+    late.stop();
+    b.conn.abort();
+    await until(() => rig.supervisor.stats.active === 0, 'every connection disposed');
+    assert.equal(watchActive(rig).values, [0], 'a count that fell while nobody watched');
+  } finally {
+    await rig.close();
+  }
+});
+
 test('shutdown with data in flight: new connections refused, buffered bytes delivered, reasons shutdown, streams complete', async () => {
   const guard = guardUncaught();
   const rig = await startLoopback({ keepChunks: true });

@@ -134,7 +134,7 @@ test('bench rejects an unknown flag with exit code 2 and the usage', async () =>
 test('bench/engine.ts: every stub connection goes through the whole lifecycle and closes as forward closes it', async () => {
   const run = await runBench(['2000'], 60_000, 'engine.ts');
   assert.is(run.code, 0, `engine bench exited ${run.code}\n${run.stdout}\n${run.stderr}`);
-  assert.match(run.stdout, /closed 2000: \{"CO":2000\}, active 0/);
+  assert.match(run.stdout, /closed 2000: \{"CO":2000\}, active 0, listeners left 0/);
   assert.match(run.stdout, /engine: [\d.]+ us CPU per connection lifecycle/);
 });
 

@@ -1,7 +1,8 @@
 // The proxies under test, each started as its own process pinned to the proxy core:
 // proxy-lifecycle's `forward` command (with its default flags, and with --quiet), the bare
-// Node proxy (plain, and with an access log: bare-node-log), HAProxy and nginx (stream); and, when asked, a previous build of `forward`, and
-// `forward --workers 2` (proxy-lifecycle-2w: a primary and two workers, on no pinned core).
+// Node proxy (plain, and with an access log: bare-node-log), HAProxy and nginx (stream); and,
+// when asked, a previous build of `forward`, and `forward --workers 2` (proxy-lifecycle-2w: a
+// primary and two workers, on no pinned core).
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -11,6 +12,8 @@ import { hasCommand, Proc } from './processes.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'cli.js');
+/** The package's built entry point, which bare-proxy.mjs imports LineWriter from for --access-log. */
+const LIBRARY = join(ROOT, 'dist', 'index.js');
 const BARE = join(ROOT, 'bench', 'proxies', 'bare-proxy.mjs');
 
 export type ProxyName =
@@ -249,7 +252,7 @@ const bare: ProxySpec = {
 // `forward`'s default-flags rows split into the log's share and the engine's.
 const bareLog: ProxySpec = {
   name: 'bare-node-log',
-  unavailable: lifecycle.unavailable,
+  unavailable: () => (existsSync(LIBRARY) ? null : 'dist/index.js is missing (npx tsup)'),
   version: () => `bench/proxies/bare-proxy.mjs --access-log FILE (a line per connection through the package's LineWriter, dist/), node ${process.version}`,
   start: (o) => startNode('bare-node-log', BARE, [], o),
 };

@@ -89,19 +89,21 @@ export const kSample = Symbol('proxy-lifecycle.sample');
 const CLIENT_CLOSED = 1;
 const SERVER_CLOSED = 2;
 
-type DatalessType = 'END' | 'FINISHED' | 'CLOSE' | 'TIMEOUT';
+/** The events that carry nothing but a side. */
+const DATALESS = ['END', 'FINISHED', 'CLOSE', 'TIMEOUT'] as const;
+type DatalessType = (typeof DATALESS)[number];
 /**
- * The events that carry nothing but a side, made once and shared by every connection: a step
- * allocates no event. Frozen, as a log record or an inspector may keep them.
+ * Those events, and the three that carry nothing at all, made once and shared by every
+ * connection: a step allocates no event. Frozen, as a log record or an inspector may keep them.
  */
-const SIDED_EVENTS = sidedEvents(['END', 'FINISHED', 'CLOSE', 'TIMEOUT']);
+const SIDED_EVENTS = sidedEvents();
 const CONNECTED_EVENT: ConnectionInputEvent = Object.freeze({ type: 'CONNECTED' });
 const SHUTDOWN_EVENT: ConnectionInputEvent = Object.freeze({ type: 'SHUTDOWN' });
 const ABORT_EVENT: ConnectionInputEvent = Object.freeze({ type: 'ABORT' });
 
-function sidedEvents(types: readonly DatalessType[]): Record<DatalessType, SidePair<ConnectionInputEvent>> {
+function sidedEvents(): Record<DatalessType, SidePair<ConnectionInputEvent>> {
   const events = {} as Record<DatalessType, SidePair<ConnectionInputEvent>>;
-  for (const type of types) {
+  for (const type of DATALESS) {
     events[type] = { client: Object.freeze({ type, side: 'client' }), server: Object.freeze({ type, side: 'server' }) };
   }
   return events;
